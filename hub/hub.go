@@ -1,0 +1,324 @@
+// Package hub owns topics: named flows of immutable messages fanned out to
+// subscribers. Every subscriber has its own bounded queue, and a publisher
+// never waits for one: a subscriber that falls behind loses messages (counted)
+// or is kicked out, depending on its policy. A message's buffer is shared by
+// every subscriber and is never copied.
+//
+// The subscriber list of a topic is copy-on-write, so Publish takes no lock:
+// the fan-out path is one atomic load and one non-blocking channel send per
+// subscriber.
+package hub
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Message is one unit of a topic. Nothing may modify it, nor the arrays its
+// slices point to, after it is published: all subscribers share it.
+type Message struct {
+	// Data is the payload.
+	Data []byte
+	// Text marks a text message (websocket semantics); binary otherwise.
+	Text bool
+	// From is the ID of the publisher. A subscriber whose ID equals From does
+	// not receive the message, so a bidirectional client never hears itself.
+	// Zero means anonymous.
+	From uint64
+	// Header is optional transport framing (a websocket frame header, say)
+	// that a publisher prepares once so that every subscriber can write
+	// Header then Data without framing the message again.
+	Header []byte
+}
+
+// Policy says what happens when a subscriber's queue is full.
+type Policy int
+
+const (
+	// Drop loses the new message for that subscriber and counts it.
+	Drop Policy = iota
+	// Kick ends the subscription: Done is closed, and the subscriber is
+	// removed from the topic. Use it where a gap would corrupt the consumer
+	// and a reconnect is the better remedy (a browser viewer).
+	Kick
+)
+
+// SubConfig shapes a subscription.
+type SubConfig struct {
+	// ID identifies the subscriber; messages with From == ID are skipped.
+	// Zero asks the hub for a fresh one.
+	ID uint64
+	// Queue is the queue length in messages; zero means DefaultQueue.
+	Queue int
+	// Policy applies when the queue is full.
+	Policy Policy
+}
+
+// DefaultQueue is the queue length used when SubConfig.Queue is zero.
+const DefaultQueue = 256
+
+// Hub is a set of topics, created on first use and removed when the last
+// publisher or subscriber leaves.
+type Hub struct {
+	mu     sync.Mutex
+	topics map[string]*Topic
+	nextID atomic.Uint64
+}
+
+// New returns an empty hub.
+func New() *Hub {
+	return &Hub{topics: make(map[string]*Topic)}
+}
+
+// NewID returns an ID unique within this hub, for Message.From and
+// SubConfig.ID.
+func (h *Hub) NewID() uint64 {
+	return h.nextID.Add(1)
+}
+
+// Join returns the named topic, creating it if needed, and holds it open
+// until the matching Leave. Publishers join; Subscribe joins on its own.
+func (h *Hub) Join(name string) *Topic {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topics[name]
+	if t == nil {
+		t = &Topic{name: name, hub: h, since: time.Now()}
+		t.subs.Store(&[]*Sub{})
+		h.topics[name] = t
+	}
+	t.mu.Lock()
+	t.refs++
+	t.mu.Unlock()
+	return t
+}
+
+// Publish sends m to the named topic's subscribers, if the topic exists.
+// Publishers that send often should Join once and use Topic.Publish.
+func (h *Hub) Publish(name string, m *Message) {
+	h.mu.Lock()
+	t := h.topics[name]
+	h.mu.Unlock()
+	if t != nil {
+		t.Publish(m)
+	}
+}
+
+// Subscribe joins the named topic and subscribes to it. Close the returned
+// Sub to leave.
+func (h *Hub) Subscribe(name string, cfg SubConfig) *Sub {
+	return h.Join(name).subscribe(cfg)
+}
+
+// Stats returns a snapshot of every topic, sorted by name.
+func (h *Hub) Stats() []TopicStats {
+	h.mu.Lock()
+	ts := make([]*Topic, 0, len(h.topics))
+	for _, t := range h.topics {
+		ts = append(ts, t)
+	}
+	h.mu.Unlock()
+	out := make([]TopicStats, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Stats())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Topics returns how many topics are open; useful for leak checks.
+func (h *Hub) Topics() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.topics)
+}
+
+// Topic is one named flow of messages.
+type Topic struct {
+	name  string
+	hub   *Hub
+	since time.Time
+
+	mu   sync.Mutex             // guards refs and writes to subs
+	refs int                    // joins, including one per subscription
+	subs atomic.Pointer[[]*Sub] // copy-on-write; read without a lock
+
+	msgsIn, bytesIn   atomic.Uint64
+	msgsOut, bytesOut atomic.Uint64
+	dropped, kicked   atomic.Uint64
+}
+
+// Name returns the topic's name.
+func (t *Topic) Name() string { return t.name }
+
+// Leave releases a Join. The topic disappears from the hub when nothing holds
+// it; a later Join creates it afresh with zeroed counters.
+func (t *Topic) Leave() {
+	t.hub.mu.Lock()
+	defer t.hub.mu.Unlock()
+	t.mu.Lock()
+	t.refs--
+	gone := t.refs == 0
+	t.mu.Unlock()
+	if gone && t.hub.topics[t.name] == t {
+		delete(t.hub.topics, t.name)
+	}
+}
+
+// Publish offers m to every subscriber except the one whose ID is m.From. It
+// never blocks.
+func (t *Topic) Publish(m *Message) {
+	n := uint64(len(m.Data))
+	t.msgsIn.Add(1)
+	t.bytesIn.Add(n)
+	var sent uint64
+	for _, s := range *t.subs.Load() {
+		if s.id == m.From {
+			continue
+		}
+		select {
+		case s.c <- m:
+			sent++
+		default:
+			s.dropped.Add(1)
+			t.dropped.Add(1)
+			if s.policy == Kick {
+				s.kick()
+			}
+		}
+	}
+	if sent > 0 {
+		t.msgsOut.Add(sent)
+		t.bytesOut.Add(sent * n)
+	}
+}
+
+// Subscribers returns how many subscribers the topic has now.
+func (t *Topic) Subscribers() int { return len(*t.subs.Load()) }
+
+func (t *Topic) subscribe(cfg SubConfig) *Sub {
+	q := cfg.Queue
+	if q <= 0 {
+		q = DefaultQueue
+	}
+	id := cfg.ID
+	if id == 0 {
+		id = t.hub.NewID()
+	}
+	s := &Sub{t: t, id: id, policy: cfg.Policy, c: make(chan *Message, q), done: make(chan struct{})}
+	t.mu.Lock()
+	old := *t.subs.Load()
+	next := make([]*Sub, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, s)
+	t.subs.Store(&next)
+	t.mu.Unlock()
+	return s
+}
+
+// remove takes s out of the subscriber list; it reports whether s was there.
+func (t *Topic) remove(s *Sub) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.subs.Load()
+	for i, x := range old {
+		if x == s {
+			next := make([]*Sub, 0, len(old)-1)
+			next = append(next, old[:i]...)
+			next = append(next, old[i+1:]...)
+			t.subs.Store(&next)
+			return true
+		}
+	}
+	return false
+}
+
+// TopicStats is a snapshot of a topic's counters.
+type TopicStats struct {
+	Name        string    `json:"name"`
+	Subscribers int       `json:"subscribers"`
+	Publishers  int       `json:"publishers"`
+	MsgsIn      uint64    `json:"msgsIn"`
+	BytesIn     uint64    `json:"bytesIn"`
+	MsgsOut     uint64    `json:"msgsOut"`
+	BytesOut    uint64    `json:"bytesOut"`
+	Dropped     uint64    `json:"dropped"`
+	Kicked      uint64    `json:"kicked"`
+	Since       time.Time `json:"since"`
+}
+
+// Stats returns a snapshot of the topic's counters.
+func (t *Topic) Stats() TopicStats {
+	t.mu.Lock()
+	refs := t.refs
+	t.mu.Unlock()
+	subs := len(*t.subs.Load())
+	return TopicStats{
+		Name:        t.name,
+		Subscribers: subs,
+		Publishers:  max(refs-subs, 0),
+		MsgsIn:      t.msgsIn.Load(),
+		BytesIn:     t.bytesIn.Load(),
+		MsgsOut:     t.msgsOut.Load(),
+		BytesOut:    t.bytesOut.Load(),
+		Dropped:     t.dropped.Load(),
+		Kicked:      t.kicked.Load(),
+		Since:       t.since,
+	}
+}
+
+// Sub is one subscription. Read messages from C until Done is closed.
+type Sub struct {
+	t      *Topic
+	id     uint64
+	policy Policy
+	c      chan *Message // never closed, so a racing Publish cannot panic
+
+	done      chan struct{}
+	closeOnce sync.Once
+	kicked    atomic.Bool
+	dropped   atomic.Uint64
+}
+
+// C returns the queue of messages.
+func (s *Sub) C() <-chan *Message { return s.c }
+
+// Done is closed when the subscription ends, by Close or by a kick.
+func (s *Sub) Done() <-chan struct{} { return s.done }
+
+// ID is the subscriber's identity, to use as Message.From when it publishes
+// into the same topic.
+func (s *Sub) ID() uint64 { return s.id }
+
+// Topic returns the topic subscribed to.
+func (s *Sub) Topic() *Topic { return s.t }
+
+// Kicked reports whether the hub ended the subscription for falling behind.
+func (s *Sub) Kicked() bool { return s.kicked.Load() }
+
+// Dropped returns how many messages this subscriber lost to a full queue.
+func (s *Sub) Dropped() uint64 { return s.dropped.Load() }
+
+// Close ends the subscription and leaves the topic. It is idempotent and safe
+// to call from any goroutine.
+func (s *Sub) Close() {
+	s.end(false)
+}
+
+func (s *Sub) kick() {
+	s.end(true)
+}
+
+func (s *Sub) end(kicked bool) {
+	s.closeOnce.Do(func() {
+		if kicked {
+			s.kicked.Store(true)
+			s.t.kicked.Add(1)
+		}
+		s.t.remove(s)
+		close(s.done)
+		s.t.Leave()
+	})
+}

@@ -1,0 +1,172 @@
+package hub
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vwlab/vw/internal/testutil"
+)
+
+func recv(t *testing.T, s *Sub) *Message {
+	t.Helper()
+	select {
+	case m := <-s.C():
+		return m
+	case <-time.After(2 * time.Second):
+		t.Fatal("no message within 2s")
+		return nil
+	}
+}
+
+func TestFanOutSharesOneBuffer(t *testing.T) {
+	h := New()
+	a := h.Subscribe("x", SubConfig{})
+	b := h.Subscribe("x", SubConfig{})
+	other := h.Subscribe("y", SubConfig{})
+	defer a.Close()
+	defer b.Close()
+	defer other.Close()
+
+	m := &Message{Data: []byte("hello")}
+	h.Publish("x", m)
+	ma, mb := recv(t, a), recv(t, b)
+	if ma != m || mb != m || &ma.Data[0] != &m.Data[0] {
+		t.Fatal("subscribers did not get the very message published")
+	}
+	select {
+	case <-other.C():
+		t.Fatal("a subscriber of another topic got the message")
+	default:
+	}
+	st := h.Stats()
+	if len(st) != 2 || st[0].Name != "x" || st[0].MsgsIn != 1 || st[0].MsgsOut != 2 || st[0].BytesOut != 10 {
+		t.Fatalf("stats = %+v", st)
+	}
+}
+
+func TestSenderDoesNotHearItself(t *testing.T) {
+	h := New()
+	a := h.Subscribe("bi", SubConfig{})
+	b := h.Subscribe("bi", SubConfig{})
+	defer a.Close()
+	defer b.Close()
+	h.Publish("bi", &Message{Data: []byte("from a"), From: a.ID()})
+	if m := recv(t, b); string(m.Data) != "from a" {
+		t.Fatalf("b got %q", m.Data)
+	}
+	select {
+	case m := <-a.C():
+		t.Fatalf("a heard its own message %q", m.Data)
+	default:
+	}
+}
+
+func TestSlowSubscriberDropsAndNeverBlocks(t *testing.T) {
+	h := New()
+	slow := h.Subscribe("x", SubConfig{Queue: 4, Policy: Drop})
+	kick := h.Subscribe("x", SubConfig{Queue: 4, Policy: Kick})
+	fast := h.Subscribe("x", SubConfig{Queue: 4})
+	defer slow.Close()
+	defer fast.Close()
+	defer kick.Close()
+
+	var got []byte
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for len(got) < 100 {
+			m := <-fast.C()
+			got = append(got, m.Data[0])
+		}
+	}()
+	for i := range 100 {
+		h.Publish("x", &Message{Data: []byte{byte(i)}})
+		// Give the fast reader room; the slow ones never read.
+		testutil.Eventually(t, 2*time.Second, func() bool { return len(fast.C()) < 4 }, "fast reader stuck")
+	}
+	wg.Wait()
+	for i, b := range got {
+		if int(b) != i {
+			t.Fatalf("fast subscriber got message %d at %d: order or loss", b, i)
+		}
+	}
+	if d := slow.Dropped(); d != 96 {
+		t.Fatalf("slow subscriber dropped %d, want 96", d)
+	}
+	select {
+	case <-kick.Done():
+	default:
+		t.Fatal("kick-policy subscriber with a full queue was not kicked")
+	}
+	if !kick.Kicked() || slow.Kicked() {
+		t.Fatal("Kicked() wrong")
+	}
+	if st := h.Stats()[0]; st.Subscribers != 2 || st.Kicked != 1 {
+		t.Fatalf("stats after kick = %+v", st)
+	}
+}
+
+func TestTopicsGoAwayWhenLeft(t *testing.T) {
+	h := New()
+	p := h.Join("x")
+	s := h.Subscribe("x", SubConfig{})
+	s.Close()
+	s.Close() // idempotent
+	if h.Topics() != 1 {
+		t.Fatal("topic vanished while a publisher holds it")
+	}
+	if st := h.Stats()[0]; st.Publishers != 1 || st.Subscribers != 0 {
+		t.Fatalf("stats = %+v", st)
+	}
+	p.Leave()
+	if h.Topics() != 0 {
+		t.Fatalf("%d topics left after everyone left", h.Topics())
+	}
+	p.Publish(&Message{Data: []byte("late")}) // a stale handle must not panic
+}
+
+func TestConcurrentPublishSubscribe(t *testing.T) {
+	h := New()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 500 {
+				if (i+j)%2 == 0 {
+					s := h.Subscribe("x", SubConfig{Queue: 1, Policy: Policy(j % 2)})
+					s.Close()
+				} else {
+					h.Publish("x", &Message{Data: []byte{1}})
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if h.Topics() != 0 {
+		t.Fatalf("%d topics left", h.Topics())
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	h := New()
+	t := h.Join("x")
+	defer t.Leave()
+	var subs []*Sub
+	for range 200 {
+		s := h.Subscribe("x", SubConfig{Queue: 1})
+		subs = append(subs, s)
+		defer s.Close()
+	}
+	m := &Message{Data: make([]byte, 1316)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		t.Publish(m)
+		for _, s := range subs {
+			<-s.C()
+		}
+	}
+}

@@ -1,0 +1,80 @@
+// Package testutil owns what every test in this module shares: waiting on a
+// condition with a deadline instead of sleeping, and finding the real tools
+// (ffmpeg, ffprobe, chromium) a test needs, skipping without them except in
+// CI, where a missing tool is a failure.
+package testutil
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Eventually polls cond every few milliseconds until it returns true or the
+// timeout passes, and then fails the test with msg.
+func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg string, args ...any) {
+	t.Helper()
+	if !WaitFor(timeout, cond) {
+		t.Fatalf("after %v: "+msg, append([]any{timeout}, args...)...)
+	}
+}
+
+// WaitFor polls cond until it returns true or the timeout passes, and
+// reports which.
+func WaitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		<-tick.C
+	}
+}
+
+// InCI reports whether the tests run in CI, where every tool must be present.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// NeedTool returns the path of the named program. Without it the test is
+// skipped, or fails when CI=true so that a green CI always means the real
+// path ran.
+func NeedTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if InCI() {
+			t.Fatalf("%s is required in CI (CI=true) but not found: %v", name, err)
+		}
+		t.Skipf("%s not found; install it (make test does) to run this test", name)
+	}
+	return p
+}
+
+// Log returns a logger for code under test, tagged with the test's name:
+// silent unless the test runs with -v. It writes to stderr rather than t.Log
+// because goroutines under test may log after the test has returned.
+func Log(t testing.TB) *logrus.Entry {
+	l := logrus.New()
+	l.SetLevel(logrus.DebugLevel)
+	l.SetOutput(io.Discard)
+	if testing.Verbose() {
+		l.SetOutput(os.Stderr)
+	}
+	return l.WithField("test", t.Name())
+}
+
+// Context returns a context cancelled when the test ends or after timeout.
+func Context(t testing.TB, timeout time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,112 @@
+package ts
+
+// Aligner cuts a byte stream, arriving in chunks split anywhere, into whole
+// 188-byte packets that start with the sync byte. It never emits a partial
+// packet: after garbage it drops bytes until it finds a sync byte confirmed by
+// another one a packet later, and it drops a packet that is followed by
+// something other than a sync byte, because that packet may itself have been
+// cut short.
+//
+// The zero value is ready to use. Append allocates nothing when dst has room.
+type Aligner struct {
+	carry   [2 * PacketSize]byte
+	n       int
+	locked  bool
+	skipped uint64
+}
+
+// Skipped returns how many input bytes were discarded while resyncing.
+func (a *Aligner) Skipped() uint64 { return a.skipped }
+
+// Reset forgets any carried bytes and the sync lock, for a new stream.
+func (a *Aligner) Reset() { *a = Aligner{} }
+
+// Append appends to dst every whole packet that src completes and returns
+// the extended slice. Bytes of a packet not yet complete are kept for the
+// next call.
+func (a *Aligner) Append(dst, src []byte) []byte {
+	// Bytes carried from the last call come first: top the carry up from src
+	// and scan it until it is empty, then scan src in place.
+	for a.n > 0 && len(src) > 0 {
+		k := copy(a.carry[a.n:], src)
+		a.n += k
+		src = src[k:]
+		peek := -1
+		if len(src) > 0 {
+			peek = int(src[0])
+		}
+		var used int
+		dst, used = a.scan(dst, a.carry[:a.n], peek)
+		a.n = copy(a.carry[:], a.carry[used:a.n])
+	}
+	if len(src) == 0 {
+		return dst
+	}
+	dst, used := a.scan(dst, src, -1)
+	a.n = copy(a.carry[:], src[used:])
+	return dst
+}
+
+// scan emits the whole packets of b and returns how many bytes of b it has
+// finished with; the rest (never more than one packet) must be carried. peek
+// is the byte that follows b, or -1 if it has not arrived yet.
+func (a *Aligner) scan(dst, b []byte, peek int) ([]byte, int) {
+	p := 0
+	for {
+		if !a.locked {
+			q, ok := findSync(b, p, peek)
+			a.skipped += uint64(q - p)
+			if !ok {
+				return dst, q
+			}
+			p = q
+			a.locked = true
+		}
+		if len(b)-p < PacketSize {
+			return dst, p
+		}
+		if b[p] != SyncByte {
+			a.locked = false
+			continue
+		}
+		next := peek
+		if p+PacketSize < len(b) {
+			next = int(b[p+PacketSize])
+		}
+		if next >= 0 && next != SyncByte {
+			// The packet is followed by garbage, so it may be a truncated one
+			// with garbage in its tail: drop it and resync past its sync byte.
+			a.locked = false
+			a.skipped++
+			p++
+			continue
+		}
+		dst = append(dst, b[p:p+PacketSize]...)
+		p += PacketSize
+	}
+}
+
+// findSync looks from p for a sync byte confirmed by another one a packet
+// later. It returns the position and true when confirmed; otherwise the
+// position from which bytes must be kept until more arrive (len(b) when none
+// need keeping) and false.
+func findSync(b []byte, p, peek int) (int, bool) {
+	for q := p; q < len(b); q++ {
+		if b[q] != SyncByte {
+			continue
+		}
+		switch next := q + PacketSize; {
+		case next < len(b):
+			if b[next] == SyncByte {
+				return q, true
+			}
+		case next == len(b) && peek >= 0:
+			if peek == SyncByte {
+				return q, true
+			}
+		default:
+			return q, false // cannot confirm until more bytes arrive
+		}
+	}
+	return len(b), false
+}
