@@ -1,0 +1,273 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/agg"
+	"github.com/vwlab/vw/rwc"
+)
+
+// APIRuleID is the ID of the destination rule that carries the control API
+// to the relay; APIStream is its stream, the topic commands arrive on.
+const (
+	APIRuleID = "apiRule"
+	APIStream = "api"
+)
+
+// ErrBadRule marks errors that are the caller's fault; they answer 400.
+var ErrBadRule = errors.New("bad rule")
+
+// ErrAPIRule answers an attempt to delete the apiRule over the control API,
+// in the original tool's words.
+var ErrAPIRule = errors.New("Cannot delete apiRule")
+
+// ErrNotFound marks a rule that does not exist; it answers 404.
+var ErrNotFound = errors.New("not found")
+
+// StreamRule is a stream and the feeds it is made of.
+type StreamRule struct {
+	Stream string   `json:"stream"`
+	Feeds  []string `json:"feeds"`
+}
+
+// nameRE is the original tool's alphabet for feed and stream names.
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_\-/]{1,200}$`)
+
+// CheckName returns why name cannot be a feed or stream name, or nil. what
+// names the thing in the error ("feed", "stream").
+func CheckName(what, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: %s name is empty", ErrBadRule, what)
+	case !nameRE.MatchString(name):
+		return fmt.Errorf("%w: %s name %q: use 1 to 200 of a-z A-Z 0-9 - _ /", ErrBadRule, what, name)
+	case name == "all":
+		return fmt.Errorf("%w: %s name \"all\" is reserved", ErrBadRule, what)
+	case name == APIStream:
+		return fmt.Errorf("%w: %s name %q is reserved for the control API", ErrBadRule, what, APIStream)
+	case strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//"):
+		return fmt.Errorf("%w: %s name %q has an empty path segment", ErrBadRule, what, name)
+	}
+	return nil
+}
+
+// Resolver returns the function rwc uses to find a destination's topic: a
+// stream rule's muxed output if a rule of that name exists, otherwise the
+// feed of that name directly.
+func Resolver(a *agg.Agg) func(stream string) string {
+	return func(stream string) string {
+		if _, ok := a.Get(stream); ok {
+			return agg.StreamTopic(stream)
+		}
+		return agg.FeedTopic(stream)
+	}
+}
+
+// Rules is the one rules service behind both the REST routes and the
+// websocket control API, so the two can never disagree. Changes are
+// serialised: a stream rule change and the destination refresh it causes
+// happen as one step.
+type Rules struct {
+	agg     *agg.Agg
+	rwc     *rwc.RWC
+	apiRule *rwc.Rule
+	log     *logrus.Entry
+
+	mu       sync.Mutex
+	onChange func()
+}
+
+// NewRules returns the rules service over a and r. If apiRule is not nil it
+// is installed at once and kept: it cannot be deleted over the control API
+// and survives "delete all".
+func NewRules(a *agg.Agg, r *rwc.RWC, apiRule *rwc.Rule, log *logrus.Entry) (*Rules, error) {
+	rs := &Rules{agg: a, rwc: r, log: log}
+	if apiRule != nil {
+		rule := *apiRule
+		rule.ID, rule.Stream = APIRuleID, APIStream
+		if err := r.Set(rule); err != nil {
+			return nil, fmt.Errorf("control API destination (VW_API): %w", err)
+		}
+		rs.apiRule = &rule
+	}
+	return rs, nil
+}
+
+// OnChange sets a function called after every change to the rules, for
+// persisting them. It is called with the rules lock held, so it sees each
+// change in order and alone.
+func (rs *Rules) OnChange(f func()) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.onChange = f
+}
+
+func (rs *Rules) changed() {
+	if rs.onChange != nil {
+		rs.onChange()
+	}
+}
+
+// SetStream stores a stream rule; when it returns the rule is in force.
+func (rs *Rules) SetStream(ctx context.Context, s StreamRule) (StreamRule, error) {
+	s.Stream = strings.TrimPrefix(s.Stream, "/")
+	if err := CheckName("stream", s.Stream); err != nil {
+		return s, err
+	}
+	if s.Feeds == nil {
+		return s, fmt.Errorf("%w: missing \"feeds\"", ErrBadRule)
+	}
+	if len(s.Feeds) == 0 {
+		return s, fmt.Errorf("%w: \"feeds\" is empty; delete the stream instead", ErrBadRule)
+	}
+	seen := make(map[string]bool, len(s.Feeds))
+	for i, f := range s.Feeds {
+		f = strings.TrimPrefix(f, "/")
+		if err := CheckName("feed", f); err != nil {
+			return s, err
+		}
+		if seen[f] {
+			return s, fmt.Errorf("%w: feed %q is listed twice", ErrBadRule, f)
+		}
+		seen[f] = true
+		s.Feeds[i] = f
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.agg.Set(ctx, s.Stream, s.Feeds); err != nil {
+		return s, err
+	}
+	rs.rwc.Refresh()
+	rs.changed()
+	rs.log.WithFields(logrus.Fields{"stream": s.Stream, "feeds": s.Feeds}).Info("stream rule set")
+	return s, nil
+}
+
+// Topic returns the hub topic a destination or preview of stream reads.
+func (rs *Rules) Topic(stream string) string {
+	return Resolver(rs.agg)(strings.TrimPrefix(stream, "/"))
+}
+
+// Stream returns the feeds of a stream rule.
+func (rs *Rules) Stream(name string) ([]string, bool) {
+	return rs.agg.Get(strings.TrimPrefix(name, "/"))
+}
+
+// Streams returns every stream rule.
+func (rs *Rules) Streams() map[string][]string { return rs.agg.All() }
+
+// DeleteStream removes a stream rule; destinations that pushed it fall back
+// to the feed of the same name, if any.
+func (rs *Rules) DeleteStream(name string) error {
+	name = strings.TrimPrefix(name, "/")
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if !rs.agg.Delete(name) {
+		return fmt.Errorf("%w: no stream %q", ErrNotFound, name)
+	}
+	rs.rwc.Refresh()
+	rs.changed()
+	rs.log.WithField("stream", name).Info("stream rule deleted")
+	return nil
+}
+
+// DeleteStreams removes every stream rule.
+func (rs *Rules) DeleteStreams() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.agg.DeleteAll()
+	rs.rwc.Refresh()
+	rs.changed()
+	rs.log.Info("all stream rules deleted")
+}
+
+// SetDestination stores a destination rule; a rule with the same ID is
+// replaced make-before-break. remote marks a change that came over the
+// control API, which may not touch the apiRule that carries it.
+func (rs *Rules) SetDestination(d rwc.Rule, remote bool) (rwc.Rule, error) {
+	d.Stream = strings.TrimPrefix(d.Stream, "/")
+	if d.ID == "" {
+		return d, fmt.Errorf("%w: missing \"id\"", ErrBadRule)
+	}
+	if d.ID == "all" {
+		return d, fmt.Errorf("%w: id \"all\" is reserved", ErrBadRule)
+	}
+	if d.Destination == "" {
+		return d, fmt.Errorf("%w: missing \"destination\"", ErrBadRule)
+	}
+	if d.ID == APIRuleID {
+		if remote {
+			return d, fmt.Errorf("%w: Cannot modify apiRule over the control API", ErrBadRule)
+		}
+		d.Stream = APIStream
+	} else if err := CheckName("stream", d.Stream); err != nil {
+		return d, err
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if err := rs.rwc.Set(d); err != nil {
+		if errors.Is(err, rwc.ErrInvalid) {
+			return d, fmt.Errorf("%w: %v", ErrBadRule, err)
+		}
+		return d, err
+	}
+	if d.ID == APIRuleID {
+		rs.apiRule = &d
+	}
+	rs.changed()
+	rs.log.WithFields(logrus.Fields{"id": d.ID, "stream": d.Stream, "url": d.Destination}).Info("destination rule set")
+	return d, nil
+}
+
+// Destination returns one destination rule.
+func (rs *Rules) Destination(id string) (rwc.Rule, bool) { return rs.rwc.Get(id) }
+
+// Destinations returns every destination rule, the apiRule included.
+func (rs *Rules) Destinations() map[string]rwc.Rule { return rs.rwc.All() }
+
+// DeleteDestination removes one destination rule. Over the control API the
+// apiRule cannot be deleted: the operator would cut the branch they sit on.
+func (rs *Rules) DeleteDestination(id string, remote bool) error {
+	if id == APIRuleID && remote {
+		return ErrAPIRule
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if !rs.rwc.Delete(id) {
+		return fmt.Errorf("%w: no destination %q", ErrNotFound, id)
+	}
+	if id == APIRuleID {
+		rs.apiRule = nil
+	}
+	rs.changed()
+	rs.log.WithField("id", id).Info("destination rule deleted")
+	return nil
+}
+
+// DeleteDestinations removes every destination rule but the apiRule, which
+// stays connected: deleting and re-adding it would drop the very reply that
+// tells the operator it worked.
+func (rs *Rules) DeleteDestinations() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.apiRule != nil {
+		rs.rwc.DeleteAll(APIRuleID)
+	} else {
+		rs.rwc.DeleteAll()
+	}
+	rs.changed()
+	rs.log.Info("all destination rules deleted")
+}
+
+// Close stops every muxer and destination.
+func (rs *Rules) Close() {
+	rs.rwc.Close()
+	rs.agg.Close()
+}

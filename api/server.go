@@ -1,0 +1,151 @@
+// Package api owns the HTTP side of vw stream: ffmpeg's ingest
+// (POST /ts/{feed}), the local preview websocket, the REST routes for stream
+// and destination rules, and the websocket-JSON control API. REST and the
+// control API both call one Rules service, so they can never disagree.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/hub"
+)
+
+// Config holds the knobs of the vw stream HTTP server.
+type Config struct {
+	// MaxBody caps a rule's JSON body; default 1 MiB.
+	MaxBody int64
+	// IngestIdle ends an ingest whose ffmpeg has sent nothing for this
+	// long, so a hung encoder does not hold the feed name; default 30 s.
+	IngestIdle time.Duration
+	// Token, if set, is required as "Authorization: Bearer <Token>" on every
+	// route except /healthcheck.
+	Token string
+	// Player, if set, serves the preview player page at /play/{stream...}
+	// and its assets; it is given the request unchanged.
+	Player http.Handler
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBody <= 0 {
+		c.MaxBody = 1 << 20
+	}
+	if c.IngestIdle <= 0 {
+		c.IngestIdle = 30 * time.Second
+	}
+	return c
+}
+
+// Server is the HTTP server of vw stream.
+type Server struct {
+	cfg   Config
+	hub   *hub.Hub
+	rules *Rules
+	log   *logrus.Entry
+
+	mu      sync.Mutex
+	feeds   map[string]*ingest // the current ingest of each live feed
+	closing bool
+	wg      sync.WaitGroup // preview connections' pumps
+	done    chan struct{}  // closed by Close: ends previews
+}
+
+// NewServer returns the server; Handler gives its routes.
+func NewServer(cfg Config, h *hub.Hub, rules *Rules, log *logrus.Entry) *Server {
+	return &Server{
+		cfg:   cfg.withDefaults(),
+		hub:   h,
+		rules: rules,
+		log:   log,
+		feeds: make(map[string]*ingest),
+		done:  make(chan struct{}),
+	}
+}
+
+// Close ends every ingest and preview connection, so that an
+// http.Server.Shutdown that follows is not held up by bodies that last hours.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	for _, in := range s.feeds {
+		in.stop()
+	}
+	s.mu.Unlock()
+	close(s.done)
+	s.wg.Wait()
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// fail answers err as {"error": "..."} with status, and logs it.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
+	msg := oneLine(err.Error())
+	s.log.WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": status, "err": msg}).Warn("request refused")
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// statusOf maps a rules error to its HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBadRule), errors.Is(err, ErrAPIRule):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// decode reads one JSON object of type T from the body, strictly: size
+// capped, unknown fields and trailing data refused, so a typo is an error
+// rather than a silently different rule.
+func decode[T any](s *Server, w http.ResponseWriter, r *http.Request) (T, int, error) {
+	var v T
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			return v, http.StatusRequestEntityTooLarge, errors.New("body larger than " + sizeString(s.cfg.MaxBody))
+		case errors.Is(err, io.EOF):
+			return v, http.StatusBadRequest, errors.New("empty body: send a JSON object")
+		}
+		return v, http.StatusBadRequest, errors.New("bad JSON: " + err.Error())
+	}
+	if dec.More() {
+		return v, http.StatusBadRequest, errors.New("bad JSON: more than one value in body")
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return v, http.StatusRequestEntityTooLarge, errors.New("body larger than " + sizeString(s.cfg.MaxBody))
+	}
+	return v, 0, nil
+}
+
+func sizeString(n int64) string {
+	if n%(1<<20) == 0 {
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/spf13/pflag"
+)
+
+// bindConfig fills cfg (a pointer to a struct whose fields carry `envconfig`
+// and `desc` tags) from the environment, VW_<prefix>_<NAME>, then registers one
+// flag per field, named after the variable in kebab case with the prefix
+// dropped, whose default is the value from the environment. So every setting
+// has both forms by construction, and a flag given on the command line wins.
+// An error in the environment (VW_PORT=abc) is returned for the command to
+// report when it runs, since flags are registered before that.
+func bindConfig(fs *pflag.FlagSet, envPrefix string, cfg any) error {
+	err := envconfig.Process(envPrefix, cfg)
+	v := reflect.ValueOf(cfg).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := f.Tag.Get("envconfig")
+		if name == "" {
+			continue
+		}
+		flag := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		usage := fmt.Sprintf("%s (env %s_%s)", f.Tag.Get("desc"), envPrefix, name)
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *string:
+			fs.StringVar(p, flag, *p, usage)
+		case *int:
+			fs.IntVar(p, flag, *p, usage)
+		case *bool:
+			fs.BoolVar(p, flag, *p, usage)
+		case *time.Duration:
+			fs.DurationVar(p, flag, *p, usage)
+		case *[]string:
+			fs.StringSliceVar(p, flag, *p, usage)
+		default:
+			panic(fmt.Sprintf("bindConfig: field %s has unsupported type %s", f.Name, f.Type))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("environment: %w", err)
+	}
+	return nil
+}

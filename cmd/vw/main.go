@@ -1,0 +1,58 @@
+// Command vw carries live MPEG-TS video out of labs whose hosts cannot accept
+// connections. `vw stream` runs on the lab host, takes ffmpeg feeds and
+// pushes streams out to relays; `vw relay` fans them out to browsers.
+//
+// This package owns the commands, their configuration (environment variables
+// with the VW_ prefix, each with a flag of the same name in kebab case, the
+// flag winning), the wiring of the other packages, and graceful shutdown.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "vw:", err)
+		os.Exit(1)
+	}
+}
+
+// run is main without the process: tests call it with their own arguments,
+// output and context. Configuration comes from the environment and args.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := &cobra.Command{
+		Use:           "vw",
+		Short:         "Live video from labs that cannot accept connections, to browsers anywhere",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetArgs(args)
+	root.AddCommand(newStreamCmd(stderr), newVersionCmd(stdout))
+	return root.ExecuteContext(ctx)
+}
+
+// newLogger returns a logger at the named level writing to w.
+func newLogger(level string, w io.Writer) (*logrus.Entry, error) {
+	lvl, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level %q: use trace, debug, info, warn, error, fatal or panic", level)
+	}
+	l := logrus.New()
+	l.SetOutput(w)
+	l.SetLevel(lvl)
+	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	return logrus.NewEntry(l), nil
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/vwlab/vw/agg"
+	"github.com/vwlab/vw/api"
+	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rwc"
+)
+
+// streamConfig is vw stream's configuration: VW_<NAME> or --<name>.
+type streamConfig struct {
+	Host          string `envconfig:"HOST" default:"127.0.0.1" desc:"address to listen on; anything but loopback needs --api-token"`
+	Port          int    `envconfig:"PORT" default:"8888" desc:"port to listen on (0 picks a free one)"`
+	LogLevel      string `envconfig:"LOGLEVEL" default:"info" desc:"log level: trace, debug, info, warn, error, fatal, panic"`
+	API           string `envconfig:"API" desc:"ws:// or wss:// URL of a relay route that carries the control API (the apiRule destination)"`
+	APIRelayToken string `envconfig:"API_RELAY_TOKEN" desc:"bearer token the apiRule destination presents to the relay"`
+	APIToken      string `envconfig:"API_TOKEN" desc:"bearer token required on every route but /healthcheck"`
+	Recordings    string `envconfig:"RECORDINGS" default:"./recordings" desc:"folder that destination \"file\" names are relative to"`
+}
+
+// shutdownGrace bounds a graceful stop: the whole stop must fit in 5 s.
+const shutdownGrace = 3 * time.Second
+
+func newStreamCmd(stderr io.Writer) *cobra.Command {
+	var cfg streamConfig
+	cmd := &cobra.Command{
+		Use:   "stream",
+		Short: "Run on the lab host: take ffmpeg feeds on /ts/{feed} and push streams to relays",
+		Args:  cobra.NoArgs,
+	}
+	envErr := bindConfig(cmd.Flags(), "VW", &cfg)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if envErr != nil {
+			return envErr
+		}
+		return runStream(cmd.Context(), cfg, stderr)
+	}
+	return cmd
+}
+
+func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if !isLoopback(cfg.Host) && cfg.APIToken == "" {
+		return fmt.Errorf("VW_HOST=%s lets other machines reach the API: set VW_API_TOKEN (--api-token) too", cfg.Host)
+	}
+
+	h := hub.New()
+	a := agg.New(h, log.WithField("component", "agg"))
+	r := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: api.Resolver(a)}, h, log.WithField("component", "rwc"))
+	var apiRule *rwc.Rule
+	if cfg.API != "" {
+		apiRule = &rwc.Rule{Destination: cfg.API, Token: cfg.APIRelayToken}
+	}
+	rules, err := api.NewRules(a, r, apiRule, log.WithField("component", "rules"))
+	if err != nil {
+		r.Close()
+		a.Close()
+		return err
+	}
+
+	srv := api.NewServer(api.Config{Token: cfg.APIToken}, h, rules, log.WithField("component", "api"))
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	ctlCtx, stopControl := context.WithCancel(context.Background())
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		srv.RunControl(ctlCtx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "api": cfg.API, "version": version}).Info("vw stream listening")
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	log.Info("vw stream stopping")
+	// Ingest bodies and previews last for hours: end them first, or
+	// Shutdown would wait for them.
+	srv.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		_ = hs.Close()
+	}
+	stopControl()
+	<-ctlDone
+	rules.Close()
+	log.Info("vw stream stopped")
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// isLoopback reports whether host only accepts connections from this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
