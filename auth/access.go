@@ -1,0 +1,183 @@
+package auth
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// AccessPrefix is where AccessHandler is mounted: POST AccessPrefix+route.
+const AccessPrefix = "/access"
+
+// codeEntry is one outstanding code: good once, on route, until expires.
+type codeEntry struct {
+	route   string
+	grant   Grant
+	expires time.Time
+}
+
+// AccessHandler serves `POST /access/{route...}` (mount it at "/access/"
+// without stripping the prefix). With a bearer token that may use route it
+// answers {"uri":"ws(s)://host/{route}?code=…"}: the code is good for one
+// handshake on exactly that route within CodeTTL, so a browser can connect
+// without a token in any URL. A public route, or an open relay, gets the URI
+// without a code and needs no token. OPTIONS answers a CORS preflight, and
+// allows only the relay's own origin (the player page): a page elsewhere
+// gets no Access-Control-Allow-Origin.
+func (a *Auth) AccessHandler() http.Handler { return http.HandlerFunc(a.serveAccess) }
+
+func (a *Auth) serveAccess(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Vary", "Origin")
+	origin, same := sameOrigin(r)
+	switch r.Method {
+	case http.MethodOptions:
+		w.Header().Set("Allow", "POST, OPTIONS")
+		if same {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Allow-Methods", "POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			w.Header().Set("Access-Control-Max-Age", "600")
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "POST, OPTIONS")
+		WriteError(w, &Error{Code: http.StatusMethodNotAllowed, Reason: "use POST " + AccessPrefix + "/{route}"})
+		return
+	}
+	if same {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+	}
+	uri, err := a.access(r)
+	if err != nil {
+		a.log.WithFields(map[string]any{"url": r.URL.Path, "err": err}).Debug("relay access refused")
+		WriteError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"uri": uri})
+}
+
+func (a *Auth) access(r *http.Request) (string, error) {
+	p, ok := strings.CutPrefix(r.URL.Path, AccessPrefix)
+	if !ok {
+		return "", &Error{Code: http.StatusNotFound, Reason: "access point is " + AccessPrefix + "/{route}"}
+	}
+	rt, err := parseRoute(p)
+	if err != nil {
+		return "", err
+	}
+	if r.Host == "" {
+		return "", badRequest("request has no Host")
+	}
+	u := url.URL{Scheme: "ws", Host: r.Host, Path: rt.path}
+	if secure(r) {
+		u.Scheme = "wss"
+	}
+	if a.Open() || a.isPublic(rt) {
+		return u.String(), nil
+	}
+	tok, err := bearer(r)
+	if err != nil {
+		return "", err
+	}
+	g, err := a.check(tok, rt)
+	if err != nil {
+		return "", err
+	}
+	code, err := a.issue(rt.path, *g)
+	if err != nil {
+		return "", err
+	}
+	u.RawQuery = url.Values{"code": {code}}.Encode()
+	return u.String(), nil
+}
+
+// issue stores a new code for route on behalf of g.
+func (a *Auth) issue(route string, g Grant) (string, error) {
+	code, err := randomString(24) // 192 bits
+	if err != nil {
+		return "", err
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sweepLocked(now, false)
+	if len(a.codes) >= maxCodes {
+		a.sweepLocked(now, true)
+		if len(a.codes) >= maxCodes {
+			return "", &Error{Code: http.StatusServiceUnavailable, Reason: "too many outstanding codes; retry shortly"}
+		}
+	}
+	a.codes[code] = codeEntry{route: route, grant: g, expires: now.Add(a.codeTTL)}
+	return code, nil
+}
+
+// redeem spends code: whatever the outcome, it cannot be presented again.
+func (a *Auth) redeem(code string, rt route) (*Grant, error) {
+	now := a.now()
+	a.mu.Lock()
+	e, ok := a.codes[code]
+	delete(a.codes, code)
+	a.sweepLocked(now, false)
+	a.mu.Unlock()
+	switch {
+	case !ok:
+		return nil, unauthorized("code unknown or already used")
+	case now.After(e.expires):
+		return nil, unauthorized("code expired")
+	case e.route != rt.path:
+		return nil, unauthorized("code was issued for another route")
+	case now.After(e.grant.Expires.Add(Leeway)):
+		return nil, unauthorized("token expired")
+	case a.Denied(e.grant.ID):
+		return nil, unauthorized("token id denied")
+	}
+	g := e.grant
+	g.Route = rt.path
+	return &g, nil
+}
+
+// sweepLocked drops expired codes and deny entries, at most once per CodeTTL
+// unless forced, so the work is amortized over the calls that grow the maps.
+func (a *Auth) sweepLocked(now time.Time, force bool) {
+	if d := now.Sub(a.lastSweep); !force && d >= 0 && d < a.codeTTL {
+		return
+	}
+	a.lastSweep = now
+	for c, e := range a.codes {
+		if now.After(e.expires) {
+			delete(a.codes, c)
+		}
+	}
+	for id, until := range a.denied {
+		if now.After(until) {
+			delete(a.denied, id)
+		}
+	}
+}
+
+// secure reports whether the client reached us over TLS, directly or through
+// a proxy that says so. Trusting the header is safe: it only picks ws or wss
+// for the client's own answer.
+func secure(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// sameOrigin reports whether the request's Origin is the relay itself.
+func sameOrigin(r *http.Request) (string, bool) {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return "", false
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return "", false
+	}
+	want := "http"
+	if secure(r) {
+		want = "https"
+	}
+	return o, u.Scheme == want && u.Host == r.Host && u.Path == ""
+}
