@@ -294,7 +294,7 @@ func jwtReason(err error) string {
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return "token not valid yet"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "token lacks a required claim (exp)"
+		return "token invalid: " + err.Error() // names the claim: "aud claim is required"
 	default:
 		return "token invalid"
 	}
