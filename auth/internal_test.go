@@ -1,0 +1,315 @@
+package auth
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newTestAuth(t *testing.T, cfg Config) (*Auth, *testClock) {
+	t.Helper()
+	c := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	cfg.Secret = testSecret
+	cfg.Now = c.Now
+	a, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, c
+}
+
+func TestParseRoute(t *testing.T) {
+	tests := []struct {
+		path  string
+		name  string
+		kind  routeKind
+		needs string
+		bad   string // substring of the error; "" means accepted
+	}{
+		{"/in/lab1/cam", "lab1/cam", kindIn, "write", ""},
+		{"/out/lab1/cam", "lab1/cam", kindOut, "read", ""},
+		{"/bi/lab1/api", "lab1/api", kindBi, "read,write", ""},
+		{"/lab1/api", "lab1/api", kindBi, "read,write", ""},
+		{"/in/in/x", "in/x", kindIn, "write", ""}, // only one leading segment is the direction
+		{"/inx/y", "inx/y", kindBi, "read,write", ""},
+		{"/out/x", "x", kindOut, "read", ""},
+		{"/x", "x", kindBi, "read,write", ""},
+		{"", "", 0, "", "start with /"},
+		{"out/x", "", 0, "", "start with /"},
+		{"/", "", 0, "", "empty"},
+		{"/in", "", 0, "", "no topic"},
+		{"/out", "", 0, "", "no topic"},
+		{"/bi", "", 0, "", "no topic"},
+		{"/in/", "", 0, "", "empty segment"},
+		{"/out/x/", "", 0, "", "empty segment"},
+		{"//out/x", "", 0, "", "empty segment"},
+		{"/out/lab1//x", "", 0, "", "empty segment"},
+		{"/out/lab1/../lab2", "", 0, "", `".."`},
+		{"/out/./lab1", "", 0, "", `"."`},
+		{"/out/..", "", 0, "", `".."`},
+		{"/out/a\x00b", "", 0, "", "control"},
+		{"/out/a\nb", "", 0, "", "control"},
+		{"/" + strings.Repeat("a", maxRouteLen), "", 0, "", "longer"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%q", tc.path), func(t *testing.T) {
+			rt, err := parseRoute(tc.path)
+			if tc.bad != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.bad) {
+					t.Fatalf("got %+v, %v; want error with %q", rt, err, tc.bad)
+				}
+				if e, ok := err.(*Error); !ok || e.Status() != http.StatusBadRequest {
+					t.Fatalf("error %v is not a 400 *Error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rt.path != tc.path || rt.name != tc.name || rt.kind != tc.kind || strings.Join(rt.needs, ",") != tc.needs {
+				t.Fatalf("got %+v", rt)
+			}
+		})
+	}
+}
+
+func TestPrefix(t *testing.T) {
+	norm := []struct{ in, out, bad string }{
+		{"lab1", "lab1/", ""},
+		{"lab1/", "lab1/", ""},
+		{"/lab1/", "lab1/", ""},
+		{"/lab1/cams", "lab1/cams/", ""},
+		{"/", "/", ""},
+		{"", "", "empty"},
+		{"//", "", "empty"},
+		{"lab1//x", "", "empty segment"},
+		{"lab1/..", "", `".."`},
+		{"./lab1", "", `"."`},
+	}
+	for _, tc := range norm {
+		got, err := normalizePrefix(tc.in)
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.bad) {
+				t.Errorf("normalizePrefix(%q) = %q, %v; want error with %q", tc.in, got, err, tc.bad)
+			}
+			continue
+		}
+		if err != nil || got != tc.out {
+			t.Errorf("normalizePrefix(%q) = %q, %v; want %q", tc.in, got, err, tc.out)
+		}
+	}
+	cov := []struct {
+		prefix, name string
+		want         bool
+	}{
+		{"lab1/", "lab1", true},
+		{"lab1/", "lab1/cam", true},
+		{"lab1/", "lab1/a/b/c", true},
+		{"lab1/", "lab10", false},
+		{"lab1/", "lab10/cam", false},
+		{"lab1/", "lab", false},
+		{"lab1/", "xlab1/cam", false},
+		{"lab1/cams/", "lab1/cams/front", true},
+		{"lab1/cams/", "lab1/camsx", false},
+		{"lab1/cams/", "lab1", false},
+		{"/", "anything/at/all", true},
+	}
+	for _, tc := range cov {
+		if got := covers(tc.prefix, tc.name); got != tc.want {
+			t.Errorf("covers(%q, %q) = %v, want %v", tc.prefix, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"short secret", Config{Secret: []byte("short")}, "at least 32"},
+		{"bad public prefix", Config{Secret: testSecret, Public: []string{"demo/../x"}}, `".."`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(tc.cfg, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want error with %q", err, tc.want)
+			}
+		})
+	}
+	a, err := New(Config{Secret: testSecret, Public: []string{"", " ", "demo"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(a.Public(), ","); got != "demo/" {
+		t.Fatalf("public %q: empty entries must mean nothing", got)
+	}
+}
+
+// TestCodesSwept: codes nobody used are dropped once expired, so a flood of
+// access calls cannot grow memory; at the cap the access point says 503.
+func TestCodesSwept(t *testing.T) {
+	a, c := newTestAuth(t, Config{})
+	g := Grant{ID: "x", Expires: c.Now().Add(time.Hour)}
+	for i := 0; i < 100; i++ {
+		if _, err := a.issue("/out/x", g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Advance(DefaultCodeTTL + time.Second)
+	if _, err := a.issue("/out/x", g); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	n := len(a.codes)
+	a.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d codes outstanding after the others expired, want 1", n)
+	}
+
+	for i := 1; i < maxCodes; i++ {
+		if _, err := a.issue("/out/x", g); err != nil {
+			t.Fatalf("code %d: %v", i, err)
+		}
+	}
+	_, err := a.issue("/out/x", g)
+	if e, ok := err.(*Error); !ok || e.Status() != http.StatusServiceUnavailable {
+		t.Fatalf("over the cap: %v, want 503", err)
+	}
+	c.Advance(DefaultCodeTTL + time.Second)
+	if _, err := a.issue("/out/x", g); err != nil {
+		t.Fatalf("after expiry the cap must free up: %v", err)
+	}
+}
+
+func TestDenyBounded(t *testing.T) {
+	a, c := newTestAuth(t, Config{})
+	for i := 0; i < maxDenied; i++ {
+		if _, err := a.Deny(fmt.Sprint(i), c.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := a.Deny("one more", time.Time{})
+	if e, ok := err.(*Error); !ok || e.Status() != http.StatusServiceUnavailable {
+		t.Fatalf("deny over the cap: %v, want 503", err)
+	}
+	if _, err := a.Deny("0", c.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("re-denying a listed id must work at the cap: %v", err)
+	}
+	c.Advance(time.Minute + Leeway + time.Second)
+	if _, err := a.Deny("one more", time.Time{}); err != nil {
+		t.Fatalf("after expiry the cap must free up: %v", err)
+	}
+	a.mu.Lock()
+	n := len(a.denied)
+	a.mu.Unlock()
+	if n != 2 { // "0" (extended) and "one more"
+		t.Fatalf("%d deny entries, want 2", n)
+	}
+}
+
+// TestCodeOnce: many clients racing to redeem the same codes, while ids are
+// being denied: each code authorizes at most once, and exactly once when its
+// token is not denied.
+func TestCodeOnce(t *testing.T) {
+	a, c := newTestAuth(t, Config{})
+	rt, err := parseRoute("/out/lab1/cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	codes := make([]string, n)
+	for i := range codes {
+		g := Grant{ID: fmt.Sprint("id", i), Expires: c.Now().Add(time.Hour), Path: "lab1/", Scopes: []string{ScopeRead}}
+		if codes[i], err = a.issue(rt.path, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wins [n]atomic.Int32
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i, code := range codes {
+				if _, err := a.redeem(code, rt); err == nil {
+					wins[i].Add(1)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := n - 1; i >= n-10; i-- {
+			_, _ = a.Deny(fmt.Sprint("id", i), time.Time{})
+		}
+	}()
+	wg.Wait()
+	for i := range wins {
+		w := wins[i].Load()
+		if w > 1 || (i < n-10 && w != 1) {
+			t.Fatalf("code %d authorized %d times", i, w)
+		}
+	}
+}
+
+// TestAuthorizeRequest covers request shapes that a websocket dialer would
+// not send, straight through Authorize.
+func TestAuthorizeRequest(t *testing.T) {
+	a, _ := newTestAuth(t, Config{})
+	tok, err := a.Mint("lab1/", []string{"read"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		hdr    []string
+		status int
+	}{
+		{"two Authorization headers", []string{"Bearer " + tok, "Bearer " + tok}, 401},
+		{"huge token", []string{"Bearer " + strings.Repeat("a", maxTokenLen+1)}, 401},
+		{"token with spaces around", []string{"  Bearer   " + tok + "  "}, 0},
+		{"scheme only", []string{"Bearer"}, 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/out/lab1/cam", nil)
+			r.Header["Authorization"] = tc.hdr
+			g, err := a.Authorize(r)
+			if tc.status == 0 {
+				if err != nil || g.Route != "/out/lab1/cam" || g.ID == "" {
+					t.Fatalf("got %+v, %v", g, err)
+				}
+				return
+			}
+			if e, ok := err.(*Error); !ok || e.Status() != tc.status || g != nil {
+				t.Fatalf("got %+v, %v; want %d", g, err, tc.status)
+			}
+		})
+	}
+}
