@@ -3,17 +3,22 @@ package ts
 // Aligner cuts a byte stream, arriving in chunks split anywhere, into whole
 // 188-byte packets that start with the sync byte. It never emits a partial
 // packet: after garbage it drops bytes until it finds a sync byte confirmed by
-// another one a packet later, and it drops a packet that is followed by
-// something other than a sync byte, because that packet may itself have been
-// cut short.
+// two more at packet steps (random bytes fake that once in 16 MB; one
+// confirmation would be fooled every 64 KB), and it drops a packet that is
+// followed by something other than a sync byte, because that packet may
+// itself have been cut short.
 //
 // The zero value is ready to use. Append allocates nothing when dst has room.
 type Aligner struct {
-	carry   [2 * PacketSize]byte
+	carry   [(confirmations + 1) * PacketSize]byte
 	n       int
 	locked  bool
 	skipped uint64
 }
+
+// confirmations is how many sync bytes at packet steps after a candidate
+// confirm it when regaining sync.
+const confirmations = 2
 
 // Skipped returns how many input bytes were discarded while resyncing.
 func (a *Aligner) Skipped() uint64 { return a.skipped }
@@ -48,7 +53,8 @@ func (a *Aligner) Append(dst, src []byte) []byte {
 }
 
 // scan emits the whole packets of b and returns how many bytes of b it has
-// finished with; the rest (never more than one packet) must be carried. peek
+// finished with; the rest (never more than confirmations packets) must be
+// carried. peek
 // is the byte that follows b, or -1 if it has not arrived yet.
 func (a *Aligner) scan(dst, b []byte, peek int) ([]byte, int) {
 	p := 0
@@ -86,27 +92,31 @@ func (a *Aligner) scan(dst, b []byte, peek int) ([]byte, int) {
 	}
 }
 
-// findSync looks from p for a sync byte confirmed by another one a packet
-// later. It returns the position and true when confirmed; otherwise the
-// position from which bytes must be kept until more arrive (len(b) when none
-// need keeping) and false.
+// findSync looks from p for a sync byte confirmed by more at packet steps.
+// It returns the position and true when confirmed; otherwise the position
+// from which bytes must be kept until more arrive (len(b) when none need
+// keeping) and false.
 func findSync(b []byte, p, peek int) (int, bool) {
+next:
 	for q := p; q < len(b); q++ {
 		if b[q] != SyncByte {
 			continue
 		}
-		switch next := q + PacketSize; {
-		case next < len(b):
-			if b[next] == SyncByte {
-				return q, true
+		for k := 1; k <= confirmations; k++ {
+			var c int
+			switch at := q + k*PacketSize; {
+			case at < len(b):
+				c = int(b[at])
+			case at == len(b) && peek >= 0:
+				c = peek
+			default:
+				return q, false // cannot confirm until more bytes arrive
 			}
-		case next == len(b) && peek >= 0:
-			if peek == SyncByte {
-				return q, true
+			if c != SyncByte {
+				continue next
 			}
-		default:
-			return q, false // cannot confirm until more bytes arrive
 		}
+		return q, true
 	}
 	return len(b), false
 }

@@ -174,9 +174,9 @@ func FuzzAligner(f *testing.F) {
 			}
 		}
 		// Whole packets of the input, cut anywhere, come out unchanged (from
-		// two packets on: the first sync byte needs the second to confirm it).
+		// three packets on: the first sync byte needs two to confirm it).
 		clean := in[:len(in)/PacketSize*PacketSize]
-		if len(clean) < 2*PacketSize {
+		if len(clean) < (confirmations+1)*PacketSize {
 			return
 		}
 		for i := 0; i < len(clean); i += PacketSize {
