@@ -143,7 +143,7 @@ func decodeRule(raw json.RawMessage, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: bad rule: %v", ErrBadRule, err)
+		return fmt.Errorf("%w: %v", ErrBadRule, err)
 	}
 	return nil
 }

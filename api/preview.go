@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -34,6 +35,18 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
+	// Register before upgrading, under the lock Close takes, so that Close
+	// either sees this connection or refuses it.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		s.fail(w, r, http.StatusServiceUnavailable, errors.New("shutting down"))
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered with an error status
@@ -42,8 +55,6 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	log.Debug("preview connected")
 	sub := s.hub.Subscribe(s.rules.Topic(name), hub.SubConfig{Queue: previewQueue, Policy: hub.Kick})
 
-	s.wg.Add(1)
-	defer s.wg.Done()
 	defer sub.Close()
 
 	// The read pump only notices the client leaving. Gorilla answers its

@@ -1,0 +1,61 @@
+# Two commands matter: `make demo` and `make test`. Both install what is
+# missing first (ffmpeg, chromium, node/npm, the npm packages), so they work on
+# a fresh Debian machine that has Go.
+
+SHELL := /bin/bash
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+JSMPEG := node_modules/@cycjimmy/jsmpeg-player/dist/jsmpeg-player.umd.min.js
+ASSET := jsmpeg/assets/jsmpeg-player.umd.min.js
+FUZZTIME ?= 5s
+
+.PHONY: all build test demo bench lint deps tools js fuzz clean
+
+all: build
+
+## build: bin/vw (with the jsmpeg library embedded when npm is available)
+build: js
+	go build -ldflags '$(LDFLAGS)' -o bin/vw ./cmd/vw
+
+## test: install what is missing, then lint, every test under -race, and a short fuzz of every parser
+test: deps lint
+	go test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+## demo: install what is missing, build, and run relay + stream + two test feeds; prints the URL to open
+demo: deps build
+	./scripts/demo.sh
+
+## bench: the figures DESIGN.md names, measured in one run
+bench: deps build
+	go test -run '^$$' -bench . -benchmem ./hub/ ./ts/ ./agg/ ./crossbar/
+	go run ./cmd/vwbench all
+
+## lint: gofmt, go vet, and a go.mod that go mod tidy would leave alone
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	@cp go.mod /tmp/vw-go.mod.bak; cp go.sum /tmp/vw-go.sum.bak; go mod tidy; \
+	  if ! diff -q go.mod /tmp/vw-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/vw-go.sum.bak >/dev/null; then \
+	    cp /tmp/vw-go.mod.bak go.mod; cp /tmp/vw-go.sum.bak go.sum; echo "go mod tidy would change go.mod/go.sum"; exit 1; fi
+
+## fuzz: run every fuzz target briefly (FUZZTIME, default 5s) on top of its committed corpus
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+## deps: install the tools the tests and the demo need, if missing
+deps: tools js
+
+tools:
+	./scripts/install-tools.sh
+
+## js: the jsmpeg library, from npm (package-lock.json pins it), copied into the embedded assets
+js: $(ASSET)
+
+$(ASSET): package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --no-audit --no-fund --loglevel=error && cp $(JSMPEG) $(ASSET); \
+	else echo "npm not found: building without the jsmpeg library (the player page will say so)"; fi
+
+clean:
+	rm -rf bin node_modules $(ASSET)

@@ -1,0 +1,284 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"math/rand"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/ts"
+)
+
+// preview is a local websocket client of /ws/{stream}, collecting what it
+// receives.
+type preview struct {
+	mu   sync.Mutex
+	msgs [][]byte
+	done chan struct{}
+}
+
+func (f *fixture) preview(t *testing.T, stream string) *preview {
+	t.Helper()
+	u := "ws" + strings.TrimPrefix(f.url, "http") + "/ws/" + stream
+	c, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &preview{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			_, b, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.msgs = append(p.msgs, b)
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		c.Close()
+		<-p.done
+	})
+	// The subscription exists once the handshake is done, but the handler
+	// subscribes after upgrading: wait for it to show in the hub.
+	testutil.Eventually(t, 2*time.Second, func() bool {
+		for _, st := range f.hub.Stats() {
+			if strings.HasSuffix(st.Name, "/"+stream) && st.Subscribers > 0 {
+				return true
+			}
+		}
+		return false
+	}, "preview of %s not subscribed", stream)
+	return p
+}
+
+func (p *preview) bytes() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Join(p.msgs, nil)
+}
+
+func (p *preview) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.msgs)
+}
+
+// checkWholePackets fails unless every message is whole, sync-aligned packets.
+func (p *preview) checkWholePackets(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, m := range p.msgs {
+		if len(m) == 0 || len(m)%ts.PacketSize != 0 {
+			t.Fatalf("message %d is %d bytes: not whole packets", i, len(m))
+		}
+		for j := 0; j < len(m); j += ts.PacketSize {
+			if m[j] != ts.SyncByte {
+				t.Fatalf("message %d packet %d has no sync byte", i, j/ts.PacketSize)
+			}
+		}
+	}
+}
+
+// ffmpegFeed starts a real ffmpeg POSTing a test pattern to url, the way a
+// lab host's camera feed does, for the given seconds.
+func ffmpegFeed(t *testing.T, url string, seconds int) *exec.Cmd {
+	t.Helper()
+	bin := testutil.NeedTool(t, "ffmpeg")
+	cmd := exec.Command(bin, "-v", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", strconv.Itoa(seconds),
+		"-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0",
+		"-f", "mpegts", "-muxdelay", "0.001", url)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+
+// TestIngestFFmpeg posts a real ffmpeg feed and checks what a local preview
+// sees: whole packets only, arriving while ffmpeg runs, that ffprobe reads
+// as the mpeg1video ffmpeg sent.
+func TestIngestFFmpeg(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	p := f.preview(t, "video0")
+	cmd := ffmpegFeed(t, f.url+"/ts/video0", 2)
+
+	// Data flows while ffmpeg is still sending, not at its end.
+	testutil.Eventually(t, 5*time.Second, func() bool { return p.count() >= 5 }, "no data from a live feed")
+	if cmd.ProcessState != nil {
+		t.Fatal("ffmpeg ended before data arrived")
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	p.checkWholePackets(t)
+
+	probe := testutil.NeedTool(t, "ffprobe")
+	file := filepath.Join(t.TempDir(), "preview.ts")
+	if err := os.WriteFile(file, p.bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(probe, "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", file).Output()
+	var got struct{ Streams []struct{ CodecName string `json:"codec_name"` } }
+	if err == nil {
+		err = json.Unmarshal(out, &got)
+	}
+	if err != nil || len(got.Streams) != 1 || got.Streams[0].CodecName != "mpeg1video" {
+		t.Fatalf("ffprobe of the preview: %s, %v", out, err)
+	}
+}
+
+// poster is a client POSTing a feed by hand, one write at a time.
+type poster struct {
+	w    *io.PipeWriter
+	done chan error
+}
+
+func (f *fixture) post(t *testing.T, feed string) *poster {
+	t.Helper()
+	r, w := io.Pipe()
+	req, err := http.NewRequestWithContext(testutil.Context(t, 30*time.Second), "POST", f.url+"/ts/"+feed, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &poster{w: w, done: make(chan error, 1)}
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		p.done <- err
+	}()
+	t.Cleanup(func() { w.Close() })
+	return p
+}
+
+// packetsOf returns n packets whose payload bytes are all b.
+func packetsOf(b byte, n int) []byte {
+	out := make([]byte, 0, n*ts.PacketSize)
+	for i := range n {
+		p := bytes.Repeat([]byte{b}, ts.PacketSize)
+		p[0], p[1], p[2], p[3] = ts.SyncByte, 0x01, 0x00, 0x10|byte(i&0xf)
+		out = append(out, p...)
+	}
+	return out
+}
+
+// TestIngestReplace checks that a second POST to a live feed takes over
+// cleanly: the first connection is closed and nothing it sends afterwards
+// reaches the feed, so the two never interleave.
+func TestIngestReplace(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	p := f.preview(t, "cam")
+	first := f.post(t, "cam")
+	if _, err := first.w.Write(packetsOf('A', 10)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Count(p.bytes(), []byte("AAAA")) > 0 }, "first feed's data did not arrive")
+
+	second := f.post(t, "cam")
+	if _, err := second.w.Write(packetsOf('B', 10)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Contains(p.bytes(), []byte("BBBB")) }, "second feed's data did not arrive")
+	select {
+	case <-first.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the replaced POST was not ended")
+	}
+	_, _ = first.w.Write(packetsOf('A', 10)) // too late: must go nowhere
+	if _, err := second.w.Write(packetsOf('C', 10)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Contains(p.bytes(), []byte("CCCC")) }, "second feed stalled")
+	got := p.bytes()
+	lastA := bytes.LastIndex(got, []byte("AAAA"))
+	firstB := bytes.Index(got, []byte("BBBB"))
+	if lastA > firstB {
+		t.Fatal("the first feed's data arrived after the second feed took over")
+	}
+	p.checkWholePackets(t)
+}
+
+// TestIngestGarbage posts garbage, and garbage mixed with packets cut at odd
+// places, while a real ffmpeg feed runs: the garbage feed yields only whole
+// packets, and the real feed carries on.
+func TestIngestGarbage(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	video := f.preview(t, "video0")
+	junk := f.preview(t, "junk")
+	ffmpegFeed(t, f.url+"/ts/video0", 3)
+
+	g := f.post(t, "junk")
+	rng := rand.New(rand.NewSource(7))
+	noise := make([]byte, 100_000)
+	rng.Read(noise)
+	stream := append(append(append([]byte{}, noise...), packetsOf('P', 20)...), noise[:333]...)
+	stream = append(stream, packetsOf('Q', 20)...)
+	for len(stream) > 0 {
+		n := min(1+rng.Intn(5000), len(stream))
+		if _, err := g.w.Write(stream[:n]); err != nil {
+			t.Fatal(err)
+		}
+		stream = stream[n:]
+	}
+	g.w.Close()
+	select {
+	case <-g.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("garbage POST did not finish")
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Contains(junk.bytes(), []byte("QQQQ")) }, "packets after garbage were lost")
+	junk.checkWholePackets(t)
+	for i := 0; i < len(junk.bytes()); i += ts.PacketSize {
+		pkt := junk.bytes()[i : i+ts.PacketSize]
+		if c := pkt[100]; c != 'P' && c != 'Q' {
+			t.Fatalf("packet %d out of the garbage feed is not one of the real packets", i/ts.PacketSize)
+		}
+	}
+	before := video.count()
+	testutil.Eventually(t, 5*time.Second, func() bool { return video.count() > before+5 }, "the real feed stopped while garbage was posted")
+	video.checkWholePackets(t)
+}
+
+// TestShutdownEndsIngest checks that Close ends a feed's POST at once rather
+// than leaving it for hours.
+func TestShutdownEndsIngest(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	p := f.post(t, "cam")
+	if _, err := p.w.Write(packetsOf('A', 5)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool {
+		f.srv.mu.Lock()
+		defer f.srv.mu.Unlock()
+		return f.srv.feeds["cam"] != nil
+	}, "feed never registered")
+	f.srv.Close()
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close did not end the ingest")
+	}
+}
