@@ -115,7 +115,6 @@ func ffmpegFeed(t *testing.T, url string, seconds int) *exec.Cmd {
 	return cmd
 }
 
-
 // TestIngestFFmpeg posts a real ffmpeg feed and checks what a local preview
 // sees: whole packets only, arriving while ffmpeg runs, that ffprobe reads
 // as the mpeg1video ffmpeg sent.
@@ -140,7 +139,11 @@ func TestIngestFFmpeg(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(probe, "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", file).Output()
-	var got struct{ Streams []struct{ CodecName string `json:"codec_name"` } }
+	var got struct {
+		Streams []struct {
+			CodecName string `json:"codec_name"`
+		}
+	}
 	if err == nil {
 		err = json.Unmarshal(out, &got)
 	}
