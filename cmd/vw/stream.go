@@ -28,6 +28,7 @@ type streamConfig struct {
 	APIRelayToken string `envconfig:"API_RELAY_TOKEN" desc:"bearer token the apiRule destination presents to the relay"`
 	APIToken      string `envconfig:"API_TOKEN" desc:"bearer token required on every route but /healthcheck"`
 	Recordings    string `envconfig:"RECORDINGS" default:"./recordings" desc:"folder that destination \"file\" names are relative to"`
+	State         string `envconfig:"STATE" desc:"file that keeps the rules across restarts (default $STATE_DIRECTORY/rules.json, else ~/.local/state/vw/rules.json); off keeps none"`
 }
 
 // shutdownGrace bounds a graceful stop: the whole stop must fit in 5 s.
@@ -70,6 +71,11 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	if err != nil {
 		r.Close()
 		a.Close()
+		return err
+	}
+
+	if err := restoreRules(ctx, rules, cfg.State, log); err != nil {
+		rules.Close()
 		return err
 	}
 
@@ -124,4 +130,41 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// restoreRules installs the rules saved in the state file, then saves every
+// change to it. An unusable file is moved aside and reported, and vw stream
+// starts with no rules rather than not at all: the API must come up so that an
+// operator can put things right.
+func restoreRules(ctx context.Context, rules *api.Rules, path string, log *logrus.Entry) error {
+	if path == "off" {
+		log.Warn("VW_STATE=off: rules will not survive a restart")
+		return nil
+	}
+	if path == "" {
+		path = api.DefaultStatePath()
+	}
+	log = log.WithField("state", path)
+	st, err := api.LoadState(path)
+	if err == nil {
+		err = rules.Restore(ctx, st)
+		if err != nil {
+			err = api.MoveAside(path, err)
+		}
+	}
+	if err != nil {
+		log.WithField("err", err).Error("starting with no rules")
+	} else {
+		log.WithFields(logrus.Fields{"streams": len(st.Streams), "destinations": len(st.Destinations)}).Info("rules restored")
+	}
+	rules.OnChange(func() {
+		if err := api.SaveState(path, rules.Snapshot()); err != nil {
+			log.WithField("err", err).Error("could not save rules: this change will not survive a restart")
+		}
+	})
+	// A first save proves the folder is writable now, not at the first change.
+	if err := api.SaveState(path, rules.Snapshot()); err != nil {
+		return fmt.Errorf("state file: %w", err)
+	}
+	return nil
 }

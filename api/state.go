@@ -1,0 +1,174 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/vwlab/vw/rwc"
+)
+
+// State is the rule set as saved to disk, so rules survive a restart. The
+// apiRule is not in it: it comes from VW_API at every start.
+type State struct {
+	Version      int                 `json:"version"`
+	Streams      map[string][]string `json:"streams"`
+	Destinations map[string]rwc.Rule `json:"destinations"`
+}
+
+const stateVersion = 1
+
+// Snapshot returns the current rules as a State.
+func (rs *Rules) Snapshot() State {
+	d := rs.rwc.All()
+	delete(d, APIRuleID)
+	return State{Version: stateVersion, Streams: rs.agg.All(), Destinations: d}
+}
+
+// Restore installs every rule of st. If one is refused it removes what it
+// installed and returns the error: a rule set is restored whole or not at
+// all, never in part.
+func (rs *Rules) Restore(ctx context.Context, st State) (err error) {
+	if err := st.check(); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			rs.DeleteDestinations()
+			rs.DeleteStreams()
+		}
+	}()
+	names := make([]string, 0, len(st.Streams))
+	for n := range st.Streams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, err := rs.SetStream(ctx, StreamRule{Stream: n, Feeds: st.Streams[n]}); err != nil {
+			return err
+		}
+	}
+	for _, d := range st.Destinations {
+		if _, err := rs.SetDestination(d, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// check validates a State without installing it.
+func (st State) check() error {
+	if st.Version != stateVersion {
+		return fmt.Errorf("state version %d, want %d", st.Version, stateVersion)
+	}
+	for n, feeds := range st.Streams {
+		if err := CheckName("stream", n); err != nil {
+			return err
+		}
+		if len(feeds) == 0 {
+			return fmt.Errorf("stream %q has no feeds", n)
+		}
+		for _, f := range feeds {
+			if err := CheckName("feed", f); err != nil {
+				return err
+			}
+		}
+	}
+	for id, d := range st.Destinations {
+		if id != d.ID || id == APIRuleID || id == "" {
+			return fmt.Errorf("destination under key %q has id %q", id, d.ID)
+		}
+	}
+	return nil
+}
+
+// LoadState reads the state file. A missing file is an empty State and no
+// error. A file that cannot be read or understood is moved aside (never
+// overwritten, so nothing is lost) and reported in the error, which also
+// names where it went; the caller starts with no rules.
+func LoadState(path string) (State, error) {
+	empty := State{Version: stateVersion}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return empty, nil
+	}
+	if err == nil {
+		var st State
+		if err = json.Unmarshal(b, &st); err == nil {
+			if err = st.check(); err == nil {
+				return st, nil
+			}
+		}
+	}
+	return empty, MoveAside(path, err)
+}
+
+// MoveAside renames an unusable state file so that it is kept for a person to
+// look at, and returns an error that says why and where it went.
+func MoveAside(path string, why error) error {
+	aside := fmt.Sprintf("%s.bad-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.Rename(path, aside); err != nil {
+		return fmt.Errorf("state file %s unusable (%v), and could not move it aside: %v", path, why, err)
+	}
+	return fmt.Errorf("state file %s unusable, moved to %s: %w", path, aside, why)
+}
+
+// SaveState writes st to path atomically: a temporary file in the same
+// folder, synced, then renamed over the old one, and the folder synced, so a
+// crash at any instant leaves either the old file or the new one whole.
+func SaveState(path string, st State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// DefaultStatePath is where rules are kept when VW_STATE is not set:
+// systemd's StateDirectory if the unit has one, else the XDG state folder.
+func DefaultStatePath() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		return filepath.Join(d, "rules.json")
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "vw", "rules.json")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "vw", "rules.json")
+	}
+	return filepath.Join(".", "vw-rules.json")
+}
