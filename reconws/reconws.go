@@ -1,0 +1,515 @@
+// Package reconws owns one reconnecting websocket client: it dials with a
+// timeout (optionally with a bearer token and a TLS config), keeps the
+// connection alive with ping/pong deadlines, redials with exponential backoff
+// and jitter when it drops, and stops cleanly with a close frame.
+//
+// Each connection has a read pump and a write pump, as in gorilla/websocket's
+// chat example. Send never blocks: it puts a message on a bounded queue, or
+// refuses it when the client is not connected or the queue is full. The write
+// pump frames a whole backlog into one buffer and writes it with one syscall.
+package reconws
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/sirupsen/logrus"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultBackoffMin   = 250 * time.Millisecond
+	DefaultBackoffMax   = 10 * time.Second
+	DefaultResetAfter   = 5 * time.Second
+	DefaultPingInterval = 10 * time.Second
+	DefaultWriteWait    = 10 * time.Second
+	DefaultCloseTimeout = 2 * time.Second
+	DefaultQueue        = 256
+	DefaultReadLimit    = 1 << 20
+	DefaultMaxBatch     = 256 << 10
+)
+
+// Config shapes a Client. Zero durations and sizes take the defaults above.
+type Config struct {
+	// URL is the ws:// or wss:// address to dial.
+	URL string
+	// Token, if set, is sent as "Authorization: Bearer <Token>" on every
+	// handshake.
+	Token string
+	// TLS configures wss:// connections (a custom RootCAs pool, say); nil
+	// means the system roots. Certificates are always verified.
+	TLS *tls.Config
+
+	// DialTimeout bounds one dial, TCP and TLS and websocket handshakes.
+	DialTimeout time.Duration
+	// BackoffMin is the first wait before a redial; each failure doubles it
+	// up to BackoffMax. The wait used is jittered within [step/2, step].
+	BackoffMin, BackoffMax time.Duration
+	// ResetAfter: a connection that lived at least this long resets the
+	// backoff to BackoffMin.
+	ResetAfter time.Duration
+	// PingInterval is how often the client pings; a peer that sends nothing
+	// (no pong, no data) for PongWait is taken as dead. PongWait defaults
+	// to 1.5 × PingInterval.
+	PingInterval, PongWait time.Duration
+	// WriteWait bounds one write; a peer that does not read for that long is
+	// dropped and redialled.
+	WriteWait time.Duration
+	// CloseTimeout bounds a graceful close: flushing the queue, sending the
+	// close frame and waiting for the peer's reply.
+	CloseTimeout time.Duration
+	// Queue is the send queue length in messages.
+	Queue int
+	// ReadLimit is the largest message accepted from the peer, in bytes.
+	ReadLimit int64
+	// MaxBatch is roughly the most bytes the write pump frames into one
+	// write; a single larger message still goes in one write.
+	MaxBatch int
+
+	// OnMessage, if set, receives every data message from the peer, from the
+	// read pump's goroutine; it must not block for long. It is never called
+	// after Done is closed.
+	OnMessage func(Message)
+}
+
+// Message is a data message from the peer.
+type Message struct {
+	Data []byte
+	Text bool
+}
+
+// Stats are a client's counters.
+type Stats struct {
+	// Connects counts successful handshakes; Failures counts failed dials.
+	Connects, Failures uint64
+	// Backoff is the wait used before the latest redial (zero before any).
+	Backoff time.Duration
+	// Sent counts messages written to a connection; Dropped counts those
+	// Send refused or a dropped connection lost from the queue.
+	Sent, Dropped uint64
+}
+
+type outMsg struct {
+	data []byte
+	text bool
+}
+
+// Client is one reconnecting websocket client. Create it with Start.
+type Client struct {
+	cfg    Config
+	log    *logrus.Entry
+	dialer websocket.Dialer
+	header http.Header
+
+	send      chan outMsg
+	connected atomic.Bool
+	ready     chan struct{} // closed at the first connection
+	readyOnce sync.Once
+
+	closing   chan struct{} // closed by Close: flush, then close frame
+	closeOnce sync.Once
+	stopDial  context.CancelFunc // aborts a dial or a backoff wait on Close
+	done      chan struct{}
+
+	connects, failures, sent, dropped atomic.Uint64
+	backoff                           atomic.Int64
+}
+
+// Start validates cfg and returns a client that is already dialling. It
+// never blocks on the network. Cancelling ctx stops the client at once with
+// a close frame (nothing more is flushed); Close stops it gracefully. Either
+// way Done is closed when every goroutine of the client has ended.
+func Start(ctx context.Context, cfg Config, log *logrus.Entry) (*Client, error) {
+	if err := CheckURL(cfg.URL); err != nil {
+		return nil, err
+	}
+	cfg = withDefaults(cfg)
+	c := &Client{
+		cfg: cfg,
+		log: log.WithField("url", cfg.URL),
+		dialer: websocket.Dialer{
+			Proxy:            http.ProxyFromEnvironment,
+			HandshakeTimeout: cfg.DialTimeout,
+			TLSClientConfig:  cfg.TLS,
+			// Data frames are framed by the write pump into its own
+			// buffer; gorilla's write buffer only ever sees nothing.
+			WriteBufferSize: 512,
+		},
+		header:  http.Header{},
+		send:    make(chan outMsg, cfg.Queue),
+		ready:   make(chan struct{}),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if cfg.Token != "" {
+		c.header.Set("Authorization", "Bearer "+cfg.Token)
+	}
+	dialCtx, stopDial := context.WithCancel(ctx)
+	c.stopDial = stopDial
+	go c.run(ctx, dialCtx)
+	return c, nil
+}
+
+// CheckURL reports whether u is a URL the client can dial: ws:// or wss://
+// with a host.
+func CheckURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("destination %q is not a URL: %v", u, err)
+	}
+	if p.Scheme != "ws" && p.Scheme != "wss" {
+		return fmt.Errorf("destination must be a ws:// or wss:// URL, not %q", u)
+	}
+	if p.Host == "" || p.Hostname() == "" {
+		return fmt.Errorf("destination %q has no host", u)
+	}
+	return nil
+}
+
+func withDefaults(c Config) Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.DialTimeout, DefaultDialTimeout)
+	def(&c.BackoffMin, DefaultBackoffMin)
+	def(&c.BackoffMax, DefaultBackoffMax)
+	def(&c.ResetAfter, DefaultResetAfter)
+	def(&c.PingInterval, DefaultPingInterval)
+	def(&c.PongWait, c.PingInterval*3/2)
+	def(&c.WriteWait, DefaultWriteWait)
+	def(&c.CloseTimeout, DefaultCloseTimeout)
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = c.BackoffMin
+	}
+	if c.Queue <= 0 {
+		c.Queue = DefaultQueue
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = DefaultReadLimit
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	return c
+}
+
+// URL returns the address the client dials.
+func (c *Client) URL() string { return c.cfg.URL }
+
+// Send queues one message for the peer and reports whether it was queued. It
+// never blocks: it refuses when the client is not connected or its queue is
+// full. data must not be modified afterwards.
+func (c *Client) Send(data []byte, text bool) bool {
+	if !c.connected.Load() {
+		c.dropped.Add(1)
+		return false
+	}
+	select {
+	case c.send <- outMsg{data, text}:
+		return true
+	default:
+		c.dropped.Add(1)
+		return false
+	}
+}
+
+// Connected reports whether a connection is up now.
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Ready is closed when the client first connects.
+func (c *Client) Ready() <-chan struct{} { return c.ready }
+
+// Done is closed when the client has stopped.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Close stops the client gracefully and returns at once: what is queued is
+// written, a close frame is sent and the peer's reply awaited, all within
+// CloseTimeout; a dial or backoff in progress is abandoned. Wait on Done.
+func (c *Client) Close() {
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		c.stopDial()
+	})
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Connects: c.connects.Load(),
+		Failures: c.failures.Load(),
+		Backoff:  time.Duration(c.backoff.Load()),
+		Sent:     c.sent.Load(),
+		Dropped:  c.dropped.Load(),
+	}
+}
+
+// run owns the client's lifetime: dial, serve the connection, back off,
+// redial, until ctx is cancelled or Close is called (dialCtx ends with both).
+func (c *Client) run(ctx, dialCtx context.Context) {
+	defer close(c.done)
+	defer c.stopDial()
+	attempt := 0
+	lastWarn := ""
+	for first := true; ; first = false {
+		if !first {
+			d := Backoff(c.cfg.BackoffMin, c.cfg.BackoffMax, attempt)
+			attempt++
+			c.backoff.Store(int64(d))
+			c.log.WithField("backoff", d).Debug("redialling after backoff")
+			t := time.NewTimer(d)
+			select {
+			case <-dialCtx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		conn, err := c.dial(dialCtx)
+		if err != nil {
+			if dialCtx.Err() != nil {
+				return
+			}
+			c.failures.Add(1)
+			// A refused certificate or handshake will not fix itself:
+			// say so loudly, once per distinct error.
+			if lasting(err) && err.Error() != lastWarn {
+				lastWarn = err.Error()
+				c.log.WithError(err).Warn("cannot connect")
+			} else {
+				c.log.WithError(err).Debug("dial failed")
+			}
+			continue
+		}
+		lastWarn = ""
+		c.drain()
+		c.connects.Add(1)
+		c.connected.Store(true)
+		c.readyOnce.Do(func() { close(c.ready) })
+		c.log.Info("connected")
+		began := time.Now()
+		stopped, err := c.serve(ctx, conn)
+		c.connected.Store(false)
+		c.drain()
+		if stopped {
+			c.log.Info("disconnected: stopped")
+			return
+		}
+		c.log.WithError(err).Info("disconnected")
+		if time.Since(began) >= c.cfg.ResetAfter {
+			attempt = 0
+		}
+	}
+}
+
+// drain discards what is queued for a connection that is gone.
+func (c *Client) drain() {
+	for {
+		select {
+		case <-c.send:
+			c.dropped.Add(1)
+		default:
+			return
+		}
+	}
+}
+
+func (c *Client) dial(ctx context.Context) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	conn, resp, err := c.dialer.DialContext(ctx, c.cfg.URL, c.header)
+	if err != nil {
+		if resp != nil {
+			// gorilla keeps up to 1 KiB of a refusal's body: the relay's
+			// reason is worth more in the log than "bad handshake".
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+			reason := strings.TrimSpace(string(body))
+			return nil, &HandshakeError{Status: resp.StatusCode, Reason: reason}
+		}
+		return nil, err
+	}
+	return conn, nil
+}
+
+// HandshakeError is a dial that reached a server that refused the upgrade.
+type HandshakeError struct {
+	Status int
+	Reason string
+}
+
+func (e *HandshakeError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("websocket handshake refused: %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("websocket handshake refused: %d %s: %s", e.Status, http.StatusText(e.Status), e.Reason)
+}
+
+// lasting reports errors that retrying will not cure by itself: a refused
+// certificate or a refused handshake.
+func lasting(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var he *HandshakeError
+	return errors.As(err, &cv) || errors.As(err, &he)
+}
+
+// serve runs one connection: the read pump in its own goroutine, the write
+// pump here. It returns stopped when the client was told to stop (by ctx or
+// Close), otherwise the error that ended the connection.
+func (c *Client) serve(ctx context.Context, conn *websocket.Conn) (stopped bool, err error) {
+	readErr := make(chan error, 1)
+	pings := make(chan string, 1)
+	go c.readPump(conn, pings, readErr)
+
+	ping := time.NewTicker(c.cfg.PingInterval)
+	defer ping.Stop()
+	var buf []byte
+	fail := func(err error) (bool, error) {
+		conn.Close()
+		<-readErr
+		return false, err
+	}
+	for {
+		select {
+		case m := <-c.send:
+			if buf, err = c.writeBacklog(conn, buf, m, time.Now().Add(c.cfg.WriteWait)); err != nil {
+				return fail(err)
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)); err != nil {
+				return fail(err)
+			}
+		case p := <-pings:
+			if err := conn.WriteControl(websocket.PongMessage, []byte(p), time.Now().Add(c.cfg.WriteWait)); err != nil {
+				return fail(err)
+			}
+		case err := <-readErr:
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
+				// The peer closed: answer its close frame, as RFC 6455
+				// §5.5.1 asks, before dropping the TCP connection.
+				_ = conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+					time.Now().Add(c.cfg.WriteWait))
+			}
+			conn.Close()
+			return false, err
+		case <-ctx.Done():
+			c.closeHandshake(conn, readErr, websocket.CloseGoingAway, time.Now().Add(c.cfg.CloseTimeout))
+			return true, nil
+		case <-c.closing:
+			deadline := time.Now().Add(c.cfg.CloseTimeout)
+			if err := c.flush(conn, buf, deadline); err != nil {
+				return fail(err)
+			}
+			c.closeHandshake(conn, readErr, websocket.CloseNormalClosure, deadline)
+			return true, nil
+		}
+	}
+}
+
+// writeBacklog frames m and whatever else is queued (up to MaxBatch bytes)
+// into buf and writes it in one call. Writing to the net.Conn directly is
+// safe because this goroutine is the connection's only writer: the read
+// pump hands pings and close frames over instead of answering them itself.
+func (c *Client) writeBacklog(conn *websocket.Conn, buf []byte, m outMsg, deadline time.Time) ([]byte, error) {
+	buf = appendFrame(buf[:0], m.data, m.text)
+	n := uint64(1)
+batch:
+	for len(buf) < c.cfg.MaxBatch {
+		select {
+		case m = <-c.send:
+			buf = appendFrame(buf, m.data, m.text)
+			n++
+		default:
+			break batch
+		}
+	}
+	nc := conn.NetConn()
+	if err := nc.SetWriteDeadline(deadline); err != nil {
+		return buf, err
+	}
+	if _, err := nc.Write(buf); err != nil {
+		return buf, err
+	}
+	c.sent.Add(n)
+	if cap(buf) > 4*c.cfg.MaxBatch {
+		buf = nil // one huge message must not pin its buffer for ever
+	}
+	return buf, nil
+}
+
+// flush writes everything queued, for a graceful close.
+func (c *Client) flush(conn *websocket.Conn, buf []byte, deadline time.Time) error {
+	for {
+		select {
+		case m := <-c.send:
+			var err error
+			if buf, err = c.writeBacklog(conn, buf, m, deadline); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// closeHandshake sends a close frame, waits for the peer's (the read pump
+// ends with it) until deadline, and closes the connection.
+func (c *Client) closeHandshake(conn *websocket.Conn, readErr <-chan error, code int, deadline time.Time) {
+	err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), deadline)
+	if err == nil {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		select {
+		case <-readErr:
+			conn.Close()
+			return
+		case <-t.C:
+		}
+	}
+	conn.Close()
+	<-readErr
+}
+
+// readPump reads until the connection fails, delivering data messages and
+// keeping the read deadline ahead while the peer shows signs of life.
+func (c *Client) readPump(conn *websocket.Conn, pings chan<- string, done chan<- error) {
+	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(c.cfg.PongWait)) }
+	conn.SetReadLimit(c.cfg.ReadLimit)
+	alive()
+	conn.SetPongHandler(func(string) error { alive(); return nil })
+	conn.SetPingHandler(func(p string) error {
+		alive()
+		select {
+		case pings <- p:
+		default: // a pong is already due; the peer will ping again
+		}
+		return nil
+	})
+	// The write pump answers close frames; gorilla's default handler would
+	// write from this goroutine.
+	conn.SetCloseHandler(func(int, string) error { return nil })
+	for {
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			done <- err
+			return
+		}
+		alive()
+		if c.cfg.OnMessage != nil {
+			c.cfg.OnMessage(Message{Data: data, Text: typ == websocket.TextMessage})
+		}
+	}
+}
