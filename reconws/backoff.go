@@ -23,4 +23,3 @@ func Step(lo, hi time.Duration, attempt int) time.Duration {
 	}
 	return min(step, hi)
 }
-
