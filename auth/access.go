@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 // AccessPrefix is where AccessHandler is mounted: POST AccessPrefix+route.
@@ -52,7 +54,7 @@ func (a *Auth) serveAccess(w http.ResponseWriter, r *http.Request) {
 	}
 	uri, err := a.access(r)
 	if err != nil {
-		a.log.WithFields(map[string]any{"url": r.URL.Path, "err": err}).Debug("relay access refused")
+		a.log.WithFields(logrus.Fields{"url": r.URL.Path, "err": err}).Debug("relay access refused")
 		WriteError(w, err)
 		return
 	}
