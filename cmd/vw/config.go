@@ -11,9 +11,10 @@ import (
 )
 
 // bindConfig fills cfg (a pointer to a struct whose fields carry `envconfig`
-// and `desc` tags) from the environment, VW_<prefix>_<NAME>, then registers one
+// and `desc` tags) from the environment, <prefix>_<NAME>, then registers one
 // flag per field, named after the variable in kebab case with the prefix
-// dropped, whose default is the value from the environment. So every setting
+// dropped (or as its `flag` tag says), whose default is the value from the
+// environment. So every setting
 // has both forms by construction, and a flag given on the command line wins.
 // An error in the environment (VW_PORT=abc) is returned for the command to
 // report when it runs, since flags are registered before that.
@@ -27,7 +28,10 @@ func bindConfig(fs *pflag.FlagSet, envPrefix string, cfg any) error {
 		if name == "" {
 			continue
 		}
-		flag := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		flag := f.Tag.Get("flag")
+		if flag == "" {
+			flag = strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		}
 		usage := fmt.Sprintf("%s (env %s_%s)", f.Tag.Get("desc"), envPrefix, name)
 		switch p := v.Field(i).Addr().Interface().(type) {
 		case *string:
