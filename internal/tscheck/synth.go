@@ -1,0 +1,157 @@
+package tscheck
+
+import "github.com/vwlab/vw/ts"
+
+// Synth writes a feed the way ffmpeg does, without ffmpeg: one elementary
+// stream on PID 0x100 (which also carries the PCR), PAT and PMT (PID
+// 0x1000) before the first frame and every 100 ms, continuity counters from
+// 0. Video frames are 25 per second, unbounded PES, a keyframe (random
+// access) every 12; audio frames are MP2-sized (1152 samples at 44.1 kHz,
+// 209 bytes) with a bounded PES. Payload bytes are filler: good enough for
+// the muxer and parsers, not for a decoder.
+type Synth struct {
+	Video bool
+	// NoPMT leaves PAT and PMT out, like a feed that never sends them.
+	NoPMT bool
+	// FrameSize is the video frame size in bytes (default 2500).
+	FrameSize int
+
+	pts      uint64
+	frame    int
+	cc       uint8
+	patCC    uint8
+	pmtCC    uint8
+	sinceTab uint64
+	started  bool
+}
+
+// NewSynth returns a video or audio feed whose clock starts at pts.
+func NewSynth(video bool, pts uint64) *Synth {
+	return &Synth{Video: video, pts: pts}
+}
+
+// Frame is the duration of one frame in 90 kHz ticks.
+func (s *Synth) Frame() uint64 {
+	if s.Video {
+		return 3600
+	}
+	return 2351 // 1152 / 44100 s
+}
+
+// PTS returns the PTS of the next frame.
+func (s *Synth) PTS() uint64 { return s.pts }
+
+// Append appends the packets of the next n frames (with PSI when due).
+func (s *Synth) Append(dst []byte, n int) []byte {
+	for range n {
+		if !s.NoPMT && (!s.started || s.sinceTab >= 9000) {
+			dst = s.appendPSI(dst)
+			s.sinceTab = 0
+		}
+		s.started = true
+		dst = s.appendFrame(dst)
+		s.sinceTab += s.Frame()
+		s.pts = (s.pts + s.Frame()) & ts.TimestampMask
+		s.frame++
+	}
+	return dst
+}
+
+func (s *Synth) appendPSI(dst []byte) []byte {
+	typ := uint8(0x03)
+	if s.Video {
+		typ = 0x02
+	}
+	dst, s.patCC = ts.AppendSectionPackets(dst, 0, s.patCC, ts.AppendPAT(nil, 1, 0, []ts.Program{{Number: 1, PID: 0x1000}}))
+	pmt := ts.PMT{Program: 1, PCRPID: 0x100, Streams: []ts.Stream{{Type: typ, PID: 0x100}}}
+	dst, s.pmtCC = ts.AppendSectionPackets(dst, 0x1000, s.pmtCC, ts.AppendPMT(nil, &pmt))
+	return dst
+}
+
+// appendFrame writes one PES: the first packet has an adaptation field with
+// the PCR (and random access on keyframes), the last is padded with
+// adaptation stuffing, as ffmpeg does.
+func (s *Synth) appendFrame(dst []byte) []byte {
+	sid := byte(0xc0)
+	size := 209
+	if s.Video {
+		sid = 0xe0
+		size = s.FrameSize
+		if size <= 0 {
+			size = 2500
+		}
+	}
+	pes := make([]byte, 0, 14+size)
+	plen := 0
+	if !s.Video {
+		plen = 8 + size
+	}
+	pes = append(pes, 0, 0, 1, sid, byte(plen>>8), byte(plen), 0x80, 0x80, 5, 0x21, 0, 1, 0, 1)
+	ts.PutTimestamp(pes[9:], s.pts)
+	for i := range size {
+		switch {
+		case s.Video && i < 4:
+			pes = append(pes, []byte{0, 0, 1, 0x00}[i]) // a picture start code
+		case !s.Video && i < 2:
+			pes = append(pes, []byte{0xff, 0xfd}[i]) // an MPEG-1 layer II header
+		default:
+			pes = append(pes, byte(i*31+s.frame)&0x7f)
+		}
+	}
+	first := true
+	for len(pes) > 0 {
+		p := make([]byte, ts.PacketSize)
+		p[0] = ts.SyncByte
+		p[1], p[2] = 0x01, 0x00
+		if first {
+			p[1] |= 0x40
+		}
+		hdr := 4
+		var af []byte
+		if first {
+			flags := byte(0x10)
+			if s.Video && s.frame%12 == 0 {
+				flags |= 0x40
+			}
+			af = []byte{flags, 0, 0, 0, 0, 0, 0}
+		}
+		room := ts.PacketSize - hdr
+		if af != nil {
+			room -= 1 + len(af)
+		}
+		if len(pes) < room {
+			// Stuff the adaptation field so the payload ends the packet.
+			need := room - len(pes)
+			if af == nil {
+				af = []byte{}
+				if need == 1 {
+					need = 0 // the length byte alone fills it
+				} else {
+					af = append(af, 0) // flags, then need-2 stuffing bytes
+					need -= 2
+				}
+			}
+			for range need {
+				af = append(af, 0xff)
+			}
+			room = len(pes)
+		}
+		if af != nil {
+			p[3] = 0x30 | s.cc
+			p[4] = byte(len(af))
+			copy(p[5:], af)
+			hdr = 5 + len(af)
+		} else {
+			p[3] = 0x10 | s.cc
+		}
+		copy(p[hdr:], pes[:room])
+		pes = pes[room:]
+		if first && p[4] >= 7 {
+			ts.SetPCR(p, s.pts, 0)
+		}
+		s.cc = (s.cc + 1) & 0x0f
+		first = false
+		dst = append(dst, p...)
+	}
+	return dst
+}
