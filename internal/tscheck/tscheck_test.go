@@ -41,9 +41,9 @@ func TestWalkFindsFaults(t *testing.T) {
 		return 0
 	}
 	for _, tc := range []struct {
-		name  string
+		name   string
 		break_ func(b []byte) []byte
-		check func(r *Report, a *AstitsReport) bool
+		check  func(r *Report, a *AstitsReport) bool
 	}{
 		{"continuity", func(b []byte) []byte {
 			i := nth(0x100, 5)
