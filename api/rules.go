@@ -213,10 +213,7 @@ func (rs *Rules) SetDestination(d rwc.Rule, remote bool) (rwc.Rule, error) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if err := rs.rwc.Set(d); err != nil {
-		if errors.Is(err, rwc.ErrInvalid) {
-			return d, fmt.Errorf("%w: %v", ErrBadRule, err)
-		}
-		return d, err
+		return d, err // rwc.ErrInvalid answers 400 (statusOf)
 	}
 	if d.ID == APIRuleID {
 		rs.apiRule = &d

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rwc"
 )
 
 // Config holds the knobs of the vw stream HTTP server.
@@ -104,7 +105,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, err er
 // statusOf maps a rules error to its HTTP status.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRule), errors.Is(err, ErrAPIRule):
+	case errors.Is(err, ErrBadRule), errors.Is(err, ErrAPIRule), errors.Is(err, rwc.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.AddCommand(newStreamCmd(stderr), newTokenCmd(stdout), newVersionCmd(stdout))
+	root.AddCommand(newStreamCmd(stderr), newRelayCmd(stderr), newTokenCmd(stdout), newVersionCmd(stdout))
 	return root.ExecuteContext(ctx)
 }
 

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+
+	"github.com/vwlab/vw/crossbar"
+	"github.com/vwlab/vw/hub"
+)
+
+// relayConfig is vw relay's configuration: VW_RELAY_<NAME> or --<name>.
+type relayConfig struct {
+	Listen          string `envconfig:"RELAY_LISTEN" flag:"listen" default:":8080" desc:"address to listen on"`
+	LogLevel        string `envconfig:"LOGLEVEL" flag:"loglevel" default:"info" desc:"log level: trace, debug, info, warn, error, fatal, panic"`
+	Queue           int    `envconfig:"RELAY_QUEUE" flag:"queue" default:"256" desc:"messages a viewer may fall behind before it is disconnected"`
+	MaxMessage      int    `envconfig:"RELAY_MAX_MESSAGE" flag:"max-message" default:"1048576" desc:"largest message a client may send, in bytes"`
+	MaxViewers      int    `envconfig:"RELAY_MAX_VIEWERS" flag:"max-viewers" default:"1000" desc:"clients per topic; more are refused with 503"`
+	MaxConnsPerAddr int    `envconfig:"RELAY_MAX_CONNS_PER_ADDR" flag:"max-conns-per-addr" default:"100" desc:"websocket connections per client IP; more are refused with 429"`
+}
+
+func newRelayCmd(stderr io.Writer) *cobra.Command {
+	var cfg relayConfig
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Run in the cloud: relay streams from /in/{x} to viewers of /out/{x}, and bidirectional routes",
+		Args:  cobra.NoArgs,
+	}
+	envErr := bindConfig(cmd.Flags(), "VW", &cfg)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if envErr != nil {
+			return envErr
+		}
+		return runRelay(cmd.Context(), cfg, stderr)
+	}
+	return cmd
+}
+
+func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
+	log, err := newLogger(cfg.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	relay := crossbar.New(crossbar.Config{
+		Queue:           cfg.Queue,
+		MaxMessage:      int64(cfg.MaxMessage),
+		MaxViewers:      cfg.MaxViewers,
+		MaxConnsPerAddr: cfg.MaxConnsPerAddr,
+	}, hub.New(), log.WithField("component", "relay"))
+	hs := relay.NewHTTPServer(cfg.Listen)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		relay.Close()
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "version": version}).Info("vw relay listening")
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	log.Info("vw relay stopping")
+	// Websockets are hijacked, so Shutdown does not wait for them: close
+	// them first, each with a close frame.
+	relay.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		_ = hs.Close()
+	}
+	log.Info("vw relay stopped")
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("relay: %w", err)
+	}
+	return nil
+}
