@@ -238,4 +238,3 @@ func lines(s string) []string {
 	}
 	return out
 }
-
