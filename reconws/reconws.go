@@ -300,7 +300,7 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 		c.readyOnce.Do(func() { close(c.ready) })
 		c.log.Info("connected")
 		began := time.Now()
-		stopped, err := c.serve(ctx, conn)
+		stopped, err := c.serve(ctx, dialCtx, conn)
 		c.connected.Store(false)
 		c.drain()
 		if stopped {
@@ -367,10 +367,31 @@ func lasting(err error) bool {
 // serve runs one connection: the read pump in its own goroutine, the write
 // pump here. It returns stopped when the client was told to stop (by ctx or
 // Close), otherwise the error that ended the connection.
-func (c *Client) serve(ctx context.Context, conn *websocket.Conn) (stopped bool, err error) {
+func (c *Client) serve(ctx, dialCtx context.Context, conn *websocket.Conn) (stopped bool, err error) {
 	readErr := make(chan error, 1)
 	pings := make(chan string, 1)
 	go c.readPump(conn, pings, readErr)
+
+	// Once told to stop, the connection gets CloseTimeout in all: a write
+	// stuck on a peer that stopped reading is cut off then, however long
+	// WriteWait is.
+	served, watched := make(chan struct{}), make(chan struct{})
+	unwatch := context.AfterFunc(dialCtx, func() {
+		defer close(watched)
+		t := time.NewTimer(c.cfg.CloseTimeout)
+		defer t.Stop()
+		select {
+		case <-served:
+		case <-t.C:
+			conn.NetConn().Close()
+		}
+	})
+	defer func() {
+		close(served)
+		if !unwatch() {
+			<-watched
+		}
+	}()
 
 	ping := time.NewTicker(c.cfg.PingInterval)
 	defer ping.Stop()

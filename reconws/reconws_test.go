@@ -346,3 +346,16 @@ func FuzzMask(f *testing.F) {
 		}
 	})
 }
+
+// A peer that stopped reading cannot hold Close up for longer than
+// CloseTimeout, even with a write stuck on full socket buffers.
+func TestCloseBoundedWithStuckPeer(t *testing.T) {
+	r := newRelayAt(t, "127.0.0.1:0", true)
+	c := start(t, Config{URL: r.URL(), Queue: 4, CloseTimeout: 50 * time.Millisecond, WriteWait: time.Minute})
+	waitReady(t, c)
+	msg := make([]byte, 1<<20)
+	for c.Send(msg, false) {
+	}
+	c.Close()
+	waitDone(t, c) // fails after 5s; WriteWait alone would take a minute
+}
