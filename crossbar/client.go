@@ -1,0 +1,524 @@
+package crossbar
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/ts"
+)
+
+// Role is what a client does on its route.
+type Role string
+
+const (
+	// Publisher sends a stream on /in/{x}; it receives nothing.
+	Publisher Role = "publisher"
+	// Viewer receives a stream on /out/{x}; what it sends is dropped.
+	Viewer Role = "viewer"
+	// Peer is a client of a bidirectional route: it receives what every
+	// other peer sends.
+	Peer Role = "peer"
+)
+
+// route is what a websocket path means.
+type route struct {
+	role  Role
+	topic string // the hub topic: /out/{x} for both ends of a stream
+}
+
+// parseRoute maps a request path to its route. Paths must be clean, so that
+// one topic has one name.
+func parseRoute(p string) (route, error) {
+	if p == "" || p[0] != '/' || path.Clean(p) != p {
+		return route{}, fmt.Errorf("path %q is not clean: no //, . or .. segments and no trailing slash", p)
+	}
+	if x, ok := strings.CutPrefix(p, "/in/"); ok {
+		return route{role: Publisher, topic: "/out/" + x}, nil
+	}
+	if strings.HasPrefix(p, "/out/") {
+		return route{role: Viewer, topic: p}, nil
+	}
+	return route{role: Peer, topic: p}, nil
+}
+
+// topic is the relay's view of a hub topic: its clients and what the hub
+// does not count. It lives while it has clients.
+type topic struct {
+	name  string
+	since time.Time
+	ht    *hub.Topic // held joined while the topic lives
+	psi   psiCache
+
+	// guarded by Server.mu
+	clients map[uint64]*client
+	rate    rateSample
+
+	timeouts atomic.Uint64 // viewers dropped for a passed write deadline
+}
+
+// client is one websocket connection.
+type client struct {
+	s      *Server
+	id     uint64
+	role   Role
+	topic  *topic
+	remote string // client IP
+	addr   string // client IP:port
+	since  time.Time
+	log    *logrus.Entry
+
+	conn *websocket.Conn
+	nc   *lockedConn
+	sub  *hub.Sub // viewers and peers; set under Server.mu
+
+	pong       chan []byte   // pongs owed, written by the pump
+	stop       chan struct{} // closed when the reader has finished
+	closeReply []byte        // the close frame that answers the peer's; set before stop closes
+
+	// Read side (the handler goroutine only).
+	sizeHint  int
+	unaligned bool
+	aligner   ts.Aligner
+	scratch   []byte
+
+	// Write side (the pump only).
+	iov   [][]byte
+	hdrs  []byte
+	batch []*hub.Message
+
+	msgsIn, bytesIn   atomic.Uint64
+	msgsOut, bytesOut atomic.Uint64
+	ignored           atomic.Uint64 // messages a viewer sent, dropped
+}
+
+// clientIP returns the host part of r.RemoteAddr.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// admitError is a refusal at the handshake.
+type admitError struct {
+	status int
+	reason string
+}
+
+func (e *admitError) Error() string { return e.reason }
+
+// admit checks the limits and registers a client on its topic, creating the
+// topic if needed. On success the caller must call leave.
+func (s *Server) admit(rt route, r *http.Request) (*client, error) {
+	ip := clientIP(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, &admitError{http.StatusServiceUnavailable, "the relay is shutting down"}
+	}
+	if s.perAddr[ip] >= s.cfg.MaxConnsPerAddr {
+		return nil, &admitError{http.StatusTooManyRequests,
+			fmt.Sprintf("too many connections from %s: %d is the most allowed", ip, s.cfg.MaxConnsPerAddr)}
+	}
+	t := s.topics[rt.topic]
+	if rt.role != Publisher && t != nil {
+		n := 0
+		for _, c := range t.clients {
+			if c.role != Publisher {
+				n++
+			}
+		}
+		if n >= s.cfg.MaxViewers {
+			return nil, &admitError{http.StatusServiceUnavailable,
+				fmt.Sprintf("%s has %d viewers, the most allowed", rt.topic, n)}
+		}
+	}
+	if t == nil {
+		t = &topic{name: rt.topic, since: time.Now(), ht: s.hub.Join(rt.topic), clients: make(map[uint64]*client)}
+		s.topics[rt.topic] = t
+	}
+	c := &client{
+		s:        s,
+		id:       s.hub.NewID(),
+		role:     rt.role,
+		topic:    t,
+		remote:   ip,
+		addr:     r.RemoteAddr,
+		since:    time.Now(),
+		pong:     make(chan []byte, 1),
+		stop:     make(chan struct{}),
+		sizeHint: 16 << 10,
+	}
+	c.log = s.log.WithFields(logrus.Fields{"id": c.id, "url": r.URL.Path, "role": string(c.role), "remote": c.addr})
+	if rt.role == Publisher && t.publishers() == 0 {
+		s.log.WithField("stream", t.name).Info("stream live")
+	}
+	t.clients[c.id] = c
+	s.perAddr[ip]++
+	s.wg.Add(1)
+	return c, nil
+}
+
+// publishers counts the topic's publishers; Server.mu must be held.
+func (t *topic) publishers() int {
+	n := 0
+	for _, c := range t.clients {
+		if c.role == Publisher {
+			n++
+		}
+	}
+	return n
+}
+
+// leave undoes admit.
+func (s *Server) leave(c *client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := c.topic
+	delete(t.clients, c.id)
+	if c.role == Publisher && t.publishers() == 0 {
+		t.psi.reset()
+		s.log.WithField("stream", t.name).Info("stream ended")
+	}
+	if len(t.clients) == 0 {
+		delete(s.topics, t.name)
+		t.ht.Leave()
+	}
+	if s.perAddr[c.remote]--; s.perAddr[c.remote] <= 0 {
+		delete(s.perAddr, c.remote)
+	}
+	s.wg.Done()
+}
+
+// serveWS runs one websocket connection from handshake to close.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	rt, err := parseRoute(r.URL.Path)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	c, err := s.admit(rt, r)
+	if err != nil {
+		var ae *admitError
+		errors.As(err, &ae)
+		s.log.WithFields(logrus.Fields{"url": r.URL.Path, "remote": r.RemoteAddr, "err": err}).Info("connection refused")
+		httpError(w, ae.status, ae.reason)
+		return
+	}
+	defer s.leave(c)
+
+	hw := &hijackWriter{ResponseWriter: w}
+	conn, err := s.upgrader.Upgrade(hw, r, nil)
+	if err != nil {
+		c.log.WithField("err", err).Debug("handshake failed")
+		return
+	}
+	c.conn, c.nc = conn, hw.conn
+	c.log.WithField("subprotocol", conn.Subprotocol()).Debug("connected")
+
+	var first *hub.Message
+	if c.role != Publisher {
+		sub := s.hub.Subscribe(c.topic.name, hub.SubConfig{ID: c.id, Queue: s.cfg.Queue, Policy: hub.Kick})
+		defer sub.Close()
+		s.mu.Lock() // Stats reads it
+		c.sub = sub
+		s.mu.Unlock()
+		if c.role == Viewer {
+			first = c.topic.psi.message()
+		}
+	}
+
+	pumpDone := make(chan struct{})
+	go func() {
+		defer close(pumpDone)
+		c.writePump(first)
+	}()
+	err = c.readPump()
+	close(c.stop)
+	<-pumpDone
+	_ = c.nc.Close()
+	c.log.WithFields(logrus.Fields{"err": err, "msgsIn": c.msgsIn.Load(), "msgsOut": c.msgsOut.Load()}).Debug("disconnected")
+}
+
+// readPump reads until the connection fails or closes. The close handler
+// notes the close frame to answer with; the pump writes it.
+func (c *client) readPump() error {
+	conn := c.conn
+	conn.SetReadLimit(c.s.cfg.MaxMessage)
+	wait := 2 * c.s.cfg.PingInterval
+	_ = conn.SetReadDeadline(time.Now().Add(wait))
+	conn.SetPingHandler(func(data string) error {
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		select {
+		case c.pong <- []byte(data):
+		default: // one pong owed is enough: it answers the latest ping
+		}
+		return nil
+	})
+	conn.SetPongHandler(func(string) error {
+		return conn.SetReadDeadline(time.Now().Add(wait))
+	})
+	conn.SetCloseHandler(func(code int, text string) error {
+		if code == websocket.CloseNoStatusReceived {
+			c.closeReply = appendFrame(nil, websocket.CloseMessage, nil)
+		} else {
+			c.closeReply = closeFrame(code, "")
+		}
+		return nil
+	})
+	for {
+		mt, r, err := conn.NextReader()
+		if err != nil {
+			return err
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		if c.role == Viewer {
+			// One-way route: what a viewer sends goes nowhere.
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			c.ignored.Add(1)
+			continue
+		}
+		m, err := c.readMessage(mt, r)
+		if err != nil {
+			return err
+		}
+		if c.role == Publisher {
+			c.observePSI(m.Data)
+		}
+		c.topic.ht.Publish(m)
+		// Counted after publishing, so that a count seen means the message
+		// is already in every queue.
+		c.msgsIn.Add(1)
+		c.bytesIn.Add(uint64(len(m.Data)))
+	}
+}
+
+// readMessage reads one message into a new buffer with room for its frame
+// header in front, so that header and payload are one contiguous frame that
+// every viewer writes as is.
+func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
+	buf := make([]byte, maxHeader, maxHeader+c.sizeHint)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	n := len(buf) - maxHeader
+	c.sizeHint = max(n, 512)
+	h := headerLen(n)
+	putHeader(buf[maxHeader-h:maxHeader], mt, n)
+	return &hub.Message{
+		Data:   buf[maxHeader:],
+		Header: buf[maxHeader-h : maxHeader],
+		Text:   mt == websocket.TextMessage,
+		From:   c.id,
+	}, nil
+}
+
+// observePSI feeds a publisher's packets to the topic's PAT/PMT cache. A
+// publisher that sends whole packets per message is scanned in place; one
+// that does not goes through an Aligner from then on.
+func (c *client) observePSI(data []byte) {
+	if !c.unaligned && aligned(data) {
+		c.topic.psi.observe(data)
+		return
+	}
+	c.unaligned = true
+	c.scratch = c.aligner.Append(c.scratch[:0], data)
+	c.topic.psi.observe(c.scratch)
+}
+
+// aligned reports whether b is whole packets, each starting with the sync
+// byte.
+func aligned(b []byte) bool {
+	if len(b)%ts.PacketSize != 0 {
+		return false
+	}
+	for i := 0; i < len(b); i += ts.PacketSize {
+		if b[i] != ts.SyncByte {
+			return false
+		}
+	}
+	return true
+}
+
+// maxBatch bounds the messages one writev carries.
+const maxBatch = 64
+
+// writePump owns writing: queued messages (a backlog in one writev), pongs,
+// pings, and the close frame at the end. When it ends it closes the
+// connection so that the reader ends too.
+func (c *client) writePump(first *hub.Message) {
+	defer func() { _ = c.nc.Close() }()
+	ping := time.NewTicker(c.s.cfg.PingInterval)
+	defer ping.Stop()
+	var queue <-chan *hub.Message
+	var kicked <-chan struct{}
+	if c.sub != nil {
+		queue, kicked = c.sub.C(), c.sub.Done()
+	}
+	if first != nil {
+		if err := c.write(first); err != nil {
+			c.writeFailed(err)
+			return
+		}
+	}
+	for {
+		select {
+		case m := <-queue:
+			// A viewer the hub has given up on gets nothing more.
+			select {
+			case <-kicked:
+				c.dropSlow()
+				return
+			default:
+			}
+			if err := c.write(m); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		case p := <-c.pong:
+			if err := c.writeControl(websocket.PongMessage, p); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		case <-ping.C:
+			if err := c.writeControl(websocket.PingMessage, nil); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		case <-kicked:
+			c.dropSlow()
+			return
+		case <-c.stop:
+			if c.closeReply != nil {
+				_, _ = c.nc.writeBuffers(net.Buffers{c.closeReply}, time.Now().Add(time.Second))
+			}
+			return
+		case <-c.s.ctx.Done():
+			c.closeWith(websocket.CloseGoingAway, "relay shutting down")
+			return
+		}
+	}
+}
+
+// write sends m and whatever else is queued behind it, in one syscall.
+func (c *client) write(m *hub.Message) error {
+	batch := append(c.batch[:0], m)
+drain:
+	for len(batch) < maxBatch {
+		select {
+		case m := <-c.queue():
+			batch = append(batch, m)
+		default:
+			break drain
+		}
+	}
+	iov := c.iov[:0]
+	hdrs := c.hdrs[:0]
+	var n uint64
+	for _, m := range batch {
+		n += uint64(len(m.Data))
+		h := m.Header
+		if h == nil {
+			// Published by someone other than a relay reader: frame it here.
+			k := headerLen(len(m.Data))
+			op := websocket.BinaryMessage
+			if m.Text {
+				op = websocket.TextMessage
+			}
+			if cap(hdrs)-len(hdrs) < k {
+				hdrs = make([]byte, 0, maxHeader*maxBatch) // earlier headers stay referenced by iov
+			}
+			hdrs = hdrs[:len(hdrs)+k]
+			h = hdrs[len(hdrs)-k:]
+			putHeader(h, op, len(m.Data))
+		}
+		if len(m.Data) > 0 && cap(h) > len(h) && &h[:len(h)+1][len(h)] == &m.Data[0] {
+			iov = append(iov, h[:len(h)+len(m.Data)]) // one contiguous frame
+		} else {
+			iov = append(iov, h, m.Data)
+		}
+	}
+	_, err := c.nc.writeBuffers(iov, time.Now().Add(c.s.cfg.WriteTimeout))
+	clear(iov[:cap(iov)])
+	clear(batch)
+	c.iov, c.hdrs, c.batch = iov[:0], hdrs[:0], batch[:0]
+	if err != nil {
+		return err
+	}
+	c.msgsOut.Add(uint64(len(batch)))
+	c.bytesOut.Add(n)
+	return nil
+}
+
+func (c *client) queue() <-chan *hub.Message {
+	if c.sub == nil {
+		return nil
+	}
+	return c.sub.C()
+}
+
+func (c *client) writeControl(op int, payload []byte) error {
+	_, err := c.nc.writeBuffers(net.Buffers{appendFrame(nil, op, payload)}, time.Now().Add(c.s.cfg.WriteTimeout))
+	return err
+}
+
+// writeFailed ends a client whose write failed. A viewer whose deadline
+// passed is counted as dropped, once, unless the hub already kicked it.
+func (c *client) writeFailed(err error) {
+	if isTimeout(err) && c.sub != nil {
+		c.sub.Close() // no kick can come after this, so nothing counts twice
+		if !c.sub.Kicked() {
+			c.topic.timeouts.Add(1)
+			c.log.WithField("err", err).Info("viewer dropped: write timed out")
+			return
+		}
+		c.log.Info("viewer dropped: too slow")
+		return
+	}
+	c.log.WithField("err", err).Debug("write failed")
+}
+
+// dropSlow closes a client the hub kicked for falling a whole queue behind.
+func (c *client) dropSlow() {
+	c.log.WithField("queue", c.s.cfg.Queue).Info("viewer dropped: too slow")
+	c.closeWith(websocket.ClosePolicyViolation, fmt.Sprintf("too slow: fell %d messages behind", c.s.cfg.Queue))
+}
+
+// closeWith starts the closing handshake and gives the client a moment to
+// answer before the connection is closed, so that the close frame is not
+// lost to a reset.
+func (c *client) closeWith(code int, reason string) {
+	if _, err := c.nc.writeBuffers(net.Buffers{closeFrame(code, reason)}, time.Now().Add(time.Second)); err != nil {
+		return
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-c.stop:
+	case <-t.C:
+	}
+}

@@ -1,0 +1,155 @@
+package crossbar
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The relay writes websocket frames itself, straight to the connection, so
+// that a message is framed once for all viewers and a viewer's backlog leaves
+// in one writev. gorilla/websocket still does the handshake and all reading,
+// and it writes now and then on its own (a close frame answering a protocol
+// error or an oversized message, from the reading goroutine). lockedConn puts
+// every write, ours and gorilla's, under one mutex so that frames never
+// interleave.
+
+// maxHeader is the longest header of an unmasked (server to client) frame.
+const maxHeader = 10
+
+// headerLen returns the length of the header of an unmasked frame carrying n
+// bytes.
+func headerLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= 0xffff:
+		return 4
+	default:
+		return 10
+	}
+}
+
+// putHeader writes the header of a final, unmasked frame of the given opcode
+// carrying n bytes into b, which must be headerLen(n) long.
+func putHeader(b []byte, opcode int, n int) {
+	b[0] = 0x80 | byte(opcode)
+	switch len(b) {
+	case 2:
+		b[1] = byte(n)
+	case 4:
+		b[1] = 126
+		binary.BigEndian.PutUint16(b[2:], uint16(n))
+	default:
+		b[1] = 127
+		binary.BigEndian.PutUint64(b[2:], uint64(n))
+	}
+}
+
+// appendFrame appends a whole unmasked frame to dst.
+func appendFrame(dst []byte, opcode int, payload []byte) []byte {
+	h := headerLen(len(payload))
+	dst = append(dst, make([]byte, h)...)
+	putHeader(dst[len(dst)-h:], opcode, len(payload))
+	return append(dst, payload...)
+}
+
+// closeFrame returns a close frame with the code and a reason cut to fit a
+// control frame.
+func closeFrame(code int, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+	}
+	return appendFrame(nil, websocket.CloseMessage, websocket.FormatCloseMessage(code, reason))
+}
+
+// lockedConn serialises writes to a hijacked connection.
+type lockedConn struct {
+	net.Conn
+	mu sync.Mutex
+	// writev is set when the connection can write many buffers in one
+	// syscall (a TCP or Unix socket); otherwise, under TLS say, buffers are
+	// gathered in bw and flushed once so that a batch is one write.
+	writev bool
+	bw     *bufio.Writer
+}
+
+func newLockedConn(c net.Conn) *lockedConn {
+	lc := &lockedConn{Conn: c}
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		lc.writev = true
+	default:
+		lc.bw = bufio.NewWriterSize(c, 64<<10)
+	}
+	return lc
+}
+
+// Write is gorilla's path: the handshake response and its own control frames.
+func (c *lockedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// SetWriteDeadline waits for a write in progress, so that gorilla cannot cut
+// short a batch it did not start.
+func (c *lockedConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// writeBuffers writes all of bufs before the deadline, in one syscall where
+// the connection allows. It consumes bufs.
+func (c *lockedConn) writeBuffers(bufs net.Buffers, deadline time.Time) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
+		return 0, err
+	}
+	if c.writev {
+		return bufs.WriteTo(c.Conn)
+	}
+	var n int64
+	for _, b := range bufs {
+		k, err := c.bw.Write(b)
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, c.bw.Flush()
+}
+
+// hijackWriter hands gorilla's Upgrade a lockedConn in place of the raw
+// connection.
+type hijackWriter struct {
+	http.ResponseWriter
+	conn *lockedConn
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the HTTP server cannot hand over the connection (no http.Hijacker)")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = newLockedConn(nc)
+	return h.conn, brw, nil
+}
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,510 @@
+package crossbar
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/internal/testutil"
+)
+
+const (
+	bin  = websocket.BinaryMessage
+	text = websocket.TextMessage
+)
+
+// TestRelaySemantics runs scripts of sends over real websockets and checks
+// who receives what, in order, with its type kept. After each send the test
+// waits until the relay has taken the message in (so a message that goes
+// nowhere is known to have gone nowhere), then reads it from every client
+// that must get it; a client that got something it should not have would
+// read the wrong message at its next expected one.
+func TestRelaySemantics(t *testing.T) {
+	type step struct {
+		from int
+		mt   int
+		data string
+		to   []int // clients that must receive it
+	}
+	for _, tc := range []struct {
+		name  string
+		paths []string
+		steps []step
+	}{
+		{
+			name:  "in to out is one way",
+			paths: []string{"/in/cam", "/out/cam", "/out/cam"},
+			steps: []step{
+				{0, bin, "ts 1", []int{1, 2}},
+				{1, text, "a viewer talks", nil},
+				{2, bin, "a viewer sends binary", nil},
+				{0, text, "text stays text", []int{1, 2}},
+				{0, bin, "binary stays binary", []int{1, 2}},
+			},
+		},
+		{
+			name:  "publishers do not hear each other",
+			paths: []string{"/in/cam", "/in/cam", "/out/cam"},
+			steps: []step{
+				{0, bin, "from 0", []int{2}},
+				{1, bin, "from 1", []int{2}},
+				{0, text, "again from 0", []int{2}},
+			},
+		},
+		{
+			name:  "streams are separate",
+			paths: []string{"/in/a", "/out/a", "/in/b", "/out/b", "/out/a/b"},
+			steps: []step{
+				{0, bin, "to a", []int{1}},
+				{2, bin, "to b", []int{3}},
+				{0, text, "to a again", []int{1}},
+			},
+		},
+		{
+			name:  "bidirectional is N to N without echo",
+			paths: []string{"/bi/lab1/api", "/bi/lab1/api", "/bi/lab1/api"},
+			steps: []step{
+				{0, text, `{"verb":"healthcheck"}`, []int{1, 2}},
+				{1, text, `{"healthcheck":"ok"}`, []int{0, 2}},
+				{2, bin, "binary", []int{0, 1}},
+				{0, bin, "last", []int{1, 2}},
+			},
+		},
+		{
+			name:  "any other path is bidirectional",
+			paths: []string{"/lab1", "/lab1", "/lab2"},
+			steps: []step{
+				{0, text, "hi", []int{1}},
+				{1, text, "hi back", []int{0}},
+				{2, text, "alone", nil},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startRelay(t, Config{})
+			conns := make([]*websocket.Conn, len(tc.paths))
+			for i, p := range tc.paths {
+				conns[i] = r.dial(t, p)
+			}
+			// Wait until every client is registered: a message sent earlier
+			// would rightly miss a viewer not yet subscribed.
+			want := map[string][3]int{}
+			for _, p := range tc.paths {
+				rt, err := parseRoute(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := want[rt.topic]
+				n[map[Role]int{Publisher: 0, Viewer: 1, Peer: 2}[rt.role]]++
+				want[rt.topic] = n
+			}
+			for topic, n := range want {
+				r.waitClients(t, topic, n[0], n[1], n[2])
+			}
+			for i, st := range tc.steps {
+				sender := conns[st.from]
+				before := r.taken(t, sender)
+				send(t, sender, st.mt, []byte(st.data))
+				testutil.Eventually(t, 5*time.Second, func() bool { return r.taken(t, sender) == before+1 },
+					"step %d: the relay did not take in %q", i, st.data)
+				for _, to := range st.to {
+					mt, b := read(t, conns[to])
+					if mt != st.mt || string(b) != st.data {
+						t.Fatalf("step %d: client %d (%s) got type %d %q, want type %d %q",
+							i, to, tc.paths[to], mt, b, st.mt, st.data)
+					}
+				}
+			}
+			// A publisher has no queue: nothing was ever written to one.
+			for i, p := range tc.paths {
+				if strings.HasPrefix(p, "/in/") {
+					if cs := r.clientOf(t, conns[i]); cs.MsgsOut != 0 {
+						t.Errorf("publisher %d got %d messages, want none", i, cs.MsgsOut)
+					}
+				}
+			}
+		})
+	}
+}
+
+// clientOf finds the relay's stats of a client connection.
+func (r *relay) clientOf(t testing.TB, c *websocket.Conn) ClientStats {
+	t.Helper()
+	for _, ts := range r.Stats().Topics {
+		for _, cs := range ts.Clients {
+			if cs.Remote == c.LocalAddr().String() {
+				return cs
+			}
+		}
+	}
+	t.Fatalf("no client %s in the stats", c.LocalAddr())
+	return ClientStats{}
+}
+
+// taken counts the messages the relay has read from a client: published, or
+// dropped for a viewer.
+func (r *relay) taken(t testing.TB, c *websocket.Conn) uint64 {
+	cs := r.clientOf(t, c)
+	return cs.MsgsIn + cs.Ignored
+}
+
+func TestSubprotocols(t *testing.T) {
+	r := startRelay(t, Config{})
+	pub := r.dial(t, "/in/s")
+	for _, tc := range []struct {
+		offer []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"null"}, "null"},
+		{[]string{"binary", "null"}, "null"},
+		{[]string{"binary"}, ""},
+	} {
+		t.Run(fmt.Sprint(tc.offer), func(t *testing.T) {
+			c := r.dial(t, "/out/s", tc.offer...)
+			if got := c.Subprotocol(); got != tc.want {
+				t.Fatalf("offered %q: the relay chose %q, want %q", tc.offer, got, tc.want)
+			}
+			// And it plays: the viewer gets the stream.
+			r.waitClients(t, "/out/s", 1, 1, 0)
+			send(t, pub, bin, []byte("ts"))
+			if _, b := read(t, c); string(b) != "ts" {
+				t.Fatalf("got %q, want %q", b, "ts")
+			}
+			_ = c.Close()
+			r.waitClients(t, "/out/s", 1, 0, 0)
+		})
+	}
+}
+
+// TestSlowViewers stalls one viewer (never read)
+// next to a healthy one, and checks that the healthy one gets every message
+// in order while the stalled one is dropped, counted, and its connection
+// closed: by a full queue (with a close reason, for a viewer that reads
+// again in time) or by a passed write deadline.
+func TestSlowViewers(t *testing.T) {
+	const n, size = 200, 64 << 10 // 12.8 MB: more than the socket buffers hold
+	for _, tc := range []struct {
+		name         string
+		cfg          Config
+		dial         func(network, addr string) (net.Conn, error)
+		resume       bool // start reading once the drop is counted
+		wantCloseMsg string
+	}{
+		{"full queue", Config{Queue: 8, WriteTimeout: 20 * time.Second}, nil, true, "too slow"},
+		{"write deadline", Config{Queue: 100000, WriteTimeout: 300 * time.Millisecond}, tinyReceiveBuffer, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startRelay(t, tc.cfg)
+			pub := r.dial(t, "/in/s")
+			healthy := r.dial(t, "/out/s")
+			stalled, err := r.dialErr("/out/s", tc.dial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stalled.Close()
+			r.waitClients(t, "/out/s", 1, 2, 0)
+
+			// The publisher keeps within a few messages of the healthy
+			// viewer, as a real stream's rate would, so that only the
+			// stalled one falls a queue behind.
+			got := make(chan error, 1)
+			progress := make(chan int, n)
+			go func() {
+				got <- func() error {
+					for i := range n {
+						if i > 0 {
+							progress <- i
+						}
+						_ = healthy.SetReadDeadline(time.Now().Add(10 * time.Second))
+						_, b, err := healthy.ReadMessage()
+						if err != nil {
+							return fmt.Errorf("message %d: %w", i, err)
+						}
+						if len(b) != size || int(b[0])|int(b[1])<<8 != i {
+							return fmt.Errorf("message %d: got %d bytes numbered %d", i, len(b), int(b[0])|int(b[1])<<8)
+						}
+					}
+					return nil
+				}()
+			}()
+			msg := make([]byte, size)
+			received := 0
+			for i := range n {
+				for received < i-4 {
+					select {
+					case received = <-progress:
+					case err := <-got:
+						t.Fatalf("the healthy viewer: %v", err)
+					}
+				}
+				msg[0], msg[1] = byte(i), byte(i>>8)
+				send(t, pub, bin, msg)
+			}
+			if err := <-got; err != nil {
+				t.Fatalf("the healthy viewer: %v", err)
+			}
+			testutil.Eventually(t, 10*time.Second, func() bool { return r.topic("/out/s").DroppedViewers == 1 },
+				"the stalled viewer was not counted as dropped: %+v", r.topic("/out/s"))
+			if tc.resume {
+				// Reading again, the viewer drains what was sent before the
+				// drop and then learns why it was dropped.
+				var ce *websocket.CloseError
+				for {
+					_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+					if _, _, err = stalled.ReadMessage(); err != nil {
+						break
+					}
+				}
+				if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, tc.wantCloseMsg) {
+					t.Fatalf("the dropped viewer read %v, want a close frame %d %q", err, websocket.ClosePolicyViolation, tc.wantCloseMsg)
+				}
+			}
+			r.waitClients(t, "/out/s", 1, 1, 0)
+			// The healthy viewer still gets new messages.
+			send(t, pub, text, []byte("after"))
+			if mt, b := read(t, healthy); mt != text || string(b) != "after" {
+				t.Fatalf("after the drop the healthy viewer got %d %q", mt, b)
+			}
+			var st Stats
+			getJSON(t, r.http.URL+"/stats?format=json", "", &st)
+			if len(st.Topics) != 1 || st.Topics[0].DroppedViewers != 1 || st.Topics[0].Viewers != 1 {
+				t.Fatalf("/stats: %+v, want /out/s with 1 viewer and 1 dropped", st.Topics)
+			}
+		})
+	}
+}
+
+// tinyReceiveBuffer dials with a small socket receive buffer, so that a
+// client that stops reading stalls the relay's writes quickly.
+func tinyReceiveBuffer(network, addr string) (net.Conn, error) {
+	c, err := net.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(4096)
+	}
+	return c, nil
+}
+
+func TestLimits(t *testing.T) {
+	r := startRelay(t, Config{MaxViewers: 2, MaxConnsPerAddr: 5, MaxMessage: 1000})
+	for _, tc := range []struct {
+		name   string
+		path   string
+		before int // connections to open first on the same path
+		status int
+	}{
+		{"unclean path", "/out/a/../b", 0, http.StatusBadRequest},
+		{"double slash", "/out//b", 0, http.StatusBadRequest},
+		{"viewers per topic", "/out/full", 2, http.StatusServiceUnavailable},
+		{"peers count as viewers", "/bi/full", 2, http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var open []*websocket.Conn
+			for range tc.before {
+				open = append(open, r.dial(t, tc.path))
+			}
+			_, err := r.dialErr(tc.path, nil)
+			if !errors.Is(err, websocket.ErrBadHandshake) {
+				t.Fatalf("dial %s: %v, want a refused handshake", tc.path, err)
+			}
+			resp := r.handshake(t, tc.path)
+			var body map[string]string
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if err := jsonBody(resp, &body); err != nil || body["error"] == "" {
+				t.Fatalf("body: %v %v, want {\"error\":...}", body, err)
+			}
+			for _, c := range open {
+				_ = c.Close()
+			}
+			r.waitGone(t, tc.path)
+		})
+	}
+	t.Run("connections per address", func(t *testing.T) {
+		for range 5 {
+			r.dial(t, "/in/x")
+		}
+		resp := r.handshake(t, "/out/x")
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("status %d, want 429", resp.StatusCode)
+		}
+	})
+}
+
+func TestMessageTooBig(t *testing.T) {
+	r := startRelay(t, Config{MaxMessage: 1000})
+	pub := r.dial(t, "/in/big")
+	send(t, pub, bin, make([]byte, 1001))
+	_ = pub.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := pub.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Fatalf("after an oversized message the publisher read %v, want close %d", err, websocket.CloseMessageTooBig)
+	}
+}
+
+func TestCloseSendsGoingAway(t *testing.T) {
+	r := startRelay(t, Config{})
+	conns := []*websocket.Conn{r.dial(t, "/in/a"), r.dial(t, "/out/a"), r.dial(t, "/bi/c")}
+	r.waitClients(t, "/out/a", 1, 1, 0)
+	r.waitClients(t, "/bi/c", 0, 0, 1)
+	r.Close()
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err := c.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+			t.Fatalf("client %d read %v, want close 1001", i, err)
+		}
+	}
+	if _, err := r.dialErr("/out/a", nil); !errors.Is(err, websocket.ErrBadHandshake) {
+		t.Fatalf("dial after Close: %v, want refused", err)
+	}
+}
+
+func TestPingPong(t *testing.T) {
+	r := startRelay(t, Config{PingInterval: 50 * time.Millisecond})
+	c := r.dial(t, "/out/p")
+	pings := make(chan struct{}, 100)
+	c.SetPingHandler(func(data string) error {
+		pings <- struct{}{}
+		return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	pongs := make(chan string, 1)
+	c.SetPongHandler(func(data string) error {
+		pongs <- data
+		return nil
+	})
+	if err := c.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// Control frames are handled inside ReadMessage; nothing else arrives.
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage()
+		done <- err
+	}()
+	select {
+	case p := <-pongs:
+		if p != "are you there" {
+			t.Fatalf("pong %q", p)
+		}
+	case err := <-done:
+		t.Fatalf("read ended: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong within 5 s")
+	}
+	for range 3 { // answering pings keeps the viewer connected past 2 intervals
+		select {
+		case <-pings:
+		case err := <-done:
+			t.Fatalf("read ended: %v", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("the relay sent no ping within 5 s")
+		}
+	}
+	if n := r.topic("/out/p").Viewers; n != 1 {
+		t.Fatalf("%d viewers, want 1 still connected", n)
+	}
+	_ = c.Close()
+	<-done
+}
+
+func TestStatsFormats(t *testing.T) {
+	r := startRelay(t, Config{})
+	pub := r.dial(t, "/in/cam")
+	v := r.dial(t, "/out/cam")
+	r.waitClients(t, "/out/cam", 1, 1, 0)
+	send(t, pub, bin, bytes.Repeat([]byte{1}, 1000))
+	read(t, v)
+	for _, tc := range []struct {
+		name, query, accept, wantType string
+		status                        int
+	}{
+		{"curl", "", "*/*", "application/json", 200},
+		{"no accept", "", "", "application/json", 200},
+		{"browser", "", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", "text/html", 200},
+		{"json preferred", "", "application/json, text/html;q=0.5", "application/json", 200},
+		{"explicit json", "?format=json", "text/html", "application/json", 200},
+		{"explicit html", "?format=html", "", "text/html", 200},
+		{"bad format", "?format=xml", "", "application/json", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := getJSON(t, r.http.URL+"/stats"+tc.query, tc.accept, nil)
+			if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) {
+				t.Fatalf("%d %s, want %d %s", resp.StatusCode, resp.Header.Get("Content-Type"), tc.status, tc.wantType)
+			}
+		})
+	}
+	var st Stats
+	getJSON(t, r.http.URL+"/stats", "", &st)
+	if len(st.Topics) != 1 {
+		t.Fatalf("topics %+v, want one", st.Topics)
+	}
+	ts := st.Topics[0]
+	if ts.Name != "/out/cam" || ts.Publishers != 1 || ts.Viewers != 1 || ts.MsgsIn != 1 || ts.BytesIn != 1000 ||
+		ts.MsgsOut != 1 || ts.BytesOut != 1000 || len(ts.Clients) != 2 || ts.Since.IsZero() {
+		t.Fatalf("stats %+v", ts)
+	}
+	if c := ts.Clients[1]; c.Role != Viewer || c.MsgsOut != 1 || c.BytesOut != 1000 || c.Remote != v.LocalAddr().String() {
+		t.Fatalf("viewer stats %+v", c)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		send(t, pub, bin, bytes.Repeat([]byte{1}, 1000))
+		read(t, v)
+		return r.topic("/out/cam").RateIn > 0
+	}, "the rate stays 0 while data flows")
+
+	body := getBody(t, r.http.URL+"/stats?format=html")
+	for _, want := range []string{"/out/cam", "publisher", "viewer"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the stats page lacks %q", want)
+		}
+	}
+}
+
+func TestPages(t *testing.T) {
+	r := startRelay(t, Config{Title: "test relay"})
+	pub := r.dial(t, "/in/lab1/cam")
+	r.waitClients(t, "/out/lab1/cam", 1, 0, 0)
+	r.dial(t, "/in/other") // a second live stream
+	r.dial(t, "/out/idle") // a viewer waiting: not live
+	r.waitClients(t, "/out/other", 1, 0, 0)
+	r.waitClients(t, "/out/idle", 0, 1, 0)
+	_ = pub
+
+	index := getBody(t, r.http.URL+"/")
+	for _, want := range []string{`href="/play/lab1/cam"`, `href="/play/other"`, "test relay"} {
+		if !strings.Contains(index, want) {
+			t.Errorf("the index lacks %s:\n%s", want, index)
+		}
+	}
+	if strings.Contains(index, "/play/idle") {
+		t.Errorf("the index lists a stream with no publisher")
+	}
+	play := getBody(t, r.http.URL+"/play/lab1/cam")
+	if !strings.Contains(play, `"wsPath":"/out/lab1/cam"`) {
+		t.Errorf("the player page does not play /out/lab1/cam:\n%s", play)
+	}
+	for _, p := range []string{"/nothing", "/play/"} {
+		resp, err := http.Get(r.http.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+}

@@ -1,0 +1,262 @@
+package crossbar
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"html/template"
+	"mime"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vwlab/vw/jsmpeg"
+)
+
+// Stats is what /stats answers.
+type Stats struct {
+	// Since is when the relay started.
+	Since  time.Time    `json:"since"`
+	Topics []TopicStats `json:"topics"`
+}
+
+// TopicStats describes one topic: a stream (/out/{x}, fed by /in/{x}) or a
+// bidirectional route.
+type TopicStats struct {
+	Name       string `json:"name"`
+	Publishers int    `json:"publishers"`
+	Viewers    int    `json:"viewers"`
+	Peers      int    `json:"peers"`
+	// Counted by the hub: messages and bytes published, and delivered to
+	// viewers' queues.
+	MsgsIn   uint64 `json:"msgsIn"`
+	BytesIn  uint64 `json:"bytesIn"`
+	MsgsOut  uint64 `json:"msgsOut"`
+	BytesOut uint64 `json:"bytesOut"`
+	// RateIn and RateOut are bits per second over the last second.
+	RateIn  float64 `json:"rateIn"`
+	RateOut float64 `json:"rateOut"`
+	// DroppedViewers counts viewers disconnected for being too slow (a full
+	// queue or a passed write deadline).
+	DroppedViewers uint64 `json:"droppedViewers"`
+	// DroppedMessages counts messages that found a full queue.
+	DroppedMessages uint64        `json:"droppedMessages"`
+	Since           time.Time     `json:"since"`
+	Clients         []ClientStats `json:"clients"`
+}
+
+// ClientStats describes one connection.
+type ClientStats struct {
+	ID       uint64    `json:"id"`
+	Role     Role      `json:"role"`
+	Remote   string    `json:"remote"`
+	Since    time.Time `json:"since"`
+	MsgsIn   uint64    `json:"msgsIn"`
+	BytesIn  uint64    `json:"bytesIn"`
+	MsgsOut  uint64    `json:"msgsOut"`
+	BytesOut uint64    `json:"bytesOut"`
+	// Ignored counts messages a viewer sent, which a one-way route drops.
+	Ignored uint64 `json:"ignored,omitempty"`
+	// Queued is how many messages wait in the client's queue now.
+	Queued int `json:"queued"`
+}
+
+// rateSample is the last sample of a topic's byte counters.
+type rateSample struct {
+	at                time.Time
+	bytesIn, bytesOut uint64
+	in, out           float64
+}
+
+// sampleRates updates every topic's rates once a second until ctx ends.
+func (s *Server) sampleRates(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s.mu.Lock()
+			for _, t := range s.topics {
+				st := t.ht.Stats()
+				r := &t.rate
+				if dt := now.Sub(r.at).Seconds(); !r.at.IsZero() && dt > 0 {
+					r.in = float64(st.BytesIn-r.bytesIn) * 8 / dt
+					r.out = float64(st.BytesOut-r.bytesOut) * 8 / dt
+				}
+				r.at, r.bytesIn, r.bytesOut = now, st.BytesIn, st.BytesOut
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Stats returns a snapshot of every topic and client, sorted by topic name
+// and client age.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := Stats{Since: s.started, Topics: make([]TopicStats, 0, len(s.topics))}
+	for _, t := range s.topics {
+		hs := t.ht.Stats()
+		ts := TopicStats{
+			Name:            t.name,
+			MsgsIn:          hs.MsgsIn,
+			BytesIn:         hs.BytesIn,
+			MsgsOut:         hs.MsgsOut,
+			BytesOut:        hs.BytesOut,
+			RateIn:          t.rate.in,
+			RateOut:         t.rate.out,
+			DroppedViewers:  hs.Kicked + t.timeouts.Load(),
+			DroppedMessages: hs.Dropped,
+			Since:           t.since,
+			Clients:         make([]ClientStats, 0, len(t.clients)),
+		}
+		for _, c := range t.clients {
+			switch c.role {
+			case Publisher:
+				ts.Publishers++
+			case Viewer:
+				ts.Viewers++
+			case Peer:
+				ts.Peers++
+			}
+			cs := ClientStats{
+				ID:       c.id,
+				Role:     c.role,
+				Remote:   c.addr,
+				Since:    c.since,
+				MsgsIn:   c.msgsIn.Load(),
+				BytesIn:  c.bytesIn.Load(),
+				MsgsOut:  c.msgsOut.Load(),
+				BytesOut: c.bytesOut.Load(),
+				Ignored:  c.ignored.Load(),
+			}
+			if c.sub != nil {
+				cs.Queued = len(c.sub.C())
+			}
+			ts.Clients = append(ts.Clients, cs)
+		}
+		sort.Slice(ts.Clients, func(i, j int) bool { return ts.Clients[i].ID < ts.Clients[j].ID })
+		out.Topics = append(out.Topics, ts)
+	}
+	sort.Slice(out.Topics, func(i, j int) bool { return out.Topics[i].Name < out.Topics[j].Name })
+	return out
+}
+
+// liveStreams lists the streams that have a publisher, for the index page.
+func (s *Server) liveStreams() []jsmpeg.Stream {
+	var out []jsmpeg.Stream
+	for _, t := range s.Stats().Topics {
+		name, ok := strings.CutPrefix(t.Name, "/out/")
+		if !ok || t.Publishers == 0 {
+			continue
+		}
+		since := time.Now()
+		for _, c := range t.Clients {
+			if c.Role == Publisher && c.Since.Before(since) {
+				since = c.Since
+			}
+		}
+		out = append(out, jsmpeg.Stream{Name: name, Viewers: t.Viewers, BitRate: t.RateIn, Since: since})
+	}
+	return out
+}
+
+//go:embed templates
+var templates embed.FS
+
+// newStatsPage parses the stats page; the template is compiled in, so a
+// parse error is a build defect that every test catches.
+func newStatsPage() *template.Template {
+	return template.Must(template.New("stats.html").Funcs(template.FuncMap{
+		"bytes": humanBytes,
+		"rate": func(bps float64) string {
+			return strconv.FormatFloat(bps/1e3, 'f', 0, 64) + " kbit/s"
+		},
+		"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+	}).ParseFS(templates, "templates/stats.html"))
+}
+
+// handleStats answers JSON, or HTML when asked for with ?format=html or
+// when the Accept header prefers text/html (a browser).
+func (s *Server) handleStats() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := s.Stats()
+		format := r.URL.Query().Get("format")
+		if format == "" {
+			format = "json"
+			if prefersHTML(r.Header.Get("Accept")) {
+				format = "html"
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Add("Vary", "Accept")
+		switch format {
+		case "json":
+			w.Header().Set("Content-Type", "application/json")
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(st)
+		case "html":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			if err := s.statsPage.Execute(w, struct {
+				Title string
+				Stats
+			}{s.cfg.Title, st}); err != nil {
+				s.log.WithField("err", err).Warn("rendering the stats page")
+			}
+		default:
+			httpError(w, http.StatusBadRequest, "format must be json or html")
+		}
+	})
+}
+
+// prefersHTML reports whether an Accept header ranks text/html above
+// application/json. No header, or */* alone, means JSON.
+func prefersHTML(accept string) bool {
+	qHTML, qJSON := -1.0, -1.0
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		switch mt {
+		case "text/html":
+			qHTML = max(qHTML, q)
+		case "application/json":
+			qJSON = max(qJSON, q)
+		}
+	}
+	return qHTML > 0 && qHTML > qJSON
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	f, i := float64(n), 0
+	for f >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return strconv.FormatFloat(f, 'f', 1, 64) + " " + []string{"B", "KiB", "MiB", "GiB", "TiB"}[i]
+}
+
+// httpError answers with a JSON error, as every vw HTTP error does.
+func httpError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
