@@ -238,3 +238,19 @@ func lines(s string) []string {
 	}
 	return out
 }
+
+// httpDoNoFail is httpDo for goroutines: it reports errors instead of
+// failing the test.
+func httpDoNoFail(method, url, body string) (int, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
+}
