@@ -432,7 +432,10 @@ func (c *Client) serve(ctx, dialCtx context.Context, conn *websocket.Conn) (stop
 		case <-c.closing:
 			deadline := time.Now().Add(c.cfg.CloseTimeout)
 			if err := c.flush(conn, buf, deadline); err != nil {
-				return fail(err)
+				c.log.WithError(err).Debug("could not flush the queue before closing")
+				conn.Close()
+				<-readErr
+				return true, nil
 			}
 			c.closeHandshake(conn, readErr, websocket.CloseNormalClosure, deadline)
 			return true, nil

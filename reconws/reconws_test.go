@@ -351,11 +351,14 @@ func FuzzMask(f *testing.F) {
 // CloseTimeout, even with a write stuck on full socket buffers.
 func TestCloseBoundedWithStuckPeer(t *testing.T) {
 	r := newRelayAt(t, "127.0.0.1:0", true)
-	c := start(t, Config{URL: r.URL(), Queue: 4, CloseTimeout: 50 * time.Millisecond, WriteWait: time.Minute})
+	c := start(t, Config{URL: r.URL(), CloseTimeout: 50 * time.Millisecond, WriteWait: time.Minute})
 	waitReady(t, c)
-	msg := make([]byte, 1<<20)
-	for c.Send(msg, false) {
+	// Far more than loopback socket buffers hold: the write pump is stuck
+	// in this write once it has taken the message off the queue.
+	if !c.Send(make([]byte, 8<<20), false) {
+		t.Fatal("Send refused")
 	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return len(c.send) == 0 }, "write pump never took the message")
 	c.Close()
 	waitDone(t, c) // fails after 5s; WriteWait alone would take a minute
 }

@@ -82,6 +82,11 @@ func (r *relay) handle(w http.ResponseWriter, req *http.Request) {
 		conn.Close()
 	}()
 	if r.stall {
+		// A small receive buffer makes back-pressure reach the client
+		// after kilobytes rather than tens of megabytes.
+		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(4096)
+		}
 		<-r.quit
 		return
 	}
