@@ -359,7 +359,11 @@ func TestCloseSendsGoingAway(t *testing.T) {
 	conns := []*websocket.Conn{r.dial(t, "/in/a"), r.dial(t, "/out/a"), r.dial(t, "/bi/c")}
 	r.waitClients(t, "/out/a", 1, 1, 0)
 	r.waitClients(t, "/bi/c", 0, 0, 1)
-	r.Close()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		r.Close() // returns once every client has answered the close frame
+	}()
 	for i, c := range conns {
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, _, err := c.ReadMessage()
@@ -368,6 +372,7 @@ func TestCloseSendsGoingAway(t *testing.T) {
 			t.Fatalf("client %d read %v, want close 1001", i, err)
 		}
 	}
+	<-closed
 	if _, err := r.dialErr("/out/a", nil); !errors.Is(err, websocket.ErrBadHandshake) {
 		t.Fatalf("dial after Close: %v, want refused", err)
 	}
