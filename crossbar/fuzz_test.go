@@ -37,7 +37,7 @@ func FuzzParseRoute(f *testing.F) {
 func FuzzPrefersHTML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, accept string) {
 		_ = prefersHTML(accept)
-		if prefersHTML("application/json;q=1," + accept) && !prefersHTML(accept) {
+		if prefersHTML("application/json;q=1,"+accept) && !prefersHTML(accept) {
 			t.Fatalf("adding JSON to %q made HTML preferred", accept)
 		}
 	})
