@@ -57,6 +57,11 @@ func (r *relay) URL() string { return "ws://" + r.srv.Listener.Addr().String() +
 func (r *relay) Addr() string { return r.srv.Listener.Addr().String() }
 
 func (r *relay) handle(w http.ResponseWriter, req *http.Request) {
+	// Recorded before the upgrade answers, so a client that sees 101 can
+	// count on it.
+	r.mu.Lock()
+	r.headers = append(r.headers, req.Header.Clone())
+	r.mu.Unlock()
 	up := websocket.Upgrader{}
 	conn, err := up.Upgrade(w, req, nil)
 	if err != nil {
@@ -72,7 +77,6 @@ func (r *relay) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	default:
 	}
-	r.headers = append(r.headers, req.Header.Clone())
 	r.conns[conn] = true
 	r.mu.Unlock()
 	defer func() {
