@@ -1,0 +1,194 @@
+package crossbar
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/browser"
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/jsmpeg"
+)
+
+// publisher is a real ffmpeg (test video and a sine tone, MPEG-1 and MP2 in
+// MPEG-TS, at real-time pace) whose output a Go websocket client sends to a
+// relay's /in/ route as binary messages, as vw stream would.
+type publisher struct {
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+func startPublisher(t *testing.T, url string) *publisher {
+	t.Helper()
+	ff := testutil.NeedTool(t, "ffmpeg")
+	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("publisher dial %s: %v", url, err)
+	}
+	_ = resp.Body.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, ff, "-v", "error", "-nostdin", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0",
+		"-c:a", "mp2", "-b:a", "64k", "-ar", "44100",
+		"-f", "mpegts", "-muxdelay", "0.001", "pipe:1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	p := &publisher{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		buf := make([]byte, 32<<10)
+		var err error
+		for {
+			var n int
+			n, err = out.Read(buf)
+			if n > 0 {
+				_ = ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if werr := ws.WriteMessage(websocket.BinaryMessage, buf[:n]); werr != nil {
+					err = werr
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		_ = ws.Close()
+		werr := cmd.Wait()
+		if ctx.Err() != nil || errors.Is(err, io.EOF) && werr == nil {
+			err = nil
+		} else if werr != nil {
+			err = errors.Join(err, werr, errors.New(stderr.String()))
+		}
+		p.done <- err
+	}()
+	t.Cleanup(func() {
+		if err := p.stop(); err != nil {
+			t.Errorf("publisher: %v", err)
+		}
+	})
+	return p
+}
+
+// stop kills ffmpeg and closes the websocket, and returns what went wrong
+// before that; it is idempotent.
+func (p *publisher) stop() error {
+	p.once.Do(func() {
+		p.cancel()
+		p.err = <-p.done
+	})
+	return p.err
+}
+
+// swappable serves whichever relay is current, or 503 while there is none:
+// a relay that goes away and comes back at the same address.
+type swappable struct{ h atomic.Pointer[http.Handler] }
+
+func (s *swappable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := s.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	http.Error(w, "relay down", http.StatusServiceUnavailable)
+}
+
+func (s *swappable) set(h http.Handler) {
+	if h == nil {
+		s.h.Store(nil)
+		return
+	}
+	s.h.Store(&h)
+}
+
+// TestPlayerInChromium plays a real ffmpeg stream through the relay in
+// headless Chromium and checks what a viewer sees: video and audio decode,
+// the page notices when the stream stops and recovers when it returns, and
+// it reconnects by itself when the relay goes away and comes back.
+func TestPlayerInChromium(t *testing.T) {
+	if !jsmpeg.LibraryAvailable() {
+		if testutil.InCI() {
+			t.Fatal("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
+		}
+		t.Skip("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
+	}
+	testutil.NeedTool(t, "ffmpeg")
+	b := browser.Start(t)
+
+	var front swappable
+	srv := httptest.NewServer(&front)
+	defer srv.Close()
+	newRelay := func() *Server {
+		s := New(Config{}, hub.New(), testutil.Log(t))
+		t.Cleanup(s.Close)
+		front.set(s.Handler())
+		return s
+	}
+	relay := newRelay()
+	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	pub := startPublisher(t, wsURL+"/in/lab1/cam")
+	page := b.Open(srv.URL + "/play/lab1/cam")
+	v := page.WaitPlayer(20*time.Second, "played 50 video frames with audio", func(v browser.Player) bool {
+		return v.State == "playing" && v.Frames > 50 && v.AudioFrames > 0
+	})
+	t.Logf("playing: %v", v)
+	shot := page.Screenshot("playing")
+	audio := v.AudioFrames
+	page.WaitPlayer(10*time.Second, "decoded more audio", func(v browser.Player) bool { return v.AudioFrames > audio+20 })
+	if v.Audio != "running" {
+		t.Errorf("the page's audio is %q, want running (autoplay allowed)", v.Audio)
+	}
+
+	// The publisher stops: the page stays connected and says the stream
+	// has stopped; a new publisher brings the picture back.
+	if err := pub.stop(); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	v = page.WaitPlayer(10*time.Second, "noticed that the stream stopped", func(v browser.Player) bool { return v.State == "stalled" })
+	frames, connects := v.Frames, v.Connects
+	pub = startPublisher(t, wsURL+"/in/lab1/cam")
+	v = page.WaitPlayer(20*time.Second, "recovered when the stream returned", func(v browser.Player) bool {
+		return v.State == "playing" && v.Frames > frames+50
+	})
+	if v.Connects != connects {
+		t.Errorf("the page reconnected (%d connections, was %d) though its connection stayed up", v.Connects, connects)
+	}
+
+	// The relay goes away: the page shows it is reconnecting, and plays
+	// again once a relay and the stream are back.
+	if err := pub.stop(); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	front.set(nil)
+	relay.Close()
+	page.WaitPlayer(10*time.Second, "shown that it is reconnecting", func(v browser.Player) bool { return v.State == "reconnecting" })
+	newRelay()
+	startPublisher(t, wsURL+"/in/lab1/cam")
+	frames = v.Frames
+	v = page.WaitPlayer(30*time.Second, "played again after the relay came back", func(v browser.Player) bool {
+		return v.State == "playing" && v.Connects > connects && v.Frames > frames+50
+	})
+	t.Logf("after the relay returned: %v", v)
+	page.Screenshot("recovered")
+	t.Logf("look at %s: it should show ffmpeg's test pattern", shot)
+}
