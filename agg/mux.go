@@ -40,7 +40,9 @@ const (
 // of the stream, so a feed keeps its PIDs across mute and unmute, and its
 // continuity counter carries on.
 type outES struct {
-	cc uint8
+	cc      uint8
+	last    uint64 // the last decoding timestamp written
+	hasLast bool
 }
 
 type outKey struct {
@@ -62,6 +64,7 @@ type es struct {
 	waitSince time.Time // when it began waiting to join (video waits for a keyframe)
 	lastCC    int       // last input continuity counter + 1; 0 for none
 	pesLeft   int       // bytes of the current PES still to come; -1 unbounded
+	lastPTS   uint64    // the last input PTS, noPTS for none
 	stopped   bool      // draining: this ES has reached its PES boundary
 
 	sid byte // stream_id written into its PES headers; 0 keeps the feed's
@@ -255,7 +258,11 @@ func (f *feed) restart(from uint64) {
 	}
 }
 
+// noPTS marks an unknown PTS (real ones have 33 bits).
+const noPTS = 1 << 40
+
 func (e *es) resetConn() {
+	e.lastPTS = noPTS
 	e.started = false
 	e.waitSince = time.Time{}
 	e.lastCC = 0
@@ -399,6 +406,7 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 	}
 	m.beforeMedia(now)
 
+	disc := false
 	n := len(m.scratch)
 	m.scratch = append(m.scratch, p...)
 	q := m.scratch[n:]
@@ -412,10 +420,36 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 		pl := q[off:]
 		if h.PTS > 0 {
 			pts := ts.Timestamp(pl[h.PTS:])
-			m.syncClock(f, pts, now)
+			dec := pts // decoding order: DTS when there is one
+			if h.DTS > 0 {
+				dec = ts.Timestamp(pl[h.DTS:])
+			}
+			step := int64((dec - e.lastPTS) & ts.TimestampMask)
+			if e.lastPTS == noPTS || step >= 1<<32 {
+				step = 0
+			}
+			e.lastPTS = dec
+			disc = m.syncClock(f, int64(dec), step, now)
+			// Whatever happened to the feed (a restart, a new clock), its
+			// output PID's timestamps keep going forward.
+			out := (dec + f.offset) & ts.TimestampMask
+			if o := &m.outs[e.outPID-outFirstPID]; o.hasLast {
+				adv := int64((out - o.last) & ts.TimestampMask)
+				if adv >= 1<<32 {
+					adv -= 1 << 33
+				}
+				if adv <= 0 {
+					bump := uint64(-adv + max(step, slewStep))
+					f.offset = (f.offset + bump) & ts.TimestampMask
+					out = (out + bump) & ts.TimestampMask
+				}
+				o.last = out
+			} else {
+				o.last, o.hasLast = out, true
+			}
 			ts.PutTimestamp(pl[h.PTS:], pts+f.offset)
 			if h.DTS > 0 {
-				ts.PutTimestamp(pl[h.DTS:], ts.Timestamp(pl[h.DTS:])+f.offset)
+				ts.PutTimestamp(pl[h.DTS:], dec+f.offset)
 			}
 		}
 		if e.sid != 0 && (ts.IsAudioStreamID(h.StreamID) || ts.IsVideoStreamID(h.StreamID)) {
@@ -424,9 +458,12 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 	}
 	if base, ext, ok := ts.PCR(q); ok {
 		if !f.clockOK {
-			m.learnClock(f, base, now)
+			m.learnClock(f, int64(base), now)
 		}
 		ts.SetPCR(q, base+f.offset, ext)
+		if disc {
+			ts.SetDiscontinuity(q) // the PCR jumps: say so, as the standard asks
+		}
 	}
 	if f.draining && e.pesLeft == 0 {
 		e.stopped = true // that packet completed its PES
@@ -440,30 +477,47 @@ func (m *mux) clock(now time.Time) uint64 {
 
 // learnClock sets f's offset so that its timestamp v maps to the stream
 // clock now. The first feed to do so starts the stream clock at v.
-func (m *mux) learnClock(f *feed, v uint64, now time.Time) {
+func (m *mux) learnClock(f *feed, v int64, now time.Time) {
 	if !m.clockSet {
-		m.clockSet, m.t0, m.base = true, now, v&ts.TimestampMask
+		m.clockSet, m.t0, m.base = true, now, uint64(v)&ts.TimestampMask
 	}
-	f.offset = (m.clock(now) - v) & ts.TimestampMask
+	f.offset = (m.clock(now) - uint64(v)) & ts.TimestampMask
 	f.clockOK = true
 }
 
-// syncClock learns f's offset at its first PTS, and again when its clock
-// has jumped away from the stream's.
-func (m *mux) syncClock(f *feed, pts uint64, now time.Time) {
+// syncClock learns f's offset at its first timestamp, and again when the
+// feed has fallen behind the stream clock by more than Config.Resync (it
+// stalled, or its clock jumped back); it reports such a rebase. A feed
+// ahead of the clock is never rebased at a stroke, which would send its
+// timestamps backwards: the offset follows the earliest arrival instead. A
+// PES that arrives earlier, relative to its timestamp, than the one the
+// offset was learned from shows that that one was delayed (ffmpeg starting
+// under load and catching up), so the offset slews down, by at most half
+// the time between two PES.
+func (m *mux) syncClock(f *feed, v, step int64, now time.Time) (rebased bool) {
 	if !f.clockOK {
-		m.learnClock(f, pts, now)
-		return
+		m.learnClock(f, v, now)
+		return false
 	}
-	d := int64((pts + f.offset - m.clock(now)) & ts.TimestampMask)
+	d := int64((uint64(v) + f.offset - m.clock(now)) & ts.TimestampMask)
 	if d >= 1<<32 {
 		d -= 1 << 33
 	}
-	if limit := int64(m.cfg.Resync / (time.Second / 90000)); d > limit || d < -limit {
-		m.log.WithFields(logrus.Fields{"feed": f.name, "offMs": d / 90}).Debug("feed clock jumped: rebasing")
-		m.learnClock(f, pts, now)
+	if limit := int64(m.cfg.Resync / (time.Second / 90000)); d < -limit {
+		m.log.WithFields(logrus.Fields{"feed": f.name, "offMs": d / 90}).Debug("feed clock fell behind: rebasing")
+		m.learnClock(f, v, now)
+		return true
 	}
+	if d > 0 {
+		f.offset = (f.offset - uint64(min(d, max(slewStep, step/2)))) & ts.TimestampMask
+	}
+	return false
 }
+
+// slewStep is the least the offset may move per PES; up to half the time
+// between two PES is allowed, so that a stream's timestamps keep going
+// forward while a feed that started stalled catches up within seconds.
+const slewStep = 450
 
 // infer makes an ES of a PID seen in a feed that has sent no PMT, from the
 // stream_id of the PES starting in payload.
@@ -530,7 +584,7 @@ func (m *mux) newES(f *feed, pid uint16, typ uint8, info []byte) *es {
 		m.outs = append(m.outs, outES{cc: 15})
 		m.outOf[k] = out
 	}
-	e := &es{inPID: pid, outPID: out, pesLeft: -1}
+	e := &es{inPID: pid, outPID: out, pesLeft: -1, lastPTS: noPTS}
 	e.setType(typ, info)
 	f.es = append(f.es, e)
 	m.rebuild = true

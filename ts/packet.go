@@ -118,6 +118,16 @@ func Discontinuity(p []byte) bool {
 	return HasAdaptation(p) && p[4] > 0 && p[5]&afDiscontinuity != 0
 }
 
+// SetDiscontinuity sets the discontinuity_indicator of a packet that has
+// an adaptation field with flags; it reports whether it could.
+func SetDiscontinuity(p []byte) bool {
+	if !HasAdaptation(p) || p[4] == 0 || p[4] > 183 {
+		return false
+	}
+	p[5] |= afDiscontinuity
+	return true
+}
+
 // RandomAccess reports the adaptation field's random_access_indicator.
 func RandomAccess(p []byte) bool {
 	return HasAdaptation(p) && p[4] > 0 && p[5]&afRandomAccess != 0

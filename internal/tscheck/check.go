@@ -2,6 +2,7 @@ package tscheck
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/vwlab/vw/ts"
@@ -51,8 +52,8 @@ func CheckFile(t testing.TB, path string, want Want) *Report {
 		t.Errorf("ffprobe lists %d programs, want one holding all %d streams: %+v", len(p.Programs), len(p.Streams), p.Programs)
 	}
 	out, err := Decode(path)
-	if err != nil || out != "" {
-		t.Errorf("ffmpeg -xerror decode: %v, output:\n%s", err, out)
+	if err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("ffmpeg -xerror decode: %v, output: %q", err, out)
 	}
 	bad, err := DebugProblems(path)
 	if err != nil {

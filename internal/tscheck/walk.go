@@ -16,6 +16,8 @@ import (
 type Stamp struct {
 	Packet int    // index of the packet in the recording
 	Value  uint64 // 90 kHz (PTS) or 27 MHz (PCR)
+	// Disc is the packet's discontinuity_indicator: a PCR may jump there.
+	Disc bool
 }
 
 // ES is what the walk saw of one elementary stream PID.
@@ -138,7 +140,7 @@ func Walk(b []byte) *Report {
 		}
 		if pid == pcrPID {
 			if base, ext, ok := ts.PCR(p); ok {
-				r.PCR = append(r.PCR, Stamp{n, ts.PCR27(base, ext)})
+				r.PCR = append(r.PCR, Stamp{n, ts.PCR27(base, ext), ts.Discontinuity(p)})
 			}
 		}
 		e := r.ES[pid]
@@ -172,7 +174,7 @@ func Walk(b []byte) *Report {
 			e.StreamIDs = append(e.StreamIDs, h.StreamID)
 		}
 		if h.PTS > 0 {
-			e.PTS = append(e.PTS, Stamp{n, ts.Timestamp(p[off+h.PTS:])})
+			e.PTS = append(e.PTS, Stamp{n, ts.Timestamp(p[off+h.PTS:]), ts.Discontinuity(p)})
 		}
 		if h.Length > 0 {
 			pesLeft[pid] = h.Length + 6 - (ts.PacketSize - off)
@@ -195,11 +197,11 @@ func (r *Report) Kind(video bool) []*ES {
 	return out
 }
 
-// PCRMonotonic reports the first PCR on the PCR PID that goes backwards, as
-// an error.
+// PCRMonotonic reports the first PCR on the PCR PID that goes backwards
+// without a discontinuity_indicator, as an error.
 func (r *Report) PCRMonotonic() error {
 	for i := 1; i < len(r.PCR); i++ {
-		if r.PCR[i].Value < r.PCR[i-1].Value {
+		if r.PCR[i].Value < r.PCR[i-1].Value && !r.PCR[i].Disc {
 			return fmt.Errorf("PCR goes back at packet %d: %d after %d", r.PCR[i].Packet, r.PCR[i].Value, r.PCR[i-1].Value)
 		}
 	}

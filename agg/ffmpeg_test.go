@@ -1,0 +1,420 @@
+package agg
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
+	"github.com/vwlab/vw/ts"
+)
+
+// The feeds users make for jsmpeg (README): mpeg1video, and mp2 at 44.1 kHz.
+var (
+	videoArgs = []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0"}
+	audioArgs = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-c:a", "mp2", "-b:a", "64k", "-ar", "44100"}
+)
+
+// ffFeed is one ffmpeg process publishing to a feed topic the way ingest
+// does: its stdout read in arbitrary chunks, cut by a ts.Aligner, each
+// read's whole packets one message, one From per process.
+type ffFeed struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	msgs int
+	// skipped is what the aligner dropped, once the feed has ended.
+	skipped uint64
+}
+
+// feedOpts alter what reaches the topic, to imitate broken feeds.
+type feedOpts struct {
+	// dur stops ffmpeg after that much media (0: run until stopped).
+	dur time.Duration
+	// garbage inserts junk into the byte stream: between packets at a read
+	// boundary when aligned, anywhere otherwise.
+	garbage, anywhere bool
+	// noPSI strips PAT, PMT and SDT: a feed that never sends a PMT.
+	noPSI bool
+}
+
+func startFeed(t *testing.T, h *hub.Hub, name string, video bool, o feedOpts) *ffFeed {
+	t.Helper()
+	args := []string{"-nostdin", "-v", "error"}
+	if video {
+		args = append(args, videoArgs...)
+	} else {
+		args = append(args, audioArgs...)
+	}
+	if o.dur > 0 {
+		args = append(args, "-t", o.dur.String())
+	}
+	args = append(args, "-f", "mpegts", "-muxdelay", "0.001", "pipe:1")
+	cmd := exec.Command("ffmpeg", args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	f := &ffFeed{cmd: cmd, done: make(chan struct{})}
+	topic := h.Join(FeedTopic(name))
+	from := h.NewID()
+	rng := rand.New(rand.NewSource(int64(from)))
+	go func() {
+		defer close(f.done)
+		defer topic.Leave()
+		var al ts.Aligner
+		defer func() { f.skipped = al.Skipped() }()
+		buf := make([]byte, 40000)
+		for {
+			var n int
+			var err error
+			if o.garbage && !o.anywhere {
+				// Whole packets per read, so that junk lands between two.
+				n, err = io.ReadFull(stdout, buf[:ts.PacketSize*(1+rng.Intn(len(buf)/ts.PacketSize))])
+			} else {
+				n, err = stdout.Read(buf[:1+rng.Intn(len(buf)-1)])
+			}
+			chunk := buf[:n]
+			if o.garbage && n > 0 && rng.Intn(4) == 0 {
+				junk := []byte("\x47garbage\x00\x47\xff not a packet")
+				at := 0
+				if o.anywhere {
+					at = rng.Intn(n)
+				}
+				chunk = append(append(append([]byte{}, buf[:at]...), junk...), buf[at:n]...)
+			}
+			pkts := al.Append(make([]byte, 0, len(chunk)+ts.PacketSize), chunk)
+			if o.noPSI {
+				pkts = stripPSI(pkts)
+			}
+			if len(pkts) > 0 {
+				topic.Publish(&hub.Message{Data: pkts, From: from})
+				f.msgs++
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(f.stop)
+	return f
+}
+
+func stripPSI(b []byte) []byte {
+	out := b[:0]
+	for i := 0; i < len(b); i += ts.PacketSize {
+		if pid := ts.PID(b[i:]); pid < 0x20 || pid == 0x1000 {
+			continue
+		}
+		out = append(out, b[i:i+ts.PacketSize]...)
+	}
+	return out
+}
+
+// stop ends ffmpeg and waits for its reader.
+func (f *ffFeed) stop() {
+	_ = f.cmd.Process.Kill()
+	<-f.done
+	_ = f.cmd.Wait()
+}
+
+// wait waits for ffmpeg to end by itself.
+func (f *ffFeed) wait(t *testing.T) {
+	select {
+	case <-f.done:
+		_ = f.cmd.Wait()
+	case <-time.After(20 * time.Second):
+		t.Fatal("ffmpeg did not end")
+	}
+}
+
+// recorder subscribes to a stream topic and keeps every message, as a
+// destination's file option would.
+type recorder struct {
+	sub  *hub.Sub
+	done chan struct{}
+
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+func record(t *testing.T, h *hub.Hub, stream string) *recorder {
+	r := &recorder{sub: h.Subscribe(StreamTopic(stream), hub.SubConfig{Queue: 1 << 14}), done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		for {
+			select {
+			case <-r.sub.Done():
+				return
+			case m := <-r.sub.C():
+				r.mu.Lock()
+				r.msgs = append(r.msgs, m.Data)
+				r.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *recorder) stop() {
+	r.sub.Close()
+	<-r.done
+}
+
+// published returns how many messages the stream's topic has taken in.
+func (r *recorder) published() int { return int(r.sub.Topic().Stats().MsgsIn) }
+
+// media returns how many packets of the given output PIDs it has.
+func (r *recorder) count(pids ...uint16) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		for i := 0; i < len(m); i += ts.PacketSize {
+			for _, p := range pids {
+				if ts.PID(m[i:]) == p {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// save stops recording and writes the recording to a file.
+func (r *recorder) save(t *testing.T) (string, [][]byte) {
+	t.Helper()
+	r.stop()
+	if d := r.sub.Dropped(); d > 0 {
+		t.Fatalf("the recorder lost %d messages", d)
+	}
+	path := filepath.Join(t.TempDir(), "rec.ts")
+	if err := os.WriteFile(path, bytes.Join(r.msgs, nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, r.msgs
+}
+
+func needFFmpeg(t *testing.T) {
+	testutil.NeedTool(t, "ffmpeg")
+	testutil.NeedTool(t, "ffprobe")
+}
+
+// TestFFmpegFeeds muxes real video and audio feeds, some broken on the way
+// in the ways feeds break, and checks the recording as a user would.
+func TestFFmpegFeeds(t *testing.T) {
+	needFFmpeg(t)
+	for _, tc := range []struct {
+		name         string
+		video, audio feedOpts
+		// decodes says the recording must decode without an error line;
+		// junk inside packets loses packets, which no muxer can repair.
+		decodes bool
+	}{
+		{name: "clean", decodes: true},
+		{name: "audio feed never sends a PMT", audio: feedOpts{noPSI: true}, decodes: true},
+		{name: "video feed never sends a PMT", video: feedOpts{noPSI: true}, decodes: true},
+		{name: "garbage between packets", video: feedOpts{garbage: true}, audio: feedOpts{garbage: true}, decodes: true},
+		{name: "garbage inside packets", video: feedOpts{garbage: true, anywhere: true}, audio: feedOpts{garbage: true, anywhere: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := hub.New()
+			a := NewWithConfig(Config{}, h, testutil.Log(t))
+			defer a.Close()
+			rec := record(t, h, "s")
+			if err := a.Set(testutil.Context(t, 5*time.Second), "s", []string{"video0", "audio0"}); err != nil {
+				t.Fatal(err)
+			}
+			tc.video.dur, tc.audio.dur = 2500*time.Millisecond, 2500*time.Millisecond
+			v := startFeed(t, h, "video0", true, tc.video)
+			au := startFeed(t, h, "audio0", false, tc.audio)
+			v.wait(t)
+			au.wait(t)
+			a.Close()
+			if tc.video.garbage && (v.skipped == 0 || au.skipped == 0) {
+				t.Fatalf("no garbage went in: the aligners skipped %d and %d bytes", v.skipped, au.skipped)
+			}
+			path, _ := rec.save(t)
+			if tc.decodes {
+				tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+				return
+			}
+			b, _ := os.ReadFile(path)
+			rep := tscheck.Walk(b)
+			if rep.Malformed > 0 || len(rep.CCErrors) > 0 || rep.BadPSI > 0 || len(rep.Kind(true)) != 1 || len(rep.Kind(false)) != 1 {
+				t.Fatalf("%d malformed, %d CC errors, %d bad PSI, %d video and %d audio PIDs", rep.Malformed, len(rep.CCErrors), rep.BadPSI, len(rep.Kind(true)), len(rep.Kind(false)))
+			}
+			p, err := tscheck.Probe(path)
+			if err != nil || len(p.Programs) != 1 || len(p.Streams) != 2 {
+				t.Fatalf("ffprobe: %v %+v", err, p)
+			}
+		})
+	}
+}
+
+// TestFFmpegLateAudio starts the audio feed seconds after the video: its
+// clock starts seconds later too, and the muxer must put both on one.
+func TestFFmpegLateAudio(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	h := hub.New()
+	a := NewWithConfig(Config{}, h, testutil.Log(t))
+	defer a.Close()
+	rec := record(t, h, "s")
+	if err := a.Set(testutil.Context(t, 5*time.Second), "s", []string{"video0", "audio0"}); err != nil {
+		t.Fatal(err)
+	}
+	v := startFeed(t, h, "video0", true, feedOpts{dur: 4500 * time.Millisecond})
+	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(outFirstPID) > 0 }, "no video out")
+	start := time.Now()
+	testutil.Eventually(t, 10*time.Second, func() bool { return time.Since(start) > 2500*time.Millisecond }, "clock")
+	au := startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond})
+	au.wait(t)
+	v.wait(t)
+	a.Close()
+	path, _ := rec.save(t)
+	rep := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+	if err := rep.PCRMonotonic(); err != nil || len(rep.PCR) == 0 {
+		t.Fatalf("PCR: %v (%d seen)", err, len(rep.PCR))
+	}
+	pkts, err := tscheck.ProbePackets(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Media that arrived together: each audio packet against the video
+	// packet that starts just before it in the file (by position: the
+	// demuxer lists a video frame only once the next one starts).
+	var first, worst float64
+	n := 0
+	for _, p := range pkts {
+		if p.CodecType != "audio" {
+			continue
+		}
+		var near *tscheck.ProbePacket
+		for i := range pkts {
+			if q := &pkts[i]; q.CodecType == "video" && q.Pos < p.Pos && (near == nil || q.Pos > near.Pos) {
+				near = q
+			}
+		}
+		if near == nil {
+			t.Fatal("audio before any video")
+		}
+		d := p.PTS - near.PTS
+		if n == 0 {
+			first = d
+		}
+		if math.Abs(d) > math.Abs(worst) {
+			worst = d
+		}
+		n++
+	}
+	t.Logf("audio started 2.5 s after video: first audio PTS %+.0f ms off the video's, worst of %d %+.0f ms", first*1000, n, worst*1000)
+	if n == 0 || math.Abs(first) >= 0.1 || math.Abs(worst) >= 0.1 {
+		t.Fatalf("audio and video arriving together are %+.0f ms apart (first audio), %+.0f ms at worst; want under 100", first*1000, worst*1000)
+	}
+}
+
+// TestFFmpegMuteUnmute removes and restores the audio feed while recording:
+// the removal switches at a PES boundary and is in force when Set returns,
+// the video never skips a frame, and the PMT follows.
+func TestFFmpegMuteUnmute(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	h := hub.New()
+	a := NewWithConfig(Config{}, h, testutil.Log(t))
+	defer a.Close()
+	rec := record(t, h, "s")
+	ctx := testutil.Context(t, 20*time.Second)
+	if err := a.Set(ctx, "s", []string{"video0", "audio0"}); err != nil {
+		t.Fatal(err)
+	}
+	v := startFeed(t, h, "video0", true, feedOpts{})
+	au := startFeed(t, h, "audio0", false, feedOpts{})
+	const videoPID, audioPID = outFirstPID, outFirstPID + 1
+	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(audioPID) > 50 }, "no audio out")
+
+	if err := a.Set(ctx, "s", []string{"video0"}); err != nil {
+		t.Fatal(err)
+	}
+	muted := rec.published()
+	mutedAudio := rec.count(audioPID)
+	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(videoPID) > 0 && rec.published() > muted+30 }, "video stopped after the mute")
+	if got := rec.count(audioPID); got != mutedAudio {
+		t.Fatalf("%d audio packets left after the mute returned", got-mutedAudio)
+	}
+	unmuting := rec.published()
+	if err := a.Set(ctx, "s", []string{"video0", "audio0"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(audioPID) > mutedAudio+50 }, "audio did not come back")
+	a.Close()
+	v.stop()
+	au.stop()
+	path, msgs := rec.save(t)
+
+	// Nothing of the audio PID between the mute's answer and the unmute.
+	for i := muted; i < unmuting; i++ {
+		for k := 0; k < len(msgs[i]); k += ts.PacketSize {
+			if ts.PID(msgs[i][k:]) == audioPID {
+				t.Fatalf("message %d (the mute returned at %d) carries audio", i, muted)
+			}
+		}
+	}
+	rep := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+	if len(rep.PMTVersions) < 3 {
+		t.Fatalf("PMT versions %v: want a change at the mute and at the unmute", rep.PMTVersions)
+	}
+	au2 := rep.ES[audioPID]
+	if au2 == nil || au2.CutPES > 0 {
+		t.Fatalf("audio PES cut by the mute: %+v", au2)
+	}
+	// Every frame is there: 40 ms apart, less while the muxer slews a
+	// feed's clock, never a frame missing (80 ms, less the slew's 20).
+	vid := rep.ES[videoPID]
+	for i := 1; i < len(vid.PTS); i++ {
+		if d := int64(vid.PTS[i].Value) - int64(vid.PTS[i-1].Value); d <= 0 || d >= 5400 {
+			t.Fatalf("video PTS step %d (%.0f ms) at packet %d: a gap", d, float64(d)/90, vid.PTS[i].Packet)
+		}
+	}
+}
+
+// TestFFmpegRestart restarts the audio feed's ffmpeg mid-stream: a new
+// connection, a new clock, continuity counters from 0.
+func TestFFmpegRestart(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	h := hub.New()
+	a := NewWithConfig(Config{}, h, testutil.Log(t))
+	defer a.Close()
+	rec := record(t, h, "s")
+	if err := a.Set(testutil.Context(t, 5*time.Second), "s", []string{"video0", "audio0"}); err != nil {
+		t.Fatal(err)
+	}
+	v := startFeed(t, h, "video0", true, feedOpts{dur: 3500 * time.Millisecond})
+	startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond}).wait(t)
+	startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond}).wait(t)
+	v.wait(t)
+	a.Close()
+	path, _ := rec.save(t)
+	rep := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+	au := rep.Kind(false)[0]
+	for i := 1; i < len(au.PTS); i++ {
+		if d := int64(au.PTS[i].Value) - int64(au.PTS[i-1].Value); d <= 0 || d > 90000 {
+			t.Fatalf("audio PTS step %d ms across the restart at packet %d", d/90, au.PTS[i].Packet)
+		}
+	}
+}
