@@ -419,3 +419,41 @@ func FuzzPacket(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkPacketPath reads what the muxer reads of every packet: header,
+// adaptation field and PCR, and the PES header at a payload start.
+func BenchmarkPacketPath(b *testing.B) {
+	in := sample(b)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := 0; i < len(in); i += PacketSize {
+			p := in[i : i+PacketSize]
+			off, ok := PayloadOffset(p)
+			if !ok {
+				b.Fatal("malformed sample")
+			}
+			PCR(p)
+			if PayloadUnitStart(p) && PID(p) >= 0x100 && PID(p) < 0x1000 {
+				if _, err := ParsePES(p[off:]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkAligner cuts the sample fed in 1000-byte reads.
+func BenchmarkAligner(b *testing.B) {
+	in := sample(b)
+	dst := make([]byte, 0, len(in)+PacketSize)
+	var a Aligner
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = dst[:0]
+		for i := 0; i < len(in); i += 1000 {
+			dst = a.Append(dst, in[i:min(i+1000, len(in))])
+		}
+	}
+}
