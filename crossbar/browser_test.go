@@ -192,3 +192,33 @@ func TestPlayerInChromium(t *testing.T) {
 	page.Screenshot("recovered")
 	t.Logf("look at %s: it should show ffmpeg's test pattern", shot)
 }
+
+// TestUnmuteHintInChromium opens a player in a browser that blocks audio
+// until a gesture: the page offers to unmute, and a click turns the sound on.
+func TestUnmuteHintInChromium(t *testing.T) {
+	if !jsmpeg.LibraryAvailable() {
+		if testutil.InCI() {
+			t.Fatal("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
+		}
+		t.Skip("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
+	}
+	testutil.NeedTool(t, "ffmpeg")
+	b := browser.Start(t, browser.BlockAutoplay())
+	r := startRelay(t, Config{})
+	startPublisher(t, r.ws+"/in/cam")
+	page := b.Open(r.http.URL + "/play/cam")
+	page.WaitPlayer(20*time.Second, "decoded audio with the sound blocked", func(v browser.Player) bool {
+		return v.AudioFrames > 0 && v.Audio == "suspended"
+	})
+	visible := func() bool {
+		hidden, err := browser.Eval[bool](page, `document.getElementById("unmute").hidden`)
+		return err == nil && !hidden
+	}
+	testutil.Eventually(t, 5*time.Second, visible, "the unmute hint is not shown while the sound is blocked")
+	page.Screenshot("muted")
+	if err := page.Click("#unmute"); err != nil {
+		t.Fatal(err)
+	}
+	page.WaitPlayer(5*time.Second, "turned the sound on after a click", func(v browser.Player) bool { return v.Audio == "running" })
+	testutil.Eventually(t, 5*time.Second, func() bool { return !visible() }, "the unmute hint stays after the sound is on")
+}

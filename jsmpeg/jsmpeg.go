@@ -30,7 +30,8 @@ import (
 // package ships it.
 const LibraryFile = "jsmpeg-player.umd.min.js"
 
-// LibraryHelp tells a person how to put the library in place.
+// LibraryHelp tells a person how to put the library in place (the pages say
+// the same in HTML).
 const LibraryHelp = "run `make` (it runs `npm ci` and copies node_modules/@cycjimmy/jsmpeg-player/dist/" +
 	LibraryFile + " into jsmpeg/assets/), then rebuild vw"
 
@@ -145,7 +146,6 @@ type playerData struct {
 	Stream  string
 	Index   string
 	Library bool
-	Help    string
 	Script  playerScript
 }
 
@@ -171,7 +171,6 @@ func (p *Pages) Player() http.Handler {
 			Stream:  name,
 			Index:   "/",
 			Library: p.lib != nil,
-			Help:    LibraryHelp,
 			Script: playerScript{
 				Stream:  name,
 				WSPath:  strings.ReplaceAll(p.cfg.WSPath, "{stream}", name),
@@ -188,7 +187,6 @@ type indexData struct {
 	PlayPrefix string
 	WSPath     string
 	Library    bool
-	Help       string
 	Streams    []Stream
 }
 
@@ -204,7 +202,6 @@ func (p *Pages) Index() http.Handler {
 			PlayPrefix: p.cfg.PlayPrefix,
 			WSPath:     p.cfg.WSPath,
 			Library:    p.lib != nil,
-			Help:       LibraryHelp,
 			Streams:    streams,
 		})
 	})

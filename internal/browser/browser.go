@@ -27,11 +27,30 @@ type Browser struct {
 	ctx context.Context // the browser's first tab; children are new tabs
 }
 
+// Option changes how Start runs the browser.
+type Option func(*options)
+
+type options struct {
+	blockAutoplay bool
+}
+
+// BlockAutoplay leaves Chromium's default autoplay policy in force: audio
+// waits for a user gesture, as in a browser someone has just opened.
+func BlockAutoplay() Option { return func(o *options) { o.blockAutoplay = true } }
+
 // Start launches Chromium for the test, or skips the test where chromium is
 // missing (fails in CI). The browser stops when the test ends.
-func Start(t testing.TB) *Browser {
+func Start(t testing.TB, opt ...Option) *Browser {
 	t.Helper()
+	var o options
+	for _, f := range opt {
+		f(&o)
+	}
 	exe := testutil.NeedTool(t, "chromium")
+	autoplay := "no-user-gesture-required"
+	if o.blockAutoplay {
+		autoplay = "document-user-activation-required"
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.Headless,
@@ -43,7 +62,7 @@ func Start(t testing.TB) *Browser {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		// jsmpeg's audio starts without a click, as the tests need.
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("autoplay-policy", autoplay),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 800),
 	)
@@ -119,6 +138,12 @@ func Eval[T any](p *Page, expr string) (T, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+}
+
+// Click clicks, as a person would with the mouse, the first element that
+// matches the CSS selector, once it is visible.
+func (p *Page) Click(selector string) error {
+	return p.do(10*time.Second, chromedp.Click(chromedp.CSS(selector)))
 }
 
 // Player is what the player page keeps in window.vwPlayer.

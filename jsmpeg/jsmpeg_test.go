@@ -1,0 +1,162 @@
+package jsmpeg
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vwlab/vw/internal/browser"
+)
+
+func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func serve(t *testing.T, p *Pages) string {
+	t.Helper()
+	s := httptest.NewServer(p.Handler())
+	t.Cleanup(s.Close)
+	return s.URL
+}
+
+func TestPlayerPage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		path   string
+		status int
+		want   []string
+	}{
+		{"relay", Config{}, "/play/lab1/cam", 200, []string{`"wsPath":"/out/lab1/cam"`, `"stream":"lab1/cam"`, "<title>lab1/cam · vw relay</title>"}},
+		{"vw stream preview", Config{Title: "vw stream", WSPath: "/ws/{stream}"}, "/play/stream/front/large", 200,
+			[]string{`"wsPath":"/ws/stream/front/large"`, "vw stream"}},
+		{"own prefix", Config{PlayPrefix: "/preview"}, "/preview/video0", 200, []string{`"wsPath":"/out/video0"`}},
+		{"no name", Config{}, "/play/", 404, nil},
+		{"trailing slash", Config{}, "/play/a/", 404, nil},
+		{"cleaned by redirect", Config{}, "/play/a//b", 200, []string{`"wsPath":"/out/a/b"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := serve(t, New(tc.cfg))
+			resp, body := get(t, url+tc.path)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("GET %s: %d, want %d", tc.path, resp.StatusCode, tc.status)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("the page lacks %s", w)
+				}
+			}
+		})
+	}
+}
+
+func TestNamesAreEscaped(t *testing.T) {
+	url := serve(t, New(Config{Streams: func() []Stream {
+		return []Stream{{Name: `<b>x</b>"`, Viewers: 1}}
+	}}))
+	_, body := get(t, url+"/play/<script>alert(1)<%2Fscript>")
+	if strings.Contains(body, "<script>alert") {
+		t.Fatal("the player page puts the stream name in unescaped")
+	}
+	_, body = get(t, url+"/")
+	if strings.Contains(body, "<b>x</b>") {
+		t.Fatal("the index puts a stream name in unescaped")
+	}
+}
+
+func TestIndex(t *testing.T) {
+	since := time.Now().Add(-time.Minute)
+	url := serve(t, New(Config{Title: "my relay", Streams: func() []Stream {
+		return []Stream{{Name: "lab1/cam", Viewers: 3, BitRate: 4.2e6, Since: since}, {Name: "lab2", Viewers: 0}}
+	}}))
+	_, body := get(t, url+"/")
+	for _, w := range []string{`href="/play/lab1/cam"`, `href="/play/lab2"`, "my relay", "4.2 Mbit/s", ">3<"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("the index lacks %s", w)
+		}
+	}
+	url = serve(t, New(Config{}))
+	if _, body := get(t, url+"/"); !strings.Contains(body, "No stream is live") {
+		t.Error("an empty index does not say that no stream is live")
+	}
+}
+
+func TestLibrary(t *testing.T) {
+	p := New(Config{})
+	if LibraryAvailable() {
+		url := serve(t, p)
+		resp, body := get(t, url+"/lib/"+LibraryFile)
+		if resp.StatusCode != 200 || !strings.Contains(body, "JSMpeg") || resp.Header.Get("ETag") == "" {
+			t.Fatalf("GET the library: %d, %d bytes, ETag %q", resp.StatusCode, len(body), resp.Header.Get("ETag"))
+		}
+		resp, _ = get(t, url+"/lib/"+LibraryFile, "If-None-Match", resp.Header.Get("ETag"))
+		if resp.StatusCode != http.StatusNotModified {
+			t.Fatalf("a cached library: %d, want 304", resp.StatusCode)
+		}
+	}
+	// Built without the library: the pages say so and how to fix it.
+	p.lib = nil
+	url := serve(t, p)
+	resp, body := get(t, url+"/lib/"+LibraryFile)
+	if resp.StatusCode != 404 || !strings.Contains(body, "npm ci") {
+		t.Fatalf("the missing library: %d %q", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/play/x", "/"} {
+		if _, body := get(t, url+path); !strings.Contains(body, "library is missing") || !strings.Contains(body, "npm ci") {
+			t.Errorf("%s does not say that the library is missing and how to get it", path)
+		}
+	}
+}
+
+// TestMissingLibraryInChromium checks what a person sees when vw was built
+// without the library: the page says so instead of failing silently.
+func TestMissingLibraryInChromium(t *testing.T) {
+	b := browser.Start(t)
+	p := New(Config{})
+	p.lib = nil
+	url := serve(t, p)
+	page := b.Open(url + "/play/cam")
+	page.WaitPlayer(10*time.Second, "reported the missing library", func(v browser.Player) bool { return v.State == "no-library" })
+	text, err := browser.Eval[string](page, `document.body.innerText`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "library is missing") || !strings.Contains(text, "npm ci") {
+		t.Fatalf("the page reads:\n%s", text)
+	}
+	page.Screenshot("no-library")
+}
+
+func TestValidName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"cam", true}, {"lab1/cam/front", true}, {"a.b-c_d", true},
+		{"", false}, {"/cam", false}, {"cam/", false}, {"a//b", false}, {"a/../b", false}, {"./a", false}, {"..", false},
+	} {
+		if got := ValidName(tc.name); got != tc.ok {
+			t.Errorf("ValidName(%q) = %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
