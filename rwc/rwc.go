@@ -2,16 +2,29 @@
 // websocket client pushes one stream's topic to a remote URL, optionally
 // recording the same bytes to a file, and publishes what the remote sends
 // back into the topic. Updating a rule swaps make-before-break.
+//
+// Every destination is one goroutine (its pump) that owns its hub
+// subscription, its clients and its recording file; the RWC only holds the
+// rules and tells pumps what is wanted, so no method waits on the network.
 package rwc
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/reconws"
 )
 
 // Rule is one destination rule. Field order is the wire order.
@@ -27,36 +40,184 @@ type Rule struct {
 // outside the recordings folder); the API answers those with 400.
 var ErrInvalid = errors.New("invalid destination rule")
 
-// Config holds what every destination shares.
+// ErrClosed is returned by Set after Close.
+var ErrClosed = errors.New("destinations are shut down")
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultRecordings    = "./recordings"
+	DefaultSwapTimeout   = 10 * time.Second
+	DefaultFlushInterval = 500 * time.Millisecond
+)
+
+// Config holds what every destination shares. Zero fields take defaults.
 type Config struct {
-	// Recordings is the folder that Rule.File names are relative to.
+	// Recordings is the folder that Rule.File names are relative to;
+	// created when a rule first records. Default ./recordings.
 	Recordings string
 	// Resolve maps a rule's stream name to the hub topic to push: the
-	// stream rule's topic if one exists, otherwise the feed's.
+	// stream rule's topic if one exists, otherwise the feed's. Nil means
+	// the stream name is the topic.
 	Resolve func(stream string) string
+
+	// TLS configures wss:// destinations, e.g. RootCAs with a lab's own CA
+	// added to the system pool. Certificates are always verified.
+	TLS *tls.Config
+	// Queue is each destination's queue length in messages, both its hub
+	// subscription and its client's send queue. Default 256.
+	Queue int
+	// DialTimeout, BackoffMin, BackoffMax, PingInterval and CloseTimeout
+	// shape every client; see reconws.Config.
+	DialTimeout, BackoffMin, BackoffMax, PingInterval, CloseTimeout time.Duration
+	// SwapTimeout bounds make-before-break: if a rule's new URL has not
+	// connected by then, the old connection is closed anyway (and the new
+	// one keeps trying), so a typo does not keep feeding the old place.
+	SwapTimeout time.Duration
+	// FlushInterval is how often recordings are flushed to disk.
+	FlushInterval time.Duration
 }
 
 // RWC holds the destination rules and their clients.
 type RWC struct {
-	cfg Config
-	h   *hub.Hub
-	log *logrus.Entry
+	cfg    Config
+	h      *hub.Hub
+	log    *logrus.Entry
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // one per pump
 
-	mu    sync.Mutex
-	rules map[string]Rule
+	mu     sync.Mutex
+	rules  map[string]Rule
+	dests  map[string]*dest
+	closed bool
 }
 
 // New returns an RWC with no rules.
 func New(cfg Config, h *hub.Hub, log *logrus.Entry) *RWC {
-	return &RWC{cfg: cfg, h: h, log: log, rules: make(map[string]Rule)}
+	if cfg.Recordings == "" {
+		cfg.Recordings = DefaultRecordings
+	}
+	if cfg.Resolve == nil {
+		cfg.Resolve = func(s string) string { return s }
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = hub.DefaultQueue
+	}
+	if cfg.SwapTimeout <= 0 {
+		cfg.SwapTimeout = DefaultSwapTimeout
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &RWC{
+		cfg: cfg, h: h, log: log, ctx: ctx, cancel: cancel,
+		rules: make(map[string]Rule),
+		dests: make(map[string]*dest),
+	}
+}
+
+// Validate reports whether rule could be stored, wrapping ErrInvalid.
+func Validate(rule Rule) error {
+	if strings.TrimSpace(rule.ID) == "" {
+		return fmt.Errorf("%w: missing \"id\"", ErrInvalid)
+	}
+	if strings.TrimSpace(rule.Stream) == "" {
+		return fmt.Errorf("%w: missing \"stream\"", ErrInvalid)
+	}
+	if err := reconws.CheckURL(rule.Destination); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if rule.File != "" {
+		if err := checkFile(rule.File); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFile accepts only a relative name that stays inside the recordings
+// folder, lexically; os.Root then refuses symlinks that lead out.
+func checkFile(name string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w: file %q %s", ErrInvalid, name, why)
+	}
+	switch {
+	case strings.ContainsRune(name, 0):
+		return bad("contains a NUL byte")
+	case filepath.IsAbs(name) || strings.HasPrefix(name, "/") || strings.HasPrefix(name, `\`):
+		return bad("must be a name relative to the recordings folder, not an absolute path")
+	case slices.Contains(strings.FieldsFunc(name, func(r rune) bool { return r == '/' || r == '\\' }), ".."):
+		return bad("must not contain \"..\"")
+	case !filepath.IsLocal(name):
+		return bad("must stay inside the recordings folder")
+	case filepath.Clean(name) == "." || strings.HasSuffix(name, "/"):
+		return bad("names a folder, not a file")
+	}
+	return nil
 }
 
 // Set validates rule and creates or replaces the destination with its ID.
+// A new URL or token is swapped in make-before-break; a new stream moves the
+// subscription without reconnecting; the same rule again changes nothing.
+// Set never waits on the network; it opens the recording file, so that a
+// file that cannot be written is reported here.
 func (r *RWC) Set(rule Rule) error {
+	if err := Validate(rule); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	old, exists := r.rules[rule.ID]
+	if exists && old == rule {
+		return nil
+	}
+	var f *os.File
+	if rule.File != "" && (!exists || filepath.Clean(old.File) != filepath.Clean(rule.File)) {
+		for id, o := range r.rules {
+			if id != rule.ID && o.File != "" && filepath.Clean(o.File) == filepath.Clean(rule.File) {
+				return fmt.Errorf("%w: file %q is already recorded by destination %q", ErrInvalid, rule.File, id)
+			}
+		}
+		var err error
+		if f, err = r.openRecording(rule.File); err != nil {
+			return err
+		}
+	}
+	topic := r.cfg.Resolve(rule.Stream)
+	if d := r.dests[rule.ID]; d != nil {
+		d.update(rule, topic, f)
+	} else {
+		r.dests[rule.ID] = r.start(rule, topic, f)
+	}
 	r.rules[rule.ID] = rule
 	return nil
+}
+
+func (r *RWC) openRecording(name string) (*os.File, error) {
+	if err := os.MkdirAll(r.cfg.Recordings, 0o755); err != nil {
+		return nil, fmt.Errorf("recordings folder: %w", err)
+	}
+	root, err := os.OpenRoot(r.cfg.Recordings)
+	if err != nil {
+		return nil, fmt.Errorf("recordings folder: %w", err)
+	}
+	defer root.Close()
+	if sub := filepath.Dir(name); sub != "." {
+		if err := root.MkdirAll(sub, 0o755); err != nil {
+			return nil, fmt.Errorf("recording %q: %w", name, err)
+		}
+	}
+	// Append, so that a rule restored after a restart adds to its
+	// recording instead of wiping it.
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("recording %q: %w", name, err)
+	}
+	return f, nil
 }
 
 // Get returns the rule with id, and whether it exists.
@@ -74,40 +235,99 @@ func (r *RWC) All() map[string]Rule {
 	return maps.Clone(r.rules)
 }
 
+// Connected reports whether destination id has a connection up that
+// receives its stream.
+func (r *RWC) Connected(id string) bool {
+	s, ok := r.Stats(id)
+	return ok && s.Connected
+}
+
+// Stats describes one destination's current client.
+type Stats struct {
+	URL       string `json:"url"`
+	Connected bool   `json:"connected"`
+	reconws.Stats
+}
+
+// Stats returns the state of destination id's current client (during a swap,
+// the old one until the new one takes over), and whether id exists.
+func (r *RWC) Stats(id string) (Stats, bool) {
+	r.mu.Lock()
+	d := r.dests[id]
+	r.mu.Unlock()
+	if d == nil {
+		return Stats{}, false
+	}
+	c := d.client.Load()
+	if c == nil {
+		return Stats{}, true
+	}
+	return Stats{URL: c.URL(), Connected: c.Connected(), Stats: c.Stats()}, true
+}
+
 // Delete stops and removes the destination with id; it reports whether
-// there was one.
+// there was one. When it returns the recording is flushed and closed; the
+// client's close handshake finishes in the background (Close waits for it).
 func (r *RWC) Delete(id string) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	_, ok := r.rules[id]
+	d := r.dests[id]
+	delete(r.dests, id)
 	delete(r.rules, id)
-	return ok
+	r.mu.Unlock()
+	if d == nil {
+		return false
+	}
+	d.halt()
+	return true
 }
 
 // DeleteAll stops and removes every destination except those whose IDs are
 // listed in keep.
 func (r *RWC) DeleteAll(keep ...string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for id := range r.rules {
-		if !slicesContains(keep, id) {
+	var gone []*dest
+	for id, d := range r.dests {
+		if !slices.Contains(keep, id) {
+			gone = append(gone, d)
+			delete(r.dests, id)
 			delete(r.rules, id)
 		}
 	}
+	r.mu.Unlock()
+	halt(gone)
 }
 
-// Refresh re-resolves every destination's topic, after stream rules change.
-func (r *RWC) Refresh() {}
+// Refresh re-resolves every destination's topic, after stream rules change;
+// a destination whose topic changed subscribes to the new one before leaving
+// the old, without reconnecting.
+func (r *RWC) Refresh() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, d := range r.dests {
+		rule := r.rules[id]
+		d.update(rule, r.cfg.Resolve(rule.Stream), nil)
+	}
+}
 
 // Close stops every destination: websocket close frames sent, files flushed
-// and closed. It waits for them.
-func (r *RWC) Close() {}
+// and closed. It waits for them, each within its close timeout. Rules stay
+// readable; Set fails from now on.
+func (r *RWC) Close() {
+	r.mu.Lock()
+	r.closed = true
+	all := slices.Collect(maps.Values(r.dests))
+	clear(r.dests)
+	r.mu.Unlock()
+	halt(all)
+	r.wg.Wait()
+	r.cancel()
+}
 
-func slicesContains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
+func halt(ds []*dest) {
+	for _, d := range ds {
+		d.signalStop()
 	}
-	return false
+	for _, d := range ds {
+		<-d.stopped
+	}
 }
