@@ -148,7 +148,7 @@ func TestMessagesFromPeer(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) == len(want)
-	}, "client got %d of %d messages", len(got), len(want))
+	}, "client did not get all %d messages", len(want))
 	mu.Lock()
 	defer mu.Unlock()
 	for i := range want {

@@ -190,11 +190,15 @@ func (p *pump) reconcile() {
 	default:
 		if p.next != nil {
 			p.retire(p.next.c)
-		} else {
+		}
+		if p.next = p.dial(want); p.next == nil {
+			p.stopSwapTimer()
+			return
+		}
+		if p.swap == nil {
 			p.swap = time.NewTimer(d.r.cfg.SwapTimeout)
 			p.swapC = p.swap.C
 		}
-		p.next = p.dial(want)
 		p.log.WithFields(logrus.Fields{"url": want.Destination, "old": p.cur.url}).Info("swapping destination: dialling the new one first")
 	}
 }
