@@ -279,7 +279,7 @@ func TestFFmpegLateAudio(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := startFeed(t, h, "video0", true, feedOpts{dur: 4500 * time.Millisecond})
-	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(outFirstPID) > 0 }, "no video out")
+	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(outFirstPID) > 0 }, "no video out") // the only feed
 	start := time.Now()
 	testutil.Eventually(t, 10*time.Second, func() bool { return time.Since(start) > 2500*time.Millisecond }, "clock")
 	au := startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond})
@@ -344,8 +344,19 @@ func TestFFmpegMuteUnmute(t *testing.T) {
 	}
 	v := startFeed(t, h, "video0", true, feedOpts{})
 	au := startFeed(t, h, "audio0", false, feedOpts{})
-	const videoPID, audioPID = outFirstPID, outFirstPID + 1
-	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(audioPID) > 50 }, "no audio out")
+	// Output PIDs go to streams in the order their PMTs arrive.
+	var videoPID, audioPID uint16
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		rec.mu.Lock()
+		r := tscheck.Walk(bytes.Join(rec.msgs, nil))
+		rec.mu.Unlock()
+		v, a := r.Kind(true), r.Kind(false)
+		if len(v) != 1 || len(a) != 1 || a[0].Packets < 50 {
+			return false
+		}
+		videoPID, audioPID = v[0].PID, a[0].PID
+		return true
+	}, "no audio out")
 
 	if err := a.Set(ctx, "s", []string{"video0"}); err != nil {
 		t.Fatal(err)

@@ -88,6 +88,15 @@ type feed struct {
 	last    time.Time
 	clockOK bool
 	offset  uint64 // added to its timestamps, mod 2^33
+	// bias is how far ahead of its arrival the offset put the feed when it
+	// was learned: the lateness of the feeds already there, so that it
+	// lines up with them.
+	bias int64
+	// The least lead (mapped timestamp - stream clock at arrival) of its
+	// PES, over the current and the previous second: how late the feed's
+	// timestamps run compared to its earliest arrivals.
+	leadMin, leadPrev int64
+	leadSince         time.Time
 
 	draining   bool
 	drainUntil time.Time
@@ -404,9 +413,48 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 		e.pcr = true
 		m.rebuild = true
 	}
+	// Timestamps first: the clock may decide to skip this PES.
+	disc := false
+	var pts, dec uint64
+	if pusi && hasPayload && h.PTS > 0 {
+		pl := p[off:]
+		pts = ts.Timestamp(pl[h.PTS:])
+		dec = pts // decoding order: DTS when there is one
+		if h.DTS > 0 {
+			dec = ts.Timestamp(pl[h.DTS:])
+		}
+		step := int64((dec - e.lastPTS) & ts.TimestampMask)
+		if e.lastPTS == noPTS || step >= 1<<32 {
+			step = 0
+		}
+		e.lastPTS = dec
+		var skip bool
+		disc, skip = m.syncClock(f, e, int64(dec), step, now)
+		if skip {
+			e.started = false
+			e.waitSince = now
+			return
+		}
+		// Whatever happened to the feed (a restart, a new clock), its
+		// output PID's timestamps keep going forward.
+		out := (dec + f.offset) & ts.TimestampMask
+		if o := &m.outs[e.outPID-outFirstPID]; o.hasLast {
+			adv := int64((out - o.last) & ts.TimestampMask)
+			if adv >= 1<<32 {
+				adv -= 1 << 33
+			}
+			if adv <= 0 {
+				bump := uint64(-adv + max(step, slewStep))
+				f.offset = (f.offset + bump) & ts.TimestampMask
+				out = (out + bump) & ts.TimestampMask
+			}
+			o.last = out
+		} else {
+			o.last, o.hasLast = out, true
+		}
+	}
 	m.beforeMedia(now)
 
-	disc := false
 	n := len(m.scratch)
 	m.scratch = append(m.scratch, p...)
 	q := m.scratch[n:]
@@ -419,34 +467,6 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 	if pusi && hasPayload {
 		pl := q[off:]
 		if h.PTS > 0 {
-			pts := ts.Timestamp(pl[h.PTS:])
-			dec := pts // decoding order: DTS when there is one
-			if h.DTS > 0 {
-				dec = ts.Timestamp(pl[h.DTS:])
-			}
-			step := int64((dec - e.lastPTS) & ts.TimestampMask)
-			if e.lastPTS == noPTS || step >= 1<<32 {
-				step = 0
-			}
-			e.lastPTS = dec
-			disc = m.syncClock(f, int64(dec), step, now)
-			// Whatever happened to the feed (a restart, a new clock), its
-			// output PID's timestamps keep going forward.
-			out := (dec + f.offset) & ts.TimestampMask
-			if o := &m.outs[e.outPID-outFirstPID]; o.hasLast {
-				adv := int64((out - o.last) & ts.TimestampMask)
-				if adv >= 1<<32 {
-					adv -= 1 << 33
-				}
-				if adv <= 0 {
-					bump := uint64(-adv + max(step, slewStep))
-					f.offset = (f.offset + bump) & ts.TimestampMask
-					out = (out + bump) & ts.TimestampMask
-				}
-				o.last = out
-			} else {
-				o.last, o.hasLast = out, true
-			}
 			ts.PutTimestamp(pl[h.PTS:], pts+f.offset)
 			if h.DTS > 0 {
 				ts.PutTimestamp(pl[h.DTS:], dec+f.offset)
@@ -476,13 +496,40 @@ func (m *mux) clock(now time.Time) uint64 {
 }
 
 // learnClock sets f's offset so that its timestamp v maps to the stream
-// clock now. The first feed to do so starts the stream clock at v.
+// clock now, plus the lead the other live feeds run with, so that media
+// arriving together carries timestamps that match. The first feed to learn
+// starts the stream clock at v.
 func (m *mux) learnClock(f *feed, v int64, now time.Time) {
 	if !m.clockSet {
 		m.clockSet, m.t0, m.base = true, now, uint64(v)&ts.TimestampMask
 	}
-	f.offset = (m.clock(now) - uint64(v)) & ts.TimestampMask
+	var bias int64
+	for _, g := range m.feeds {
+		if g != f && g.live && g.clockOK && !g.leadSince.IsZero() {
+			bias = max(bias, g.lead())
+		}
+	}
+	f.bias = bias
+	f.offset = (m.clock(now) + uint64(bias) - uint64(v)) & ts.TimestampMask
 	f.clockOK = true
+	f.leadSince = time.Time{}
+}
+
+// lead returns how far ahead of its earliest arrivals f's timestamps run.
+func (f *feed) lead() int64 {
+	return max(0, min(f.leadMin, f.leadPrev))
+}
+
+// noteLead records the lead d of one PES.
+func (f *feed) noteLead(d int64, now time.Time) {
+	switch {
+	case f.leadSince.IsZero():
+		f.leadMin, f.leadPrev, f.leadSince = d, d, now
+	case now.Sub(f.leadSince) >= time.Second:
+		f.leadPrev, f.leadMin, f.leadSince = f.leadMin, d, now
+	default:
+		f.leadMin = min(f.leadMin, d)
+	}
 }
 
 // syncClock learns f's offset at its first timestamp, and again when the
@@ -492,31 +539,40 @@ func (m *mux) learnClock(f *feed, v int64, now time.Time) {
 // timestamps backwards: the offset follows the earliest arrival instead. A
 // PES that arrives earlier, relative to its timestamp, than the one the
 // offset was learned from shows that that one was delayed (ffmpeg starting
-// under load and catching up), so the offset slews down, by at most half
-// the time between two PES.
-func (m *mux) syncClock(f *feed, v, step int64, now time.Time) (rebased bool) {
+// under load and catching up). Timestamps cannot be squeezed to catch up:
+// frames would overlap, which players and ffmpeg reject. So an audio
+// stream a whole frame ahead drops that frame (a whole PES: MP2 frames
+// stand alone) and its feed moves back by the frame's duration; skip says
+// so. Video frames depend on each other and cannot be dropped: a video
+// feed keeps the offset of its first PES.
+func (m *mux) syncClock(f *feed, e *es, v, step int64, now time.Time) (rebased, skip bool) {
 	if !f.clockOK {
 		m.learnClock(f, v, now)
-		return false
+		return false, false
 	}
 	d := int64((uint64(v) + f.offset - m.clock(now)) & ts.TimestampMask)
 	if d >= 1<<32 {
 		d -= 1 << 33
 	}
+	f.noteLead(d, now)
+	d -= f.bias
 	if limit := int64(m.cfg.Resync / (time.Second / 90000)); d < -limit {
 		m.log.WithFields(logrus.Fields{"feed": f.name, "offMs": d / 90}).Debug("feed clock fell behind: rebasing")
 		m.learnClock(f, v, now)
-		return true
+		return true, false
 	}
-	if d > 0 {
-		f.offset = (f.offset - uint64(min(d, max(slewStep, step/2)))) & ts.TimestampMask
+	if d <= 0 {
+		return false, false
 	}
-	return false
+	if e.kind == kindAudio && step > 0 && d >= step {
+		f.offset = (f.offset - uint64(step)) & ts.TimestampMask
+		return false, true
+	}
+	return false, false
 }
 
-// slewStep is the least the offset may move per PES; up to half the time
-// between two PES is allowed, so that a stream's timestamps keep going
-// forward while a feed that started stalled catches up within seconds.
+// slewStep is the least an output PID's timestamps advance when a feed's
+// rebase would have sent them backwards and the PES spacing is unknown.
 const slewStep = 450
 
 // infer makes an ES of a PID seen in a feed that has sent no PMT, from the
