@@ -287,9 +287,9 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 			// say so loudly, once per distinct error.
 			if lasting(err) && err.Error() != lastWarn {
 				lastWarn = err.Error()
-				c.log.WithError(err).Warn("cannot connect")
+				c.log.WithField("err", err).Warn("cannot connect")
 			} else {
-				c.log.WithError(err).Debug("dial failed")
+				c.log.WithField("err", err).Debug("dial failed")
 			}
 			continue
 		}
@@ -307,7 +307,7 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 			c.log.Info("disconnected: stopped")
 			return
 		}
-		c.log.WithError(err).Info("disconnected")
+		c.log.WithField("err", err).Info("disconnected")
 		if time.Since(began) >= c.cfg.ResetAfter {
 			attempt = 0
 		}
@@ -432,7 +432,7 @@ func (c *Client) serve(ctx, dialCtx context.Context, conn *websocket.Conn) (stop
 		case <-c.closing:
 			deadline := time.Now().Add(c.cfg.CloseTimeout)
 			if err := c.flush(conn, buf, deadline); err != nil {
-				c.log.WithError(err).Debug("could not flush the queue before closing")
+				c.log.WithField("err", err).Debug("could not flush the queue before closing")
 				conn.Close()
 				<-readErr
 				return true, nil

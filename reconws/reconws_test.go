@@ -316,7 +316,7 @@ func TestHandshakeRefusedIsLogged(t *testing.T) {
 	var warns []string
 	for _, e := range hook.AllEntries() {
 		if e.Level == logrus.WarnLevel {
-			warns = append(warns, fmt.Sprint(e.Data[logrus.ErrorKey]))
+			warns = append(warns, fmt.Sprint(e.Data["err"]))
 		}
 	}
 	if len(warns) != 1 || !strings.Contains(warns[0], "401") || !strings.Contains(warns[0], "token expired") {

@@ -225,7 +225,7 @@ func (p *pump) dial(rule Rule) *conn {
 		},
 	}, p.log)
 	if err != nil { // Set validated the URL; this is a bug, not a rule
-		p.log.WithError(err).Error("cannot start client")
+		p.log.WithField("err", err).Error("cannot start client")
 		return nil
 	}
 	return &conn{c: c, url: rule.Destination, token: rule.Token}
@@ -306,7 +306,7 @@ func (p *pump) forward(m *hub.Message) {
 	}
 	if p.w != nil {
 		if _, err := p.w.Write(m.Data); err != nil {
-			p.log.WithError(err).WithField("file", p.name).Error("recording failed; stopped recording")
+			p.log.WithField("err", err).WithField("file", p.name).Error("recording failed; stopped recording")
 			p.closeFile()
 		}
 	}
@@ -325,7 +325,7 @@ func (p *pump) flushFile() {
 		return
 	}
 	if err := p.w.Flush(); err != nil {
-		p.log.WithError(err).WithField("file", p.name).Error("recording failed; stopped recording")
+		p.log.WithField("err", err).WithField("file", p.name).Error("recording failed; stopped recording")
 		p.closeFile()
 	}
 }
@@ -340,7 +340,7 @@ func (p *pump) closeFile() {
 		err = cerr
 	}
 	if err != nil {
-		p.log.WithError(err).WithField("file", p.name).Error("recording not fully written")
+		p.log.WithField("err", err).WithField("file", p.name).Error("recording not fully written")
 	} else {
 		p.log.WithField("file", p.name).Info("recording closed")
 	}

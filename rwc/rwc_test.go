@@ -552,7 +552,7 @@ func TestTLS(t *testing.T) {
 			testutil.Eventually(t, wait, func() bool { s, _ := r.Stats("0"); return s.Failures >= 2 }, "no refused dial")
 			var found bool
 			for _, e := range hook.AllEntries() {
-				err, _ := e.Data[logrus.ErrorKey].(error)
+				err, _ := e.Data["err"].(error)
 				if e.Level == logrus.WarnLevel && err != nil && strings.Contains(err.Error(), "x509: certificate signed by unknown authority") &&
 					e.Data["id"] == "0" && e.Data["url"] == rl.URL() {
 					found = true
