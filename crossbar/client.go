@@ -414,7 +414,7 @@ func (c *client) writePump(first *hub.Message) {
 			return
 		case <-c.stop:
 			if c.closeReply != nil {
-				_, _ = c.nc.writeBuffers(net.Buffers{c.closeReply}, time.Now().Add(time.Second))
+				_, _ = c.nc.writeBy(net.Buffers{c.closeReply}, time.Now().Add(time.Second))
 			}
 			return
 		case <-c.s.ctx.Done():
@@ -462,7 +462,7 @@ drain:
 			iov = append(iov, h, m.Data)
 		}
 	}
-	_, err := c.nc.writeBuffers(iov, time.Now().Add(c.s.cfg.WriteTimeout))
+	_, err := c.nc.writeBuffers(iov, c.s.cfg.WriteTimeout)
 	clear(iov[:cap(iov)])
 	clear(batch)
 	c.iov, c.hdrs, c.batch = iov[:0], hdrs[:0], batch[:0]
@@ -482,7 +482,7 @@ func (c *client) queue() <-chan *hub.Message {
 }
 
 func (c *client) writeControl(op int, payload []byte) error {
-	_, err := c.nc.writeBuffers(net.Buffers{appendFrame(nil, op, payload)}, time.Now().Add(c.s.cfg.WriteTimeout))
+	_, err := c.nc.writeBuffers(net.Buffers{appendFrame(nil, op, payload)}, c.s.cfg.WriteTimeout)
 	return err
 }
 
@@ -512,7 +512,7 @@ func (c *client) dropSlow() {
 // answer before the connection is closed, so that the close frame is not
 // lost to a reset.
 func (c *client) closeWith(code int, reason string) {
-	if _, err := c.nc.writeBuffers(net.Buffers{closeFrame(code, reason)}, time.Now().Add(time.Second)); err != nil {
+	if _, err := c.nc.writeBy(net.Buffers{closeFrame(code, reason)}, time.Now().Add(time.Second)); err != nil {
 		return
 	}
 	t := time.NewTimer(time.Second)

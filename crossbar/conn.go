@@ -78,6 +78,8 @@ type lockedConn struct {
 	// gathered in bw and flushed once so that a batch is one write.
 	writev bool
 	bw     *bufio.Writer
+	// deadline is the write deadline in force; zero is none.
+	deadline time.Time
 }
 
 func newLockedConn(c net.Conn) *lockedConn {
@@ -103,17 +105,39 @@ func (c *lockedConn) Write(p []byte) (int, error) {
 func (c *lockedConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.deadline = t
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// writeBuffers writes all of bufs before the deadline, in one syscall where
-// the connection allows. It consumes bufs.
-func (c *lockedConn) writeBuffers(bufs net.Buffers, deadline time.Time) (int64, error) {
+// writeBuffers writes all of bufs, in one syscall where the connection
+// allows, within timeout: at least half of it, at most all of it, since the
+// deadline is moved only when less than half of the timeout is left (moving
+// it costs a timer update, once per write per viewer otherwise). It
+// consumes bufs.
+func (c *lockedConn) writeBuffers(bufs net.Buffers, timeout time.Duration) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if now := time.Now(); c.deadline.Sub(now) < timeout/2 {
+		c.deadline = now.Add(timeout)
+		if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
+			return 0, err
+		}
+	}
+	return c.writeLocked(bufs)
+}
+
+// writeBy writes all of bufs before the deadline.
+func (c *lockedConn) writeBy(bufs net.Buffers, deadline time.Time) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = deadline
 	if err := c.Conn.SetWriteDeadline(deadline); err != nil {
 		return 0, err
 	}
+	return c.writeLocked(bufs)
+}
+
+func (c *lockedConn) writeLocked(bufs net.Buffers) (int64, error) {
 	if c.writev {
 		return bufs.WriteTo(c.Conn)
 	}

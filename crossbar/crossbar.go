@@ -44,7 +44,8 @@ type Config struct {
 	// more are refused at the handshake with 429. Default 100.
 	MaxConnsPerAddr int
 	// WriteTimeout is how long one write to a client may take before the
-	// client is dropped as stalled. Default 10 s.
+	// client is dropped as stalled: between half of it and all of it.
+	// Default 10 s.
 	WriteTimeout time.Duration
 	// PingInterval is how often the relay pings an idle client; a client
 	// that sends nothing, not even a pong, for two intervals is dropped.

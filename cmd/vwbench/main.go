@@ -1,0 +1,66 @@
+// Command vwbench measures the figures DESIGN.md sets targets for, each
+// against its reference in the same run, and prints a small table. It
+// measures; it never asserts.
+//
+//	vwbench all                 every benchmark with its defaults
+//	vwbench fanout [flags]      relay fan-out vs. the naive PreparedMessage loop
+//
+// Servers under test run as child processes (vwbench serve-relay,
+// vwbench serve-floor) so that their CPU time is theirs alone.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vwbench:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: vwbench COMMAND [flags]
+
+commands:
+  all           run every benchmark with its defaults
+  fanout        one stream to many websocket viewers: the relay against the naive floor
+  serve-relay   (child) a relay built on crossbar.New, for fanout
+  serve-floor   (child) one loop writing a PreparedMessage to every viewer, for fanout
+
+Run "vwbench COMMAND -h" for a command's flags.
+`
+
+// run is main without the process: testable.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "all":
+		return runFanout(ctx, nil, getenv, stdout, stderr)
+	case "fanout":
+		return runFanout(ctx, args, getenv, stdout, stderr)
+	case "serve-relay":
+		return serveChild(ctx, "relay", args, stdin, stdout, stderr)
+	case "serve-floor":
+		return serveChild(ctx, "floor", args, stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary stand in for vwbench when fanout starts its
+// servers as children (VWBENCH_CHILD is set for them).
+func TestMain(m *testing.M) {
+	if os.Getenv("VWBENCH_CHILD") != "" {
+		if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+			os.Stderr.WriteString("vwbench child: " + err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestFanoutRuns runs a tiny fanout against both servers: the table comes
+// out, every viewer got every message of the window, and nobody was dropped.
+func TestFanoutRuns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errOut strings.Builder
+	err := run(ctx, []string{"fanout", "-viewers", "5", "-rate", "1e6", "-duration", "500ms", "-warmup", "200ms"},
+		os.Getenv, strings.NewReader(""), &out, &errOut)
+	if err != nil {
+		t.Fatalf("fanout: %v\nstderr: %s", err, errOut.String())
+	}
+	t.Log("\n" + out.String())
+	for _, server := range []string{"floor", "relay"} {
+		var row []string
+		for _, line := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(line); len(f) > 10 && f[0] == server {
+				row = f
+			}
+		}
+		if row == nil {
+			t.Fatalf("no %s row in the table", server)
+		}
+		// ... lost msgs, dropped viewers are the last two columns.
+		if lost, dropped := row[len(row)-2], row[len(row)-1]; lost != "0" || dropped != "0" {
+			t.Errorf("%s: %s messages lost, %s viewers dropped, want none", server, lost, dropped)
+		}
+		if row[1] == "0.0" {
+			t.Errorf("%s delivered nothing", server)
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out, errOut strings.Builder
+	if err := run(context.Background(), []string{"nope"}, os.Getenv, strings.NewReader(""), &out, &errOut); err == nil {
+		t.Fatal("an unknown command ran")
+	}
+	if !strings.Contains(errOut.String(), "usage") {
+		t.Fatal("an unknown command does not print the usage")
+	}
+}
