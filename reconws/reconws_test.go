@@ -22,6 +22,8 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+const wait5 = 5 * time.Second
+
 // start starts a client and stops it (and waits) when the test ends.
 func start(t *testing.T, cfg Config) *Client {
 	t.Helper()
@@ -260,6 +262,37 @@ func TestReconnectWithinOneStep(t *testing.T) {
 		t.Fatal("Send refused after reconnect")
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool { return r2.Count() == 1 }, "no data after reconnect")
+}
+
+// A connection that lived ResetAfter resets the backoff to its first step;
+// connections that die young make it grow.
+func TestBackoffReset(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up := websocket.Upgrader{}
+		if conn, err := up.Upgrade(w, r, nil); err == nil {
+			conn.Close() // accepted, then dropped at once
+		}
+	}))
+	defer srv.Close()
+	lo := 4 * time.Millisecond
+	for _, tc := range []struct {
+		name       string
+		resetAfter time.Duration
+		grown      bool
+	}{
+		{"lived", time.Nanosecond, false},
+		{"died young", time.Hour, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := start(t, Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), BackoffMin: lo, BackoffMax: time.Second, ResetAfter: tc.resetAfter})
+			testutil.Eventually(t, wait5, func() bool { return c.Stats().Connects >= 4 }, "too few connections: %+v", c.Stats())
+			// From the 3rd redial on, a growing backoff waits at
+			// least Step(2)/2 = 2×lo; a reset one at most lo.
+			if b := c.Stats().Backoff; (b > lo) != tc.grown {
+				t.Errorf("latest wait %v with first step %v: grown=%v, want %v", b, lo, b > lo, tc.grown)
+			}
+		})
+	}
 }
 
 func TestBackoff(t *testing.T) {

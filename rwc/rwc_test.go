@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
@@ -565,6 +566,37 @@ func TestTLS(t *testing.T) {
 				t.Error("connected despite an untrusted certificate")
 			}
 		})
+	}
+}
+
+// TLSConfig adds a CA file to the system roots; a file that is not PEM is
+// refused, not ignored.
+func TestTLSConfigFromCAFile(t *testing.T) {
+	rl := newRelayTLS(t, "127.0.0.1:0", false, nil, true)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rl.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := TLSConfig(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Config{TLS: cfg})
+	f.set(Rule{Stream: "cam", Destination: rl.URL(), ID: "0"})
+	f.waitConnected("0", rl.URL())
+
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{junk, filepath.Join(dir, "missing.pem")} {
+		if _, err := TLSConfig(name); err == nil {
+			t.Errorf("TLSConfig(%s) accepted", name)
+		}
+	}
+	if cfg, err := TLSConfig(""); err != nil || cfg.RootCAs != nil || cfg.InsecureSkipVerify {
+		t.Errorf("TLSConfig(\"\") = %+v, %v; want system roots", cfg, err)
 	}
 }
 
