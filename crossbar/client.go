@@ -1,6 +1,7 @@
 package crossbar
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,13 @@ type client struct {
 	nc   *lockedConn
 	sub  *hub.Sub // viewers and peers; set under Server.mu
 
+	path string // the websocket path it connected on
+
+	// ctx ends when the relay closes or CloseClients picks this client;
+	// its cause, a *closeCause, says how to close.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
 	pong       chan []byte   // pongs owed, written by the pump
 	stop       chan struct{} // closed when the reader has finished
 	closeReply []byte        // the close frame that answers the peer's; set before stop closes
@@ -149,8 +157,12 @@ func (s *Server) admit(rt route, r *http.Request) (*client, error) {
 		t = &topic{name: rt.topic, since: time.Now(), ht: s.hub.Join(rt.topic), clients: make(map[uint64]*client)}
 		s.topics[rt.topic] = t
 	}
+	ctx, cancel := context.WithCancelCause(s.ctx)
 	c := &client{
 		s:        s,
+		path:     r.URL.Path,
+		ctx:      ctx,
+		cancel:   cancel,
 		id:       s.hub.NewID(),
 		role:     rt.role,
 		topic:    t,
@@ -184,6 +196,7 @@ func (t *topic) publishers() int {
 
 // leave undoes admit.
 func (s *Server) leave(c *client) {
+	c.cancel(nil)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := c.topic
@@ -417,8 +430,14 @@ func (c *client) writePump(first *hub.Message) {
 				_, _ = c.nc.writeBy(net.Buffers{c.closeReply}, time.Now().Add(time.Second))
 			}
 			return
-		case <-c.s.ctx.Done():
-			c.closeWith(websocket.CloseGoingAway, "relay shutting down")
+		case <-c.ctx.Done():
+			var cc *closeCause
+			if errors.As(context.Cause(c.ctx), &cc) {
+				c.log.WithField("reason", cc.reason).Info("client closed by the relay")
+				c.closeWith(cc.code, cc.reason)
+			} else {
+				c.closeWith(websocket.CloseGoingAway, "relay shutting down")
+			}
 			return
 		}
 	}
@@ -521,4 +540,33 @@ func (c *client) closeWith(code int, reason string) {
 	case <-c.stop:
 	case <-t.C:
 	}
+}
+
+// closeCause is why CloseClients closed a client.
+type closeCause struct {
+	code   int
+	reason string
+}
+
+func (c *closeCause) Error() string {
+	return fmt.Sprintf("closed by the relay: %d %s", c.code, c.reason)
+}
+
+// CloseClients closes every connected client that match picks, each with a
+// close frame carrying code and reason (cut to fit), and returns how many it
+// picked. It returns at once; the clients close within a moment. This is
+// how a revoked token's live connections end.
+func (s *Server) CloseClients(match func(ClientStats) bool, code int, reason string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, t := range s.topics {
+		for _, c := range t.clients {
+			if match(c.stats()) {
+				c.cancel(&closeCause{code: code, reason: reason})
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/testutil"
 )
 
@@ -510,6 +512,71 @@ func TestPages(t *testing.T) {
 		_ = resp.Body.Close()
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestCloseClients(t *testing.T) {
+	r := startRelay(t, Config{})
+	pub := r.dial(t, "/in/lab1/cam")
+	v1, v2 := r.dial(t, "/out/lab1/cam"), r.dial(t, "/out/lab1/cam")
+	other := r.dial(t, "/out/lab2/cam")
+	r.waitClients(t, "/out/lab1/cam", 1, 2, 0)
+	r.waitClients(t, "/out/lab2/cam", 0, 1, 0)
+	target := r.clientOf(t, v1).ID
+	n := r.CloseClients(func(c ClientStats) bool { return c.ID == target }, 4001, "token revoked")
+	if n != 1 {
+		t.Fatalf("CloseClients picked %d clients, want 1", n)
+	}
+	_ = v1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := v1.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4001 || ce.Text != "token revoked" {
+		t.Fatalf("the picked client read %v, want close 4001 \"token revoked\"", err)
+	}
+	r.waitClients(t, "/out/lab1/cam", 1, 1, 0)
+	// The others carry on.
+	send(t, pub, bin, []byte("still here"))
+	if _, b := read(t, v2); string(b) != "still here" {
+		t.Fatalf("the other viewer got %q", b)
+	}
+	if n := r.CloseClients(func(c ClientStats) bool { return strings.HasPrefix(c.Topic, "/out/lab2/") }, 4001, "bye"); n != 1 {
+		t.Fatalf("closing lab2 picked %d clients, want 1", n)
+	}
+	_ = other.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, _, err := other.ReadMessage(); !errors.As(err, &ce) || ce.Code != 4001 {
+		t.Fatalf("the lab2 viewer read %v, want close 4001", err)
+	}
+}
+
+// TestOverTLS runs a stream over wss, where the relay cannot writev and
+// gathers each batch into one write instead.
+func TestOverTLS(t *testing.T) {
+	s := New(Config{}, hub.New(), testutil.Log(t))
+	hs := httptest.NewTLSServer(s.Handler())
+	t.Cleanup(func() {
+		s.Close()
+		hs.Close()
+	})
+	d := websocket.Dialer{TLSClientConfig: hs.Client().Transport.(*http.Transport).TLSClientConfig, HandshakeTimeout: 5 * time.Second}
+	url := "wss" + strings.TrimPrefix(hs.URL, "https")
+	pub, _, err := d.Dial(url+"/in/s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	v, _, err := d.Dial(url+"/out/s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	r := &relay{Server: s}
+	r.waitClients(t, "/out/s", 1, 1, 0)
+	for i, size := range []int{10, 200, 70000, 1} {
+		msg := bytes.Repeat([]byte{byte(i)}, size)
+		send(t, pub, bin, msg)
+		if mt, b := read(t, v); mt != bin || !bytes.Equal(b, msg) {
+			t.Fatalf("message %d: got type %d, %d bytes, want %d bytes", i, mt, len(b), size)
 		}
 	}
 }

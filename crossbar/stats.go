@@ -49,8 +49,12 @@ type TopicStats struct {
 
 // ClientStats describes one connection.
 type ClientStats struct {
-	ID       uint64    `json:"id"`
-	Role     Role      `json:"role"`
+	ID   uint64 `json:"id"`
+	Role Role   `json:"role"`
+	// Path is the websocket path it connected on; Topic the topic that
+	// joined it to (/out/{x} for /in/{x}).
+	Path     string    `json:"path"`
+	Topic    string    `json:"topic"`
 	Remote   string    `json:"remote"`
 	Since    time.Time `json:"since"`
 	MsgsIn   uint64    `json:"msgsIn"`
@@ -124,27 +128,34 @@ func (s *Server) Stats() Stats {
 			case Peer:
 				ts.Peers++
 			}
-			cs := ClientStats{
-				ID:       c.id,
-				Role:     c.role,
-				Remote:   c.addr,
-				Since:    c.since,
-				MsgsIn:   c.msgsIn.Load(),
-				BytesIn:  c.bytesIn.Load(),
-				MsgsOut:  c.msgsOut.Load(),
-				BytesOut: c.bytesOut.Load(),
-				Ignored:  c.ignored.Load(),
-			}
-			if c.sub != nil {
-				cs.Queued = len(c.sub.C())
-			}
-			ts.Clients = append(ts.Clients, cs)
+			ts.Clients = append(ts.Clients, c.stats())
 		}
 		sort.Slice(ts.Clients, func(i, j int) bool { return ts.Clients[i].ID < ts.Clients[j].ID })
 		out.Topics = append(out.Topics, ts)
 	}
 	sort.Slice(out.Topics, func(i, j int) bool { return out.Topics[i].Name < out.Topics[j].Name })
 	return out
+}
+
+// stats describes the client; Server.mu must be held.
+func (c *client) stats() ClientStats {
+	cs := ClientStats{
+		ID:       c.id,
+		Role:     c.role,
+		Path:     c.path,
+		Topic:    c.topic.name,
+		Remote:   c.addr,
+		Since:    c.since,
+		MsgsIn:   c.msgsIn.Load(),
+		BytesIn:  c.bytesIn.Load(),
+		MsgsOut:  c.msgsOut.Load(),
+		BytesOut: c.bytesOut.Load(),
+		Ignored:  c.ignored.Load(),
+	}
+	if c.sub != nil {
+		cs.Queued = len(c.sub.C())
+	}
+	return cs
 }
 
 // liveStreams lists the streams that have a publisher, for the index page.
