@@ -159,6 +159,26 @@ func TestPlayerInChromium(t *testing.T) {
 		t.Errorf("the page's audio is %q, want running (autoplay allowed)", v.Audio)
 	}
 
+	// The index links to the live stream, and the stats page shows it with
+	// its viewer.
+	index := b.Open(srv.URL + "/")
+	text, err := browser.Eval[string](index, `document.body.innerText`)
+	if err != nil || !strings.Contains(text, "lab1/cam") {
+		t.Errorf("the index page reads %q (%v), want the live stream lab1/cam", text, err)
+	}
+	if href, err := browser.Eval[string](index, `document.querySelector("a[href='/play/lab1/cam']").href`); err != nil || !strings.HasSuffix(href, "/play/lab1/cam") {
+		t.Errorf("the index has no link to the player: %q %v", href, err)
+	}
+	index.Screenshot("index")
+	stats := b.Open(srv.URL + "/stats")
+	text, err = browser.Eval[string](stats, `document.body.innerText`)
+	if err != nil || !strings.Contains(text, "/out/lab1/cam") || !strings.Contains(text, "viewer") {
+		t.Errorf("the stats page reads %q (%v), want /out/lab1/cam and its viewer", text, err)
+	}
+	stats.Screenshot("stats")
+	index.Close()
+	stats.Close()
+
 	// The publisher stops: the page stays connected and says the stream
 	// has stopped; a new publisher brings the picture back.
 	if err := pub.stop(); err != nil {
