@@ -92,12 +92,14 @@ type Message struct {
 // Stats are a client's counters.
 type Stats struct {
 	// Connects counts successful handshakes; Failures counts failed dials.
-	Connects, Failures uint64
+	Connects uint64 `json:"connects"`
+	Failures uint64 `json:"failures"`
 	// Backoff is the wait used before the latest redial (zero before any).
-	Backoff time.Duration
+	Backoff time.Duration `json:"backoffNs"`
 	// Sent counts messages written to a connection; Dropped counts those
 	// Send refused or a dropped connection lost from the queue.
-	Sent, Dropped uint64
+	Sent    uint64 `json:"sent"`
+	Dropped uint64 `json:"dropped"`
 }
 
 type outMsg struct {
