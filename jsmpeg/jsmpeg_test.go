@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/vwlab/vw/internal/browser"
 )
 
@@ -159,4 +161,8 @@ func TestValidName(t *testing.T) {
 			t.Errorf("ValidName(%q) = %v, want %v", tc.name, got, tc.ok)
 		}
 	}
+}
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
 }
