@@ -274,9 +274,15 @@ func (c *client) readPump() error {
 	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	conn.SetPingHandler(func(data string) error {
 		_ = conn.SetReadDeadline(time.Now().Add(wait))
+		// One pong owed is enough, answering the latest ping: replace an
+		// older one the pump has not written yet. Only this goroutine sends.
+		select {
+		case <-c.pong:
+		default:
+		}
 		select {
 		case c.pong <- []byte(data):
-		default: // one pong owed is enough: it answers the latest ping
+		default:
 		}
 		return nil
 	})
