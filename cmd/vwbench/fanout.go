@@ -33,6 +33,7 @@ type fanoutConfig struct {
 	warmup   time.Duration
 	queue    int
 	servers  []string
+	repeat   int
 	exe      string
 	profile  string
 }
@@ -49,14 +50,15 @@ func runFanout(ctx context.Context, args []string, getenv func(string) string, s
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "time before measuring, per server")
 	fs.IntVar(&cfg.queue, "queue", crossbar.DefaultQueue, "relay: each viewer's queue, in messages")
 	fs.StringVar(&servers, "servers", "floor,relay", "servers to measure, in order")
+	fs.IntVar(&cfg.repeat, "repeat", 1, "rounds over the servers: loopback figures are noisy, compare medians")
 	fs.StringVar(&cfg.profile, "cpuprofile", "", "write each server's CPU profile to this prefix + server name + .pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg.msgSize = max(1, cfg.msgSize/ts.PacketSize) * ts.PacketSize
 	cfg.servers = strings.Split(servers, ",")
-	if cfg.viewers < 1 || cfg.rate <= 0 || cfg.duration <= 0 {
-		return errors.New("fanout: -viewers, -rate and -duration must be positive")
+	if cfg.viewers < 1 || cfg.rate <= 0 || cfg.duration <= 0 || cfg.repeat < 1 {
+		return errors.New("fanout: -viewers, -rate, -duration and -repeat must be positive")
 	}
 	cfg.exe = getenv("VWBENCH_EXE")
 	if cfg.exe == "" {
@@ -72,24 +74,46 @@ func runFanout(ctx context.Context, args []string, getenv func(string) string, s
 		cfg.viewers, cfg.rate/1e6, cfg.msgSize, perSec, cfg.duration, cfg.warmup)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "server\tdelivered\tCPU\tCPU per GB\tp50 latency\tp99 latency\tmax latency\tlost msgs\tdropped viewers\t")
-	var results []fanoutResult
-	for _, kind := range cfg.servers {
-		res, err := measureFanout(ctx, kind, cfg, stderr)
-		if err != nil {
-			return fmt.Errorf("%s: %w", kind, err)
+	perGB := map[string][]float64{}
+	for round := range cfg.repeat {
+		for _, kind := range cfg.servers {
+			res, err := measureFanout(ctx, kind, cfg, stderr)
+			if err != nil {
+				return fmt.Errorf("%s: %w", kind, err)
+			}
+			perGB[kind] = append(perGB[kind], res.cpuPerGB())
+			name := res.kind
+			if cfg.repeat > 1 {
+				name = fmt.Sprintf("%s #%d", name, round+1)
+			}
+			fmt.Fprintf(tw, "%s\t%.1f MB\t%.3f s\t%.3f s/GB\t%s\t%s\t%s\t%d\t%d\t\n", name,
+				float64(res.delivered)/1e6, res.cpu.Seconds(), res.cpuPerGB(),
+				ms(res.percentile(50)), ms(res.percentile(99)), ms(res.percentile(100)), res.lost, res.dropped)
 		}
-		results = append(results, res)
-		fmt.Fprintf(tw, "%s\t%.1f MB\t%.3f s\t%.3f s/GB\t%s\t%s\t%s\t%d\t%d\t\n", res.kind,
-			float64(res.delivered)/1e6, res.cpu.Seconds(), res.cpuPerGB(),
-			ms(res.percentile(50)), ms(res.percentile(99)), ms(res.percentile(100)), res.lost, res.dropped)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(results) == 2 && results[0].cpuPerGB() > 0 {
-		fmt.Fprintf(stdout, "\n%s uses %.2fx the CPU per GB of %s.\n", results[1].kind, results[1].cpuPerGB()/results[0].cpuPerGB(), results[0].kind)
+	if len(cfg.servers) == 2 {
+		a, b := cfg.servers[0], cfg.servers[1]
+		if ma, mb := median(perGB[a]), median(perGB[b]); ma > 0 {
+			of := ""
+			if cfg.repeat > 1 {
+				of = fmt.Sprintf(" (medians of %d rounds)", cfg.repeat)
+			}
+			fmt.Fprintf(stdout, "\n%s uses %.2fx the CPU per GB of %s%s.\n", b, mb/ma, a, of)
+		}
 	}
 	return nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) + " ms" }
