@@ -56,8 +56,12 @@ func freePort(t testing.TB) int {
 
 // proc is a running vw process whose log is kept for assertions.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string // host:port it serves on
+	cmd    *exec.Cmd
+	addr   string       // host:port it serves on
+	client *http.Client // for its HTTP routes; nil means plain http
+	// baseURL is where its HTTP routes are: http://addr, or https:// when
+	// a test gives it a certificate.
+	baseURL string
 	mu   sync.Mutex
 	log  bytes.Buffer
 	done chan struct{}
@@ -87,7 +91,7 @@ func (w logWriter) Write(b []byte) (int, error) {
 // and stops it with SIGTERM when the test ends.
 func startVW(t testing.TB, addr string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{addr: addr, done: make(chan struct{})}
+	p := &proc{addr: addr, baseURL: "http://" + addr, done: make(chan struct{})}
 	p.cmd = exec.Command(vwBin, args...)
 	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
 	p.cmd.Stdout = logWriter{p}
@@ -170,14 +174,19 @@ func relayProc(t testing.TB, env ...string) *proc {
 	return startVW(t, addr, append([]string{"VW_RELAY_LISTEN=" + addr, "VW_LOGLEVEL=debug"}, env...), "relay")
 }
 
-// httpDo sends a request to a vw process and returns status and body.
+// httpDo sends a request and returns status and body.
 func httpDo(t testing.TB, method, url, body string) (int, string) {
+	t.Helper()
+	return httpDoWith(t, http.DefaultClient, method, url, body)
+}
+
+func httpDoWith(t testing.TB, c *http.Client, method, url, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	stdlog "log"
 	"os"
 	"os/signal"
 	"syscall"
@@ -55,4 +56,11 @@ func newLogger(level string, w io.Writer) (*logrus.Entry, error) {
 	l.SetLevel(lvl)
 	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
 	return logrus.NewEntry(l), nil
+}
+
+// httpErrorLog sends net/http's own complaints (TLS handshake errors, bad
+// requests: one per misbehaving client) to the log at debug, with the
+// component named, instead of unstructured lines on stderr.
+func httpErrorLog(log *logrus.Entry) *stdlog.Logger {
+	return stdlog.New(log.WithField("component", "http").WriterLevel(logrus.DebugLevel), "", 0)
 }

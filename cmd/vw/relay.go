@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,8 @@ type relayConfig struct {
 	MaxMessage      int    `envconfig:"RELAY_MAX_MESSAGE" flag:"max-message" default:"1048576" desc:"largest message a client may send, in bytes"`
 	MaxViewers      int    `envconfig:"RELAY_MAX_VIEWERS" flag:"max-viewers" default:"1000" desc:"clients per topic; more are refused with 503"`
 	MaxConnsPerAddr int    `envconfig:"RELAY_MAX_CONNS_PER_ADDR" flag:"max-conns-per-addr" default:"100" desc:"websocket connections per client IP; more are refused with 429"`
+	TLSCert         string `envconfig:"RELAY_TLS_CERT" flag:"tls-cert" desc:"PEM certificate (chain) file; with --tls-key the relay serves HTTPS and WSS"`
+	TLSKey          string `envconfig:"RELAY_TLS_KEY" flag:"tls-key" desc:"PEM private key file for --tls-cert"`
 }
 
 func newRelayCmd(stderr io.Writer) *cobra.Command {
@@ -53,15 +56,36 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 		MaxViewers:      cfg.MaxViewers,
 		MaxConnsPerAddr: cfg.MaxConnsPerAddr,
 	}, hub.New(), log.WithField("component", "relay"))
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		relay.Close()
+		return errors.New("TLS needs both VW_RELAY_TLS_CERT and VW_RELAY_TLS_KEY")
+	}
 	hs := relay.NewHTTPServer(cfg.Listen)
+	hs.ErrorLog = httpErrorLog(log)
+	if cfg.TLSCert != "" {
+		// Load now, so that a bad pair is an error at start, not at the
+		// first handshake.
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			relay.Close()
+			return fmt.Errorf("TLS: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		relay.Close()
 		return err
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(ln) }()
-	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "version": version}).Info("vw relay listening")
+	go func() {
+		if hs.TLSConfig != nil {
+			serveErr <- hs.ServeTLS(ln, "", "")
+		} else {
+			serveErr <- hs.Serve(ln)
+		}
+	}()
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "tls": hs.TLSConfig != nil, "version": version}).Info("vw relay listening")
 
 	select {
 	case <-ctx.Done():

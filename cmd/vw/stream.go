@@ -28,6 +28,7 @@ type streamConfig struct {
 	APIRelayToken string `envconfig:"API_RELAY_TOKEN" desc:"bearer token the apiRule destination presents to the relay"`
 	APIToken      string `envconfig:"API_TOKEN" desc:"bearer token required on every route but /healthcheck"`
 	Recordings    string `envconfig:"RECORDINGS" default:"./recordings" desc:"folder that destination \"file\" names are relative to"`
+	CAFile        string `envconfig:"CA_FILE" desc:"PEM file of CAs to trust for wss:// destinations, on top of the system's"`
 	State         string `envconfig:"STATE" desc:"file that keeps the rules across restarts (default $STATE_DIRECTORY/rules.json, else ~/.local/state/vw/rules.json); off keeps none"`
 }
 
@@ -60,9 +61,13 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 		return fmt.Errorf("VW_HOST=%s lets other machines reach the API: set VW_API_TOKEN (--api-token) too", cfg.Host)
 	}
 
+	tlsCfg, err := rwc.TLSConfig(cfg.CAFile)
+	if err != nil {
+		return fmt.Errorf("VW_CA_FILE: %w", err)
+	}
 	h := hub.New()
 	a := agg.New(h, log.WithField("component", "agg"))
-	r := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: api.Resolver(a)}, h, log.WithField("component", "rwc"))
+	r := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: api.Resolver(a), TLS: tlsCfg}, h, log.WithField("component", "rwc"))
 	var apiRule *rwc.Rule
 	if cfg.API != "" {
 		apiRule = &rwc.Rule{Destination: cfg.API, Token: cfg.APIRelayToken}
@@ -88,7 +93,7 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          nil,
+		ErrorLog:          httpErrorLog(log),
 	}
 	ctlCtx, stopControl := context.WithCancel(context.Background())
 	ctlDone := make(chan struct{})

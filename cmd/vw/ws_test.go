@@ -87,7 +87,11 @@ func (w *wsClient) next(t testing.TB, timeout time.Duration) wsMsg {
 func relayStats(t testing.TB, relay *proc) crossbar.Stats {
 	t.Helper()
 	var st crossbar.Stats
-	status, body := httpDo(t, "GET", "http://"+relay.addr+"/stats?format=json", "")
+	c := relay.client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	status, body := httpDoWith(t, c, "GET", relay.baseURL+"/stats?format=json", "")
 	if status != 200 {
 		t.Fatalf("/stats: %d %s", status, body)
 	}
