@@ -103,6 +103,43 @@ func ProbePackets(path string) ([]ProbePacket, error) {
 	return ps, nil
 }
 
+// AVSkew measures, with ffprobe, how far apart audio and video that
+// arrived together are in a recording: each audio packet's PTS against that
+// of the video packet that starts just before it in the file (by position:
+// the demuxer lists a video frame only once the next one starts). It returns
+// the first audio packet's offset, the worst offset, and how many audio
+// packets were compared.
+func AVSkew(path string) (first, worst time.Duration, n int, err error) {
+	pkts, err := ProbePackets(path)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for i := range pkts {
+		p := &pkts[i]
+		if p.CodecType != "audio" {
+			continue
+		}
+		var best *ProbePacket
+		for j := range pkts {
+			if q := &pkts[j]; q.CodecType == "video" && q.Pos < p.Pos && (best == nil || q.Pos > best.Pos) {
+				best = q
+			}
+		}
+		if best == nil {
+			return 0, 0, 0, fmt.Errorf("audio at byte %d before any video", p.Pos)
+		}
+		d := time.Duration((p.PTS - best.PTS) * float64(time.Second))
+		if n == 0 {
+			first = d
+		}
+		if d.Abs() > worst.Abs() {
+			worst = d
+		}
+		n++
+	}
+	return first, worst, n, nil
+}
+
 // Decode runs `ffmpeg -v error -xerror -i path -map 0 -f null -` and returns
 // what it printed; err is set when it exits non-zero.
 func Decode(path string) (string, error) {

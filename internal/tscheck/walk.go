@@ -50,6 +50,9 @@ type Report struct {
 	ES map[uint16]*ES
 	// Unlisted counts packets on PIDs no PMT (so far) listed, PSI aside.
 	Unlisted int
+	// OffPMT counts packets on a PID that an earlier PMT listed but the PMT
+	// in force does not: media of a removed feed (a mute) that leaked out.
+	OffPMT int
 	// BadPSI counts PAT/PMT sections that did not parse (CRC and all).
 	BadPSI int
 }
@@ -65,6 +68,7 @@ func Walk(b []byte) *Report {
 	pmtPIDs := map[uint16]bool{}
 	var pcrPID uint16 = ts.PIDNull
 	var pmt ts.PMT
+	inForce := map[uint16]bool{}
 	for i := 0; i+ts.PacketSize <= len(b); i += ts.PacketSize {
 		p := b[i : i+ts.PacketSize]
 		n := r.Packets
@@ -126,7 +130,9 @@ func Walk(b []byte) *Report {
 						r.PCRPIDs = append(r.PCRPIDs, pmt.PCRPID)
 					}
 					pcrPID = pmt.PCRPID
+					clear(inForce)
 					for _, st := range pmt.Streams {
+						inForce[st.PID] = true
 						e := r.ES[st.PID]
 						if e == nil {
 							e = &ES{PID: st.PID}
@@ -151,6 +157,9 @@ func Walk(b []byte) *Report {
 			continue
 		}
 		e.Packets++
+		if !inForce[pid] {
+			r.OffPMT++
+		}
 		if !hasPayload {
 			continue
 		}

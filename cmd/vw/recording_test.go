@@ -1,0 +1,74 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
+)
+
+// TestRecordingThroughVWStream records, with a destination's file option, a
+// stream of two real ffmpeg feeds through the whole vw stream: the camera
+// first, the microphone seconds later, then a mute and an unmute. The
+// recording must be what a user's tools accept: one program with one
+// mpeg1video and one mp2, decoded with no error and no continuity error;
+// audio and video on one clock; PCR monotonic; the PMT changing at the mute
+// and the unmute, and no audio while the PMT says muted; no video frame lost.
+func TestRecordingThroughVWStream(t *testing.T) {
+	testutil.NeedTool(t, "ffprobe")
+	relay := relayProc(t)
+	dir := t.TempDir()
+	stream := streamProc(t, "VW_RECORDINGS="+dir)
+	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0","audio0"]}`)
+	postRule(t, stream, "/api/destinations", `{"stream":"front","destination":"ws://`+relay.addr+`/in/lab1/front","id":"0","file":"front.ts"}`)
+	v := watch(t, relay, "/out/lab1/front")
+
+	ffmpeg(t, "video", "http://"+stream.addr+"/ts/video0")
+	// About 2.5 s of video (500 kbit/s) before the microphone starts, so
+	// the two ffmpeg clocks start that far apart.
+	v.grows(t, 150_000, 15*time.Second, "video alone")
+	ffmpeg(t, "audio", "http://"+stream.addr+"/ts/audio0")
+	v.grows(t, 100_000, 10*time.Second, "video and audio")
+
+	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0"]}`)
+	v.grows(t, 80_000, 10*time.Second, "muted")
+	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0","audio0"]}`)
+	v.grows(t, 80_000, 10*time.Second, "unmuted")
+	// Deleting the destination answers once the recording is flushed.
+	if status, body := httpDo(t, "DELETE", stream.baseURL+"/api/destinations/0", ""); status != 200 {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+
+	path := filepath.Join(dir, "front.ts")
+	rep := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+	if len(rep.PMTVersions) < 3 {
+		t.Fatalf("PMT versions %v: want changes at the mute and at the unmute", rep.PMTVersions)
+	}
+	if rep.OffPMT != 0 {
+		t.Fatalf("%d packets of a feed the PMT in force did not list: media leaked past the mute", rep.OffPMT)
+	}
+	if err := rep.PCRMonotonic(); err != nil || len(rep.PCR) == 0 {
+		t.Fatalf("PCR: %v (%d seen)", err, len(rep.PCR))
+	}
+	for _, a := range rep.Kind(false) {
+		if a.CutPES != 0 {
+			t.Fatalf("%d audio PES cut mid-frame", a.CutPES)
+		}
+	}
+	vid := rep.Kind(true)[0]
+	for i := 1; i < len(vid.PTS); i++ {
+		if d := int64(vid.PTS[i].Value) - int64(vid.PTS[i-1].Value); d <= 0 || d >= 80*90 {
+			t.Fatalf("video PTS step of %.0f ms at packet %d: a frame lost or out of order", float64(d)/90, vid.PTS[i].Packet)
+		}
+	}
+	first, worst, n, err := tscheck.AVSkew(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("A/V: first audio %v off the video, worst of %d %v; PMT versions %v", first, n, worst, rep.PMTVersions)
+	if n == 0 || first.Abs() >= 100*time.Millisecond || worst.Abs() >= 100*time.Millisecond {
+		t.Fatalf("audio and video that arrived together are %v apart (first), %v (worst): want under 100 ms", first, worst)
+	}
+}
