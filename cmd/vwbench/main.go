@@ -4,6 +4,8 @@
 //
 //	vwbench all                 every benchmark with its defaults
 //	vwbench fanout [flags]      relay fan-out vs. the naive PreparedMessage loop
+//	vwbench path [flags]        vw stream → vw relay: latency per hop, mute, hot swap, reconnect
+//	vwbench churn [flags]       10,000 rule add/delete cycles: goroutines and heap after
 //
 // Servers under test run as child processes (vwbench serve-relay,
 // vwbench serve-floor) so that their CPU time is theirs alone.
@@ -34,6 +36,8 @@ const usage = `usage: vwbench COMMAND [flags]
 commands:
   all           run every benchmark with its defaults
   fanout        one stream to many websocket viewers: the relay against the naive floor
+  path          vw stream → vw relay as processes: latency per hop, mute, hot swap, reconnect
+  churn         rule add/delete cycles: goroutines and heap against the baseline
   serve-relay   (child) a relay built on crossbar.New, for fanout
   serve-floor   (child) one loop writing a PreparedMessage to every viewer, for fanout
 
@@ -49,7 +53,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "all":
-		return runFanout(ctx, nil, getenv, stdout, stderr)
+		if err := runFanout(ctx, nil, getenv, stdout, stderr); err != nil {
+			return err
+		}
+		if err := runPath(ctx, nil, stdout, stderr); err != nil {
+			return err
+		}
+		return runChurn(ctx, nil, stdout, stderr)
+	case "path":
+		return runPath(ctx, args, stdout, stderr)
+	case "churn":
+		return runChurn(ctx, args, stdout, stderr)
 	case "fanout":
 		return runFanout(ctx, args, getenv, stdout, stderr)
 	case "serve-relay":

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +64,43 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "usage") {
 		t.Fatal("an unknown command does not print the usage")
+	}
+}
+
+// TestPathRuns runs the path benchmarks briefly against a vw built for the
+// test: every figure comes out, and no packet was lost or doubled.
+func TestPathRuns(t *testing.T) {
+	vw := filepath.Join(t.TempDir(), "vw")
+	if out, err := exec.Command("go", "build", "-o", vw, "../vw").CombinedOutput(); err != nil {
+		t.Fatalf("building vw: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut strings.Builder
+	err := run(ctx, []string{"path", "-vw", vw, "-duration", "500ms", "-mutes", "2", "-swaps", "2", "-outages", "100ms"},
+		os.Getenv, strings.NewReader(""), &out, &errOut)
+	if err != nil {
+		t.Fatalf("path: %v\nstderr: %s", err, errOut.String())
+	}
+	t.Log("\n" + out.String())
+	for _, want := range []string{"feed direct", "through the muxer", "mute:", "unmute:", "hot swap", "reconnect after a 100ms outage"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q row", want)
+		}
+	}
+	if strings.Count(out.String(), " 0 lost") != 2 || !strings.Contains(out.String(), "0 packets lost, 0 twice") {
+		t.Errorf("packets lost or doubled:\n%s", out.String())
+	}
+}
+
+// TestChurnRuns runs a short churn: goroutines and topics come back.
+func TestChurnRuns(t *testing.T) {
+	var out, errOut strings.Builder
+	if err := run(context.Background(), []string{"churn", "-cycles", "200"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("churn: %v\n%s", err, errOut.String())
+	}
+	t.Log("\n" + out.String())
+	if !strings.Contains(out.String(), "hub topics left: 0") {
+		t.Errorf("topics left:\n%s", out.String())
 	}
 }
