@@ -590,4 +590,3 @@ func backoffNote(d time.Duration) string {
 	}
 	return "bound: the backoff step in effect, here at most " + strconv.FormatFloat(step.Seconds(), 'f', 2, 64) + " s"
 }
-
