@@ -207,13 +207,13 @@ func ffmpegArgs(kind, url string, extra ...string) []string {
 		in = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 			"-c:a", "mp2", "-b:a", "64k", "-ar", "44100"}
 	}
-	args := append([]string{"-v", "error", "-nostdin"}, extra...)
-	args = append(args, in...)
+	args := append([]string{"-v", "error", "-nostdin"}, in...)
+	args = append(args, extra...) // output options
 	return append(args, "-f", "mpegts", "-muxdelay", "0.001", url)
 }
 
-// ffmpeg runs a real ffmpeg feed until the test ends (or for -t seconds
-// given in extra). It returns the process so a test can check it is still
+// ffmpeg runs a real ffmpeg feed until the test ends; extra are output
+// options (-t 3, -headers ...). It returns the process so a test can check it is still
 // running: a feed must never be dropped by a rule change.
 func ffmpeg(t testing.TB, kind, url string, extra ...string) *exec.Cmd {
 	t.Helper()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -28,7 +29,13 @@ type viewer struct {
 
 func watch(t testing.TB, relay *proc, route string) *viewer {
 	t.Helper()
-	v := &viewer{wsClient: dialWS(t, "ws://"+relay.addr+route, nil), stop: make(chan struct{}), done: make(chan struct{})}
+	return watchURL(t, "ws://"+relay.addr+route, nil)
+}
+
+// watchURL collects what a websocket URL sends.
+func watchURL(t testing.TB, url string, h http.Header) *viewer {
+	t.Helper()
+	v := &viewer{wsClient: dialWS(t, url, h), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(v.done)
 		for {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHostAPIClosedByDefault checks the lab host's control surface: vw
+// stream listens on loopback unless told otherwise; told to listen wider it
+// refuses to start without an API token; with one, the API answers 401 to a
+// request without it, and ffmpeg must send it too.
+func TestHostAPIClosedByDefault(t *testing.T) {
+	s := streamProc(t)
+	if !strings.Contains(s.logText(), `addr="127.0.0.1:`) {
+		t.Fatalf("vw stream does not listen on loopback by default:\n%s", s.logText())
+	}
+
+	port := freePort(t)
+	cmd := exec.Command(vwBin, "stream")
+	cmd.Env = []string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_STATE=off", "HOME=" + t.TempDir()}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "VW_API_TOKEN") {
+		t.Fatalf("VW_HOST=0.0.0.0 without a token: %v\n%s", err, out)
+	}
+
+	port = freePort(t)
+	open := startVW(t, fmt.Sprintf("127.0.0.1:%d", port),
+		[]string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_API_TOKEN=lab-secret", "VW_STATE=off"}, "stream")
+	for _, path := range []string{"/api/streams/all", "/api/destinations/all", "/ws/video0"} {
+		if status, body := httpDo(t, "GET", open.baseURL+path, ""); status != 401 || !strings.Contains(body, "API token") {
+			t.Fatalf("GET %s without the token: %d %s", path, status, body)
+		}
+	}
+	if status, _ := httpDo(t, "POST", open.baseURL+"/ts/video0", "x"); status != 401 {
+		t.Fatalf("ingest without the token: %d", status)
+	}
+	if status, body := httpDo(t, "GET", open.baseURL+"/healthcheck", ""); status != 200 || body != `"ok"` {
+		t.Fatalf("healthcheck: %d %s", status, body)
+	}
+	// With the token, ffmpeg's feed gets in (it sends it with -headers).
+	ffmpeg(t, "video", open.baseURL+"/ts/video0", "-headers", "Authorization: Bearer lab-secret\r\n")
+	v := watchURL(t, "ws://"+open.addr+"/ws/video0", http.Header{"Authorization": {"Bearer lab-secret"}})
+	v.grows(t, 20_000, 10*time.Second, "preview of a feed sent with the token")
+}
