@@ -10,6 +10,12 @@
 //
 // The same pages serve the relay (player pages play /out/{stream}) and
 // vw stream's local preview (/ws/{stream}): the websocket path is a parameter.
+//
+// On a relay with auth, a private stream's link is /play/{stream}#token=…:
+// the fragment never reaches a server, the page takes the token out of the
+// address bar at once, and before each connection it trades the token at
+// the relay's access point (POST {AccessPath}{WSPath}, Authorization:
+// Bearer) for a websocket URL carrying a one-time code.
 package jsmpeg
 
 import (
@@ -65,6 +71,11 @@ type Config struct {
 	PlayPrefix string
 	// LibPath is where the library is served. Default "/lib/" + LibraryFile.
 	LibPath string
+	// AccessPath is the relay's access point (auth.AccessPrefix, "/access"):
+	// before each connection the player POSTs to AccessPath+WSPath, with the
+	// token from its URL fragment if any, and connects to the "uri" it
+	// answers. Empty means there is none: the player connects to WSPath.
+	AccessPath string
 	// Streams lists the streams the index page shows. Nil shows none.
 	Streams func() []Stream
 }
@@ -151,10 +162,11 @@ type playerData struct {
 
 // playerScript is handed to the page's script as JSON.
 type playerScript struct {
-	Stream  string `json:"stream"`
-	WSPath  string `json:"wsPath"`
-	LibPath string `json:"libPath"`
-	Library bool   `json:"library"`
+	Stream     string `json:"stream"`
+	WSPath     string `json:"wsPath"`
+	AccessPath string `json:"accessPath"`
+	LibPath    string `json:"libPath"`
+	Library    bool   `json:"library"`
 }
 
 // Player serves the player page of the stream named by the rest of the
@@ -172,10 +184,11 @@ func (p *Pages) Player() http.Handler {
 			Index:   "/",
 			Library: p.lib != nil,
 			Script: playerScript{
-				Stream:  name,
-				WSPath:  strings.ReplaceAll(p.cfg.WSPath, "{stream}", name),
-				LibPath: p.cfg.LibPath,
-				Library: p.lib != nil,
+				Stream:     name,
+				WSPath:     strings.ReplaceAll(p.cfg.WSPath, "{stream}", name),
+				AccessPath: strings.TrimSuffix(p.cfg.AccessPath, "/"),
+				LibPath:    p.cfg.LibPath,
+				Library:    p.lib != nil,
 			},
 		}
 		render(w, p.player, d)

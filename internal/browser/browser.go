@@ -149,7 +149,8 @@ func (p *Page) Click(selector string) error {
 // Player is what the player page keeps in window.vwPlayer.
 type Player struct {
 	// State is the page's connection state: loading, no-library,
-	// connecting, waiting, playing, stalled, reconnecting or error.
+	// connecting, waiting, playing, stalled, reconnecting, needs-token,
+	// unauthorized, forbidden or error.
 	State string `json:"state"`
 	// Frames and AudioFrames count decoded video and audio frames.
 	Frames      int `json:"frames"`
@@ -160,13 +161,19 @@ type Player struct {
 	Connects int `json:"connects"`
 	// Audio is the state of the page's AudioContext ("running",
 	// "suspended", "none").
-	Audio  string `json:"audio"`
+	Audio string `json:"audio"`
+	// Detail explains the state: why the connection closed, or the relay's
+	// reason for a refusal.
 	Detail string `json:"detail"`
+	// Status is the HTTP status with which the relay's access point refused
+	// the page (401, 403; states needs-token, unauthorized, forbidden), or 0.
+	Status int `json:"status"`
 }
 
 // playerExpr copies the figures out, so that only plain data crosses.
 const playerExpr = `(() => { const v = window.vwPlayer; return v ? {state: v.state, frames: v.frames,
-	audioFrames: v.audioFrames, bytes: v.bytes, connects: v.connects, audio: v.audio, detail: v.detail} : null })()`
+	audioFrames: v.audioFrames, bytes: v.bytes, connects: v.connects, audio: v.audio, detail: v.detail,
+	status: v.status || 0} : null })()`
 
 // ErrNoPlayer means the page has no window.vwPlayer (yet).
 var ErrNoPlayer = errors.New("the page has no window.vwPlayer")
