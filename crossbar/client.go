@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/sirupsen/logrus"
 
+	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/ts"
 )
@@ -66,6 +67,12 @@ type topic struct {
 	rate    rateSample
 
 	timeouts atomic.Uint64 // viewers dropped for a passed write deadline
+	behind   atomic.Uint64 // viewers dropped for a backlog over QueueBytes
+
+	// pos counts the bytes relay readers have published to the topic,
+	// added before each Publish, so that a viewer's backlog is pos less
+	// where it started, what it wrote and what it sent itself.
+	pos atomic.Uint64
 }
 
 // client is one websocket connection.
@@ -85,10 +92,24 @@ type client struct {
 
 	path string // the websocket path it connected on
 
+	// From the grant: the token id (empty when anonymous) and when the
+	// token expires (zero when anonymous).
+	tokenID string
+	expires time.Time
+
 	// ctx ends when the relay closes or CloseClients picks this client;
 	// its cause, a *closeCause, says how to close.
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	// subPos is the topic's pos when the viewer subscribed; set with sub,
+	// under Server.mu.
+	subPos uint64
+	// own counts the bytes a peer has published, which it does not receive.
+	own atomic.Uint64
+	// dropped is set by whichever drop for slowness counts it (write
+	// deadline or backlog bytes; the hub counts its own kicks).
+	dropped atomic.Bool
 
 	pong       chan []byte   // pongs owed, written by the pump
 	stop       chan struct{} // closed when the reader has finished
@@ -129,7 +150,7 @@ func (e *admitError) Error() string { return e.reason }
 
 // admit checks the limits and registers a client on its topic, creating the
 // topic if needed. On success the caller must call leave.
-func (s *Server) admit(rt route, r *http.Request) (*client, error) {
+func (s *Server) admit(rt route, g *auth.Grant, r *http.Request) (*client, error) {
 	ip := clientIP(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,6 +182,8 @@ func (s *Server) admit(rt route, r *http.Request) (*client, error) {
 	c := &client{
 		s:        s,
 		path:     r.URL.Path,
+		tokenID:  g.ID,
+		expires:  g.Expires,
 		ctx:      ctx,
 		cancel:   cancel,
 		id:       s.hub.NewID(),
@@ -174,6 +197,9 @@ func (s *Server) admit(rt route, r *http.Request) (*client, error) {
 		sizeHint: 16 << 10,
 	}
 	c.log = s.log.WithFields(logrus.Fields{"id": c.id, "url": r.URL.Path, "role": string(c.role), "remote": c.addr})
+	if g.ID != "" {
+		c.log = c.log.WithField("token", g.ID)
+	}
 	if rt.role == Publisher && t.publishers() == 0 {
 		s.log.WithField("stream", t.name).Info("stream live")
 	}
@@ -215,19 +241,40 @@ func (s *Server) leave(c *client) {
 	s.wg.Done()
 }
 
-// serveWS runs one websocket connection from handshake to close.
+// serveWS runs one websocket connection from handshake to close. Every
+// refusal (route, auth, limits) is an HTTP status with a JSON reason,
+// before any upgrade.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	rt, err := parseRoute(r.URL.Path)
+	if _, err := parseRoute(r.URL.Path); err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	g, err := s.auth.Authorize(r)
+	if err != nil {
+		s.log.WithFields(logrus.Fields{"url": r.URL.Path, "remote": r.RemoteAddr, "err": err}).Info("connection refused")
+		auth.WriteError(w, err)
+		return
+	}
+	// The topic is the route auth checked.
+	rt, err := parseRoute(g.Route)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	c, err := s.admit(rt, r)
+	c, err := s.admit(rt, g, r)
 	if err != nil {
 		var ae *admitError
 		errors.As(err, &ae)
 		s.log.WithFields(logrus.Fields{"url": r.URL.Path, "remote": r.RemoteAddr, "err": err}).Info("connection refused")
 		httpError(w, ae.status, ae.reason)
+		return
+	}
+	// A deny that landed between Authorize and admit found no connection to
+	// close; from admit on, the deny hook sees this one.
+	if g.ID != "" && s.auth.Denied(g.ID) {
+		s.leave(c)
+		c.log.Info("connection refused: token id denied")
+		auth.WriteError(w, &auth.Error{Code: http.StatusUnauthorized, Reason: "token id denied"})
 		return
 	}
 	defer s.leave(c)
@@ -245,8 +292,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if c.role != Publisher {
 		sub := s.hub.Subscribe(c.topic.name, hub.SubConfig{ID: c.id, Queue: s.cfg.Queue, Policy: hub.Kick})
 		defer sub.Close()
-		s.mu.Lock() // Stats reads it
-		c.sub = sub
+		// Read after subscribing: a message counted in pos from here on is
+		// in the queue (pos grows before Publish), so a backlog is never
+		// overstated.
+		pos := c.topic.pos.Load()
+		s.mu.Lock() // Stats and dropBehind read them
+		c.sub, c.subPos = sub, pos
 		s.mu.Unlock()
 		if c.role == Viewer {
 			first = c.topic.psi.message()
@@ -318,7 +369,15 @@ func (c *client) readPump() error {
 		if c.role == Publisher {
 			c.observePSI(m.Data)
 		}
+		n := uint64(len(m.Data))
+		if c.sub != nil {
+			c.own.Add(n)
+		}
+		pos := c.topic.pos.Add(n)
 		c.topic.ht.Publish(m)
+		if step := c.s.scanStep(); (pos-n)/step != pos/step {
+			c.s.dropBehind(c.topic)
+		}
 		// Counted after publishing, so that a count seen means the message
 		// is already in every queue.
 		c.msgsIn.Add(1)
@@ -383,8 +442,12 @@ func aligned(b []byte) bool {
 	return true
 }
 
-// maxBatch bounds the messages one writev carries.
-const maxBatch = 64
+// maxBatch bounds the messages one writev carries, and maxBatchBytes its
+// bytes (one message may be larger): a pump stuck in a write holds no more.
+const (
+	maxBatch      = 64
+	maxBatchBytes = 256 << 10
+)
 
 // writePump owns writing: queued messages (a backlog in one writev), pongs,
 // pings, and the close frame at the end. When it ends it closes the
@@ -410,7 +473,7 @@ func (c *client) writePump(first *hub.Message) {
 			// A viewer the hub has given up on gets nothing more.
 			select {
 			case <-kicked:
-				c.dropSlow()
+				c.ended()
 				return
 			default:
 			}
@@ -424,12 +487,17 @@ func (c *client) writePump(first *hub.Message) {
 				return
 			}
 		case <-ping.C:
+			if !c.expires.IsZero() && c.s.cfg.Now().After(c.expires.Add(auth.Leeway)) {
+				c.log.Info("client closed by the relay: token expired")
+				c.closeWith(websocket.ClosePolicyViolation, "token expired")
+				return
+			}
 			if err := c.writeControl(websocket.PingMessage, nil); err != nil {
 				c.writeFailed(err)
 				return
 			}
 		case <-kicked:
-			c.dropSlow()
+			c.ended()
 			return
 		case <-c.stop:
 			if c.closeReply != nil {
@@ -437,26 +505,45 @@ func (c *client) writePump(first *hub.Message) {
 			}
 			return
 		case <-c.ctx.Done():
-			var cc *closeCause
-			if errors.As(context.Cause(c.ctx), &cc) {
-				c.log.WithField("reason", cc.reason).Info("client closed by the relay")
-				c.closeWith(cc.code, cc.reason)
-			} else {
-				c.closeWith(websocket.CloseGoingAway, "relay shutting down")
-			}
+			c.closeForCause()
 			return
 		}
 	}
 }
 
+// ended closes a client whose subscription ended: for a reason given with
+// its cancel (a backlog over QueueBytes), or kicked by the hub for a full
+// queue.
+func (c *client) ended() {
+	if c.ctx.Err() != nil {
+		c.closeForCause()
+		return
+	}
+	c.dropSlow()
+}
+
+// closeForCause closes a client whose context ended: picked by CloseClients
+// or a deny, dropped for its backlog, or the relay closing.
+func (c *client) closeForCause() {
+	var cc *closeCause
+	if errors.As(context.Cause(c.ctx), &cc) {
+		c.log.WithField("reason", cc.reason).Info("client closed by the relay")
+		c.closeWith(cc.code, cc.reason)
+		return
+	}
+	c.closeWith(websocket.CloseGoingAway, "relay shutting down")
+}
+
 // write sends m and whatever else is queued behind it, in one syscall.
 func (c *client) write(m *hub.Message) error {
 	batch := append(c.batch[:0], m)
+	size := len(m.Data)
 drain:
-	for len(batch) < maxBatch {
+	for len(batch) < maxBatch && size < maxBatchBytes {
 		select {
 		case m := <-c.queue():
 			batch = append(batch, m)
+			size += len(m.Data)
 		default:
 			break drain
 		}
@@ -516,7 +603,7 @@ func (c *client) writeControl(op int, payload []byte) error {
 func (c *client) writeFailed(err error) {
 	if isTimeout(err) && c.sub != nil {
 		c.sub.Close() // no kick can come after this, so nothing counts twice
-		if !c.sub.Kicked() {
+		if !c.sub.Kicked() && c.dropped.CompareAndSwap(false, true) {
 			c.topic.timeouts.Add(1)
 			c.log.WithField("err", err).Info("viewer dropped: write timed out")
 			return
@@ -560,19 +647,67 @@ func (c *closeCause) Error() string {
 
 // CloseClients closes every connected client that match picks, each with a
 // close frame carrying code and reason (cut to fit), and returns how many it
-// picked. It returns at once; the clients close within a moment. This is
-// how a revoked token's live connections end.
+// picked. It returns at once; the clients close within a moment.
 func (s *Server) CloseClients(match func(ClientStats) bool, code int, reason string) int {
+	return s.closeMatching(func(c *client) bool { return match(c.stats()) }, code, reason)
+}
+
+func (s *Server) closeMatching(match func(*client) bool, code int, reason string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, t := range s.topics {
 		for _, c := range t.clients {
-			if match(c.stats()) {
+			if match(c) {
 				c.cancel(&closeCause{code: code, reason: reason})
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// closeToken is the deny hook: it closes the live connections of a revoked
+// token id (close 1008, "token revoked"). It runs in the goroutine that
+// called Deny and returns at once.
+func (s *Server) closeToken(jti string) {
+	n := s.closeMatching(func(c *client) bool { return c.tokenID == jti }, websocket.ClosePolicyViolation, "token revoked")
+	s.log.WithFields(logrus.Fields{"token": jti, "clients": n}).Info("revoked token's connections closed")
+}
+
+// scanStep is how many bytes a topic takes in between two checks of its
+// viewers' backlogs.
+func (s *Server) scanStep() uint64 { return uint64(max(s.cfg.QueueBytes/8, 1)) }
+
+// dropBehind disconnects t's viewers whose backlog is over QueueBytes. It
+// ends their subscriptions at once, so that their queues stop growing, and
+// empties the queues, so that a pump stuck in a write holds only its batch.
+func (s *Server) dropBehind(t *topic) {
+	pos := t.pos.Load()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range t.clients {
+		if c.sub == nil || c.ctx.Err() != nil {
+			continue
+		}
+		// Bytes published since it joined, less its own and what it has
+		// written: what waits in its queue and its pump.
+		backlog := int64(pos-c.subPos) - int64(c.own.Load()) - int64(c.bytesOut.Load())
+		if backlog <= s.cfg.QueueBytes {
+			continue
+		}
+		reason := "too slow: fell " + humanBytes(uint64(backlog)) + " behind"
+		c.cancel(&closeCause{code: websocket.ClosePolicyViolation, reason: reason})
+		c.sub.Close()
+		if !c.sub.Kicked() && c.dropped.CompareAndSwap(false, true) {
+			t.behind.Add(1)
+			c.log.WithField("backlog", backlog).Info("viewer dropped: " + reason)
+		}
+		for q := c.sub.C(); len(q) > 0; {
+			select {
+			case <-q:
+			default:
+			}
+		}
+	}
 }

@@ -168,6 +168,12 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The HTTP server's read and write deadlines for the handshake request
+	// must not cut the websocket short: the relay keeps its own from here.
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
+	}
 	h.conn = newLockedConn(nc)
 	return h.conn, brw, nil
 }

@@ -5,6 +5,11 @@
 // hurting the others, the stats page, and the player and index pages (from
 // package jsmpeg).
 //
+// Access is decided by package auth before any upgrade: a token (a bearer
+// header, or a one-time code from the access point) or a public prefix; the
+// relay mounts auth's access point and deny route, and closes a revoked
+// token's live connections.
+//
 // Fan-out is built for many viewers of one stream: a publisher's message is
 // framed once when it is read (header and payload in one buffer), every
 // viewer's queue holds a pointer to that same buffer, and each viewer's write
@@ -23,19 +28,38 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/sirupsen/logrus"
 
+	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/jsmpeg"
 )
 
-// Config holds the relay's limits. Zero fields take the defaults below.
+// Config holds the relay's access control and limits. Zero fields take the
+// defaults below.
+//
+// Memory: a message is read into one buffer that every viewer's queue shares,
+// so what a topic holds is its slowest viewer's backlog, bounded by Queue
+// messages and by QueueBytes, whichever comes first (plus, per viewer, the
+// batch its pump is writing: at most 256 KiB or one message). MaxMessage
+// bounds one message; QueueBytes, not Queue × MaxMessage, bounds a backlog.
 type Config struct {
+	// Auth decides who may connect: a token (Authorization: Bearer, or a
+	// one-time ?code= from the access point) or a public prefix; it serves
+	// POST /access/{route} and POST /api/deny, and its deny hook closes a
+	// revoked token's live connections. Nil runs the relay open, as an Auth
+	// without a secret does: anyone may publish and watch.
+	Auth *auth.Auth
 	// Queue is each viewer's queue, in messages. A viewer this far behind is
-	// disconnected. Default 256 (at a 4 Mbit/s stream sent in 16 KiB
-	// messages, about 8 s).
+	// disconnected (close 1008, "too slow"). Default 256 (at a 4 Mbit/s
+	// stream sent in 16 KiB messages, about 8 s).
 	Queue int
+	// QueueBytes bounds each viewer's backlog in bytes: a viewer that falls
+	// more than this behind the stream is disconnected (close 1008, "too
+	// slow"), checked each time a topic has taken in another eighth of it.
+	// Default 8 MiB (16 s of a 4 Mbit/s stream).
+	QueueBytes int64
 	// MaxMessage is the largest message a client may send, in bytes; a
 	// larger one closes its connection with 1009 (message too big).
-	// Default 1 MiB.
+	// Default 1 MiB (vw stream sends at most about 64 KiB).
 	MaxMessage int64
 	// MaxViewers caps the viewers (and peers) of one topic; more are refused
 	// at the handshake with 503. Default 1000.
@@ -48,19 +72,25 @@ type Config struct {
 	// Default 10 s.
 	WriteTimeout time.Duration
 	// PingInterval is how often the relay pings an idle client; a client
-	// that sends nothing, not even a pong, for two intervals is dropped.
-	// Default 20 s.
+	// that sends nothing, not even a pong, for two intervals is dropped. A
+	// connection whose token has expired (past auth.Leeway) is closed at the
+	// next ping (close 1008, "token expired"). Default 20 s.
 	PingInterval time.Duration
 	// HandshakeTimeout bounds the websocket handshake and, in NewHTTPServer,
-	// reading request headers. Default 10 s.
+	// reading a request's headers and body: a connection that sends no
+	// complete request within it is closed. Default 10 s.
 	HandshakeTimeout time.Duration
 	// Title names the relay on its pages. Default "vw relay".
 	Title string
+	// Now is the clock that token expiry of live connections is checked
+	// against; nil is time.Now. Tests give the Auth's clock.
+	Now func() time.Time
 }
 
 // Defaults of Config.
 const (
 	DefaultQueue            = 256
+	DefaultQueueBytes       = 8 << 20
 	DefaultMaxMessage       = 1 << 20
 	DefaultMaxViewers       = 1000
 	DefaultMaxConnsPerAddr  = 100
@@ -86,6 +116,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = DefaultMaxMessage
 	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	defD(&c.WriteTimeout, DefaultWriteTimeout)
 	defD(&c.PingInterval, DefaultPingInterval)
 	defD(&c.HandshakeTimeout, DefaultHandshakeTimeout)
@@ -98,6 +134,7 @@ func (c Config) withDefaults() Config {
 // Server is the relay. It is ready to serve when New returns; Close ends it.
 type Server struct {
 	cfg       Config
+	auth      *auth.Auth
 	hub       *hub.Hub
 	log       *logrus.Entry
 	pages     *jsmpeg.Pages
@@ -105,9 +142,10 @@ type Server struct {
 	upgrader  websocket.Upgrader
 	started   time.Time
 
-	ctx    context.Context // cancelled by Close: every connection closes
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // connection handlers and the rate sampler
+	ctx        context.Context // cancelled by Close: every connection closes
+	cancel     context.CancelFunc
+	removeDeny func()         // unregisters the deny hook
+	wg         sync.WaitGroup // connection handlers and the rate sampler
 
 	mu      sync.Mutex
 	closed  bool
@@ -119,9 +157,18 @@ type Server struct {
 // topic names are websocket paths.
 func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 	cfg = cfg.withDefaults()
+	a := cfg.Auth
+	if a == nil {
+		var err error
+		if a, err = auth.New(auth.Config{}, log); err != nil {
+			// An empty auth.Config has nothing to refuse.
+			panic("crossbar: an open auth.Auth: " + err.Error())
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:     cfg,
+		auth:    a,
 		hub:     h,
 		log:     log,
 		started: time.Now(),
@@ -142,11 +189,13 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 			httpError(w, status, reason.Error())
 		},
 	}
+	s.removeDeny = a.OnDeny(s.closeToken)
 	s.statsPage = newStatsPage()
 	s.pages = jsmpeg.New(jsmpeg.Config{
-		Title:   cfg.Title,
-		WSPath:  "/out/{stream}",
-		Streams: s.liveStreams,
+		Title:      cfg.Title,
+		WSPath:     "/out/{stream}",
+		AccessPath: auth.AccessPrefix,
+		Streams:    s.liveStreams,
 	})
 	s.wg.Add(1)
 	go func() {
@@ -157,15 +206,38 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 }
 
 // NewHTTPServer returns an http.Server for the relay on addr with the
-// relay's header timeout, for callers that need nothing else.
+// relay's limits on plain HTTP: a connection must send a whole request,
+// headers and body, within HandshakeTimeout (so one that connects and sends
+// nothing is closed then); an answer must be written within
+// pageWriteTimeout; an idle keep-alive connection is closed after
+// idleTimeout; headers are at most maxHeaderBytes. A websocket is not
+// bound by these: the relay clears the deadlines when it takes the
+// connection over and keeps its own (PingInterval, WriteTimeout). For TLS,
+// set TLSConfig or call ServeTLS on it.
 func (s *Server) NewHTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
-		IdleTimeout:       2 * time.Minute,
+		ReadTimeout:       s.cfg.HandshakeTimeout,
+		WriteTimeout:      pageWriteTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 	}
 }
+
+// Limits of plain HTTP requests, set by NewHTTPServer.
+const (
+	// pageWriteTimeout allows the library (about 125 KB) to reach a slow
+	// phone.
+	pageWriteTimeout = time.Minute
+	// idleTimeout is how long a keep-alive connection may wait for its next
+	// request.
+	idleTimeout = 30 * time.Second
+	// maxHeaderBytes is far above any honest request (a token is at most
+	// 8 KiB) and far below net/http's default of 1 MiB.
+	maxHeaderBytes = 64 << 10
+)
 
 // Close disconnects every websocket client with a close frame (1001, going
 // away) and waits for their handlers to end. New connections are refused
@@ -178,6 +250,7 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.removeDeny()
 	s.cancel()
 	s.wg.Wait()
 	s.log.Info("relay closed")

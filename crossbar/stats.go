@@ -39,7 +39,7 @@ type TopicStats struct {
 	RateIn  float64 `json:"rateIn"`
 	RateOut float64 `json:"rateOut"`
 	// DroppedViewers counts viewers disconnected for being too slow (a full
-	// queue or a passed write deadline).
+	// queue, a backlog over QueueBytes, or a passed write deadline).
 	DroppedViewers uint64 `json:"droppedViewers"`
 	// DroppedMessages counts messages that found a full queue.
 	DroppedMessages uint64        `json:"droppedMessages"`
@@ -53,9 +53,12 @@ type ClientStats struct {
 	Role Role   `json:"role"`
 	// Path is the websocket path it connected on; Topic the topic that
 	// joined it to (/out/{x} for /in/{x}).
-	Path     string    `json:"path"`
-	Topic    string    `json:"topic"`
-	Remote   string    `json:"remote"`
+	Path   string `json:"path"`
+	Topic  string `json:"topic"`
+	Remote string `json:"remote"`
+	// TokenID is the id (jti) of the token it connected with, to deny if
+	// need be; empty when it needed none.
+	TokenID  string    `json:"tokenId,omitempty"`
 	Since    time.Time `json:"since"`
 	MsgsIn   uint64    `json:"msgsIn"`
 	BytesIn  uint64    `json:"bytesIn"`
@@ -114,7 +117,7 @@ func (s *Server) Stats() Stats {
 			BytesOut:        hs.BytesOut,
 			RateIn:          t.rate.in,
 			RateOut:         t.rate.out,
-			DroppedViewers:  hs.Kicked + t.timeouts.Load(),
+			DroppedViewers:  hs.Kicked + t.timeouts.Load() + t.behind.Load(),
 			DroppedMessages: hs.Dropped,
 			Since:           t.since,
 			Clients:         make([]ClientStats, 0, len(t.clients)),
@@ -145,6 +148,7 @@ func (c *client) stats() ClientStats {
 		Path:     c.path,
 		Topic:    c.topic.name,
 		Remote:   c.addr,
+		TokenID:  c.tokenID,
 		Since:    c.since,
 		MsgsIn:   c.msgsIn.Load(),
 		BytesIn:  c.bytesIn.Load(),
@@ -158,12 +162,14 @@ func (c *client) stats() ClientStats {
 	return cs
 }
 
-// liveStreams lists the streams that have a publisher, for the index page.
+// liveStreams lists the streams that have a publisher, for the index page:
+// only those anyone may watch, so that the names of private streams stay
+// private.
 func (s *Server) liveStreams() []jsmpeg.Stream {
 	var out []jsmpeg.Stream
 	for _, t := range s.Stats().Topics {
 		name, ok := strings.CutPrefix(t.Name, "/out/")
-		if !ok || t.Publishers == 0 {
+		if !ok || t.Publishers == 0 || !s.watchable(name) {
 			continue
 		}
 		since := time.Now()
@@ -175,6 +181,20 @@ func (s *Server) liveStreams() []jsmpeg.Stream {
 		out = append(out, jsmpeg.Stream{Name: name, Viewers: t.Viewers, BitRate: t.RateIn, Since: since})
 	}
 	return out
+}
+
+// watchable reports whether anyone may watch the stream without a token.
+func (s *Server) watchable(name string) bool {
+	if s.auth.Open() {
+		return true
+	}
+	for _, p := range s.auth.Public() {
+		// Whole segments: "lab1/" covers "lab1/cam", not "lab10/cam".
+		if p == "/" || strings.HasPrefix(name+"/", p) {
+			return true
+		}
+	}
+	return false
 }
 
 //go:embed templates
