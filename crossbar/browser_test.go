@@ -33,8 +33,14 @@ type publisher struct {
 
 func startPublisher(t *testing.T, url string) *publisher {
 	t.Helper()
+	return startPublisherWith(t, url, nil)
+}
+
+// startPublisherWith is startPublisher with handshake headers (a token).
+func startPublisherWith(t *testing.T, url string, hdr http.Header) *publisher {
+	t.Helper()
 	ff := testutil.NeedTool(t, "ffmpeg")
-	ws, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	ws, resp, err := websocket.DefaultDialer.Dial(url, hdr)
 	if err != nil {
 		t.Fatalf("publisher dial %s: %v", url, err)
 	}

@@ -261,6 +261,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if hook := s.beforeAdmit.Load(); hook != nil {
+		(*hook)(g)
+	}
 	c, err := s.admit(rt, g, r)
 	if err != nil {
 		var ae *admitError
@@ -689,6 +692,11 @@ func (s *Server) dropBehind(t *topic) {
 	for _, c := range t.clients {
 		if c.sub == nil || c.ctx.Err() != nil {
 			continue
+		}
+		select {
+		case <-c.sub.Done(): // kicked by the hub, or on its way out
+			continue
+		default:
 		}
 		// Bytes published since it joined, less its own and what it has
 		// written: what waits in its queue and its pump.

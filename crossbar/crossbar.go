@@ -23,6 +23,7 @@ import (
 	"html/template"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -144,8 +145,12 @@ type Server struct {
 
 	ctx        context.Context // cancelled by Close: every connection closes
 	cancel     context.CancelFunc
-	removeDeny func()         // unregisters the deny hook
-	wg         sync.WaitGroup // connection handlers and the rate sampler
+	removeDeny func() // unregisters the deny hook
+
+	// beforeAdmit, when set (by tests), runs between Authorize and admit:
+	// the window a deny can slip through.
+	beforeAdmit atomic.Pointer[func(*auth.Grant)]
+	wg          sync.WaitGroup // connection handlers and the rate sampler
 
 	mu      sync.Mutex
 	closed  bool
@@ -209,8 +214,9 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 // relay's limits on plain HTTP: a connection must send a whole request,
 // headers and body, within HandshakeTimeout (so one that connects and sends
 // nothing is closed then); an answer must be written within
-// pageWriteTimeout; an idle keep-alive connection is closed after
-// idleTimeout; headers are at most maxHeaderBytes. A websocket is not
+// pageWriteTimeout; an idle keep-alive connection is closed after three
+// HandshakeTimeouts; headers are at most maxHeaderBytes (431 beyond). A
+// websocket is not
 // bound by these: the relay clears the deadlines when it takes the
 // connection over and keeps its own (PingInterval, WriteTimeout). For TLS,
 // set TLSConfig or call ServeTLS on it.
@@ -221,7 +227,7 @@ func (s *Server) NewHTTPServer(addr string) *http.Server {
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
 		ReadTimeout:       s.cfg.HandshakeTimeout,
 		WriteTimeout:      pageWriteTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       3 * s.cfg.HandshakeTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 	}
 }
@@ -231,9 +237,6 @@ const (
 	// pageWriteTimeout allows the library (about 125 KB) to reach a slow
 	// phone.
 	pageWriteTimeout = time.Minute
-	// idleTimeout is how long a keep-alive connection may wait for its next
-	// request.
-	idleTimeout = 30 * time.Second
 	// maxHeaderBytes is far above any honest request (a token is at most
 	// 8 KiB) and far below net/http's default of 1 MiB.
 	maxHeaderBytes = 64 << 10

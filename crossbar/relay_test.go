@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -200,8 +202,9 @@ func TestSlowViewers(t *testing.T) {
 		resume       bool // start reading once the drop is counted
 		wantCloseMsg string
 	}{
-		{"full queue", Config{Queue: 8, WriteTimeout: 20 * time.Second}, nil, true, "too slow"},
-		{"write deadline", Config{Queue: 100000, WriteTimeout: 300 * time.Millisecond}, tinyReceiveBuffer, false, ""},
+		{"full queue", Config{Queue: 8, WriteTimeout: 20 * time.Second}, nil, true, "too slow: fell 8 messages behind"},
+		{"backlog bytes", Config{Queue: 100000, QueueBytes: 1 << 20, WriteTimeout: 20 * time.Second}, smallReceiveBuffer, true, "MiB behind"},
+		{"write deadline", Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 300 * time.Millisecond}, tinyReceiveBuffer, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRelay(t, tc.cfg)
@@ -285,14 +288,25 @@ func TestSlowViewers(t *testing.T) {
 }
 
 // tinyReceiveBuffer dials with a small socket receive buffer, so that a
-// client that stops reading stalls the relay's writes quickly.
+// client that stops reading stalls the relay's writes quickly. (Smaller than
+// a loopback segment, it also makes reading again very slow.)
 func tinyReceiveBuffer(network, addr string) (net.Conn, error) {
+	return dialReceiveBuffer(network, addr, 4096)
+}
+
+// smallReceiveBuffer dials with a receive buffer that holds a few loopback
+// segments: the relay's writes stall soon, and reading again is fast.
+func smallReceiveBuffer(network, addr string) (net.Conn, error) {
+	return dialReceiveBuffer(network, addr, 128<<10)
+}
+
+func dialReceiveBuffer(network, addr string, size int) (net.Conn, error) {
 	c, err := net.Dial(network, addr)
 	if err != nil {
 		return nil, err
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetReadBuffer(4096)
+		_ = tc.SetReadBuffer(size)
 	}
 	return c, nil
 }
@@ -579,4 +593,86 @@ func TestOverTLS(t *testing.T) {
 			t.Fatalf("message %d: got type %d, %d bytes, want %d bytes", i, mt, len(b), size)
 		}
 	}
+}
+
+// TestHTTPServerLimits checks what NewHTTPServer does to connections that
+// never finish a request, or sit idle, or send huge headers, and that a
+// websocket it upgrades is not bound by those request timeouts.
+func TestHTTPServerLimits(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	s := New(Config{HandshakeTimeout: timeout}, hub.New(), testutil.Log(t))
+	hs := s.NewHTTPServer("127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		_ = hs.Close()
+		<-served
+	})
+	addr := ln.Addr().String()
+
+	for _, tc := range []struct {
+		name   string
+		send   string
+		answer string // the start of what the server answers before closing, if anything
+	}{
+		{"silent connection", "", ""},
+		{"headers never finished", "GET / HTTP/1.1\r\nHost: relay\r\n", ""},
+		{"websocket handshake never finished", "GET /out/x HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\n", ""},
+		{"body never finished", "POST /api/deny HTTP/1.1\r\nHost: relay\r\nContent-Length: 100\r\n\r\n{", "HTTP/1.1 404"},
+		{"idle after a request", "GET /healthcheck HTTP/1.1\r\nHost: relay\r\n\r\n", "HTTP/1.1 200"},
+		{"headers too large", "GET / HTTP/1.1\r\nHost: relay\r\nX-Big: " + strings.Repeat("a", 100<<10) + "\r\n\r\n", "HTTP/1.1 431"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := io.WriteString(c, tc.send); err != nil {
+				t.Fatal(err)
+			}
+			// The server must close the connection well before this.
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			got, err := io.ReadAll(c)
+			if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("the server kept the connection open: %v (read %q)", err, got)
+			}
+			if !strings.HasPrefix(string(got), tc.answer) || tc.answer == "" && len(got) > 0 {
+				t.Fatalf("the server answered %q, want %q", firstLine(got), tc.answer)
+			}
+		})
+	}
+
+	t.Run("websocket outlives the request timeouts", func(t *testing.T) {
+		ws := "ws://" + addr
+		pub, _, err := websocket.DefaultDialer.Dial(ws+"/in/s", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pub.Close()
+		v, _, err := websocket.DefaultDialer.Dial(ws+"/out/s", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		since := time.Now()
+		r := &relay{Server: s}
+		r.waitClients(t, "/out/s", 1, 1, 0)
+		// Idle for longer than any request timeout, then the stream flows.
+		testutil.Eventually(t, 5*time.Second, func() bool { return time.Since(since) > 5*timeout }, "time stands still")
+		send(t, pub, bin, []byte("still here"))
+		if _, b := read(t, v); string(b) != "still here" {
+			t.Fatalf("got %q", b)
+		}
+	})
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\r\n")
+	return s
 }
