@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/browser"
 	"github.com/vwlab/vw/internal/testutil"
@@ -247,4 +249,142 @@ func TestUnmuteHintInChromium(t *testing.T) {
 	}
 	page.WaitPlayer(5*time.Second, "turned the sound on after a click", func(v browser.Player) bool { return v.Audio == "running" })
 	testutil.Eventually(t, 5*time.Second, func() bool { return !visible() }, "the unmute hint stays after the sound is on")
+}
+
+// requestLog wraps a handler and records every request line it sees, and
+// the Referer, as a server's access log would.
+type requestLog struct {
+	h     http.Handler
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *requestLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	l.mu.Lock()
+	l.lines = append(l.lines, r.Method+" "+r.RequestURI)
+	if ref := r.Header.Get("Referer"); ref != "" {
+		l.lines = append(l.lines, "Referer: "+ref)
+	}
+	l.mu.Unlock()
+	l.h.ServeHTTP(w, r)
+}
+
+func (l *requestLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
+}
+
+// TestPrivateStreamInChromium plays a private stream as a viewer given a
+// link would: a real ffmpeg stream published with a write token to a relay
+// with a secret, played in headless Chromium from /play/{x}#token=<read
+// token>. The page trades the token at the access point for a one-time
+// code, so that no URL the server sees carries a token; it takes the token
+// out of the address bar; without a token, with a token for another lab and
+// after a revocation it says why it cannot play.
+func TestPrivateStreamInChromium(t *testing.T) {
+	if !jsmpeg.LibraryAvailable() {
+		if testutil.InCI() {
+			t.Fatal("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
+		}
+		t.Skip("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
+	}
+	testutil.NeedTool(t, "ffmpeg")
+	a, err := auth.New(auth.Config{Secret: secret}, testutil.Log(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Auth: a}, hub.New(), testutil.Log(t))
+	t.Cleanup(s.Close)
+	reqs := &requestLog{h: s.Handler()}
+	srv := httptest.NewServer(reqs)
+	t.Cleanup(srv.Close)
+	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http")
+	tokens := map[string]string{
+		"write": mintWith(t, a, "lab1/", "write", time.Hour),
+		"read":  mintWith(t, a, "lab1/cam", "read", time.Hour),
+		"lab2":  mintWith(t, a, "lab2/", "read", time.Hour),
+		"admin": mintWith(t, a, "/", "admin", time.Hour),
+	}
+
+	startPublisherWith(t, wsURL+"/in/lab1/cam", bearer(tokens["write"]))
+	b := browser.Start(t)
+	page := b.Open(srv.URL + "/play/lab1/cam#token=" + tokens["read"])
+	v := page.WaitPlayer(20*time.Second, "played the private stream", func(v browser.Player) bool {
+		return v.State == "playing" && v.Frames > 50
+	})
+	t.Logf("playing: %v", v)
+	shot := page.Screenshot("private")
+	if href, err := browser.Eval[string](page, `location.href`); err != nil || href != srv.URL+"/play/lab1/cam" {
+		t.Errorf("the address bar reads %q (%v), want %s: the token must leave it", href, err, srv.URL+"/play/lab1/cam")
+	}
+	// A reload plays again: the tab keeps the token, not the address bar.
+	if err := page.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	page.WaitPlayer(20*time.Second, "played again after a reload", func(v browser.Player) bool {
+		return v.State == "playing" && v.Frames > 10
+	})
+
+	// Without a token the page says the stream needs one.
+	bare := b.Open(srv.URL + "/play/lab1/cam")
+	bare.WaitPlayer(10*time.Second, "said that the stream needs a token", func(v browser.Player) bool {
+		return v.State == "needs-token" && v.Status == http.StatusUnauthorized
+	})
+	if text, err := browser.Eval[string](bare, `document.body.innerText`); err != nil || !strings.Contains(text, "needs a token") ||
+		!strings.Contains(text, "#token=") {
+		t.Errorf("the page without a token reads %q (%v)", text, err)
+	}
+	bare.Screenshot("needs-token")
+	bare.Close()
+
+	// A token for another lab is refused, with the relay's reason.
+	other := b.Open(srv.URL + "/play/lab1/cam#token=" + tokens["lab2"])
+	other.WaitPlayer(10*time.Second, "said that the token does not cover the stream", func(v browser.Player) bool {
+		return v.State == "forbidden" && v.Status == http.StatusForbidden && strings.Contains(v.Detail, "does not cover")
+	})
+	other.Close()
+
+	// Revoked: the relay closes the playing page's connection, and the
+	// page's next code request is refused with the reason.
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+auth.DenyPath, strings.NewReader(`{"token":"`+tokens["read"]+`"}`))
+	req.Header.Set("Authorization", "Bearer "+tokens["admin"])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("deny: %d", resp.StatusCode)
+	}
+	page.WaitPlayer(10*time.Second, "said that its token was revoked", func(v browser.Player) bool {
+		return v.State == "unauthorized" && v.Status == http.StatusUnauthorized && strings.Contains(v.Detail, "denied")
+	})
+	page.Screenshot("revoked")
+
+	// What the server saw: no token anywhere in a URL; the player's
+	// websocket URLs carry a code and nothing else.
+	codes := 0
+	for _, line := range reqs.all() {
+		for name, tok := range tokens {
+			sig := tok[strings.LastIndex(tok, ".")+1:]
+			if strings.Contains(line, tok) || strings.Contains(line, sig) {
+				t.Errorf("the server saw the %s token in %q", name, line)
+			}
+		}
+		uri, ok := strings.CutPrefix(line, "GET /out/")
+		if !ok {
+			continue
+		}
+		u, err := url.Parse("/out/" + uri)
+		if err != nil || u.Path != "/out/lab1/cam" || len(u.Query()) != 1 || u.Query().Get("code") == "" {
+			t.Errorf("the player connected with %q, want /out/lab1/cam?code=…", line)
+			continue
+		}
+		codes++
+	}
+	if codes == 0 {
+		t.Errorf("the player never connected with a code; the server saw %q", reqs.all())
+	}
+	t.Logf("look at %s: it should show ffmpeg's test pattern", shot)
 }

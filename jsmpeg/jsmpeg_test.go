@@ -5,12 +5,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
 	"github.com/vwlab/vw/internal/browser"
+	"github.com/vwlab/vw/internal/testutil"
 )
 
 func get(t *testing.T, url string, header ...string) (*http.Response, string) {
@@ -49,9 +52,10 @@ func TestPlayerPage(t *testing.T) {
 		status int
 		want   []string
 	}{
-		{"relay", Config{}, "/play/lab1/cam", 200, []string{`"wsPath":"/out/lab1/cam"`, `"stream":"lab1/cam"`, "<title>lab1/cam · vw relay</title>"}},
+		{"relay", Config{AccessPath: "/access/"}, "/play/lab1/cam", 200, []string{`"wsPath":"/out/lab1/cam"`, `"stream":"lab1/cam"`,
+			`"accessPath":"/access"`, "<title>lab1/cam · vw relay</title>"}},
 		{"vw stream preview", Config{Title: "vw stream", WSPath: "/ws/{stream}"}, "/play/stream/front/large", 200,
-			[]string{`"wsPath":"/ws/stream/front/large"`, "vw stream"}},
+			[]string{`"wsPath":"/ws/stream/front/large"`, `"accessPath":""`, "vw stream"}},
 		{"own prefix", Config{PlayPrefix: "/preview"}, "/preview/video0", 200, []string{`"wsPath":"/out/video0"`}},
 		{"no name", Config{}, "/play/", 404, nil},
 		{"trailing slash", Config{}, "/play/a/", 404, nil},
@@ -165,4 +169,86 @@ func TestValidName(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
+}
+
+// TestDirectConnectInChromium opens a player with no access point (as vw
+// stream's preview serves it) from a link with a token in its fragment: the
+// page connects straight to its websocket path, and the token leaves the
+// address bar and never reaches the server.
+func TestDirectConnectInChromium(t *testing.T) {
+	if !LibraryAvailable() {
+		if testutil.InCI() {
+			t.Fatal("the jsmpeg library is not embedded: " + LibraryHelp)
+		}
+		t.Skip("the jsmpeg library is not embedded: " + LibraryHelp)
+	}
+	b := browser.Start(t)
+	p := New(Config{Title: "vw stream", WSPath: "/ws/{stream}"})
+	var (
+		mu     sync.Mutex
+		seen   []string // every request line the server saw
+		conns  []*websocket.Conn
+		closed bool
+		wg     sync.WaitGroup
+	)
+	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	upgrader := websocket.Upgrader{}
+	mux := http.NewServeMux()
+	mux.Handle("/", p.Handler())
+	mux.HandleFunc("/ws/", func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			_ = c.Close()
+			return
+		}
+		conns = append(conns, c)
+		wg.Add(1)
+		mu.Unlock()
+		defer wg.Done()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.RequestURI)
+		mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+
+	page := b.Open(srv.URL + "/play/cam#token=secret-token")
+	page.WaitPlayer(10*time.Second, "connected to /ws/cam", func(v browser.Player) bool {
+		return v.Connects > 0 && v.State == "waiting"
+	})
+	if href, err := browser.Eval[string](page, `location.href`); err != nil || href != srv.URL+"/play/cam" {
+		t.Errorf("the address bar reads %q (%v), want the token gone", href, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	ws := false
+	for _, uri := range seen {
+		if strings.Contains(uri, "secret-token") {
+			t.Errorf("the server saw the token in %q", uri)
+		}
+		ws = ws || uri == "/ws/cam"
+	}
+	if !ws {
+		t.Errorf("the page never connected to /ws/cam; the server saw %q", seen)
+	}
 }

@@ -140,6 +140,12 @@ func Eval[T any](p *Page, expr string) (T, error) {
 	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 }
 
+// Reload reloads the page, as a person pressing F5 would, and waits for it
+// to load.
+func (p *Page) Reload() error {
+	return p.do(30*time.Second, chromedp.Reload())
+}
+
 // Click clicks, as a person would with the mouse, the first element that
 // matches the CSS selector, once it is visible.
 func (p *Page) Click(selector string) error {
