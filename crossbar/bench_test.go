@@ -19,7 +19,7 @@ import (
 func BenchmarkFanout(b *testing.B) {
 	for _, viewers := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("viewers=%d", viewers), func(b *testing.B) {
-			r := startRelay(b, Config{Queue: 1 << 16, MaxConnsPerAddr: 1 << 20, MaxViewers: 1 << 20})
+			r := startRelay(b, Config{Queue: 1 << 16, QueueBytes: 1 << 40, MaxConnsPerAddr: 1 << 20, MaxViewers: 1 << 20})
 			pub := r.dial(b, "/in/bench")
 			msg := make([]byte, 87*ts.PacketSize)
 			for i := 0; i < len(msg); i += ts.PacketSize {
