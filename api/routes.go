@@ -43,7 +43,7 @@ func (s *Server) Handler() http.Handler {
 
 	if s.cfg.Player != nil {
 		p.PathPrefix("/play/").Handler(s.cfg.Player).Methods(http.MethodGet, http.MethodHead)
-		p.PathPrefix("/assets/").Handler(s.cfg.Player).Methods(http.MethodGet, http.MethodHead)
+		p.PathPrefix("/lib/").Handler(s.cfg.Player).Methods(http.MethodGet, http.MethodHead)
 	}
 	return r
 }

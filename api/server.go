@@ -31,7 +31,7 @@ type Config struct {
 	// route except /healthcheck.
 	Token string
 	// Player, if set, serves the preview player page at /play/{stream...}
-	// and its assets; it is given the request unchanged.
+	// and its library under /lib/; it is given the request unchanged.
 	Player http.Handler
 }
 

@@ -33,6 +33,11 @@ func TestBrowserEndToEnd(t *testing.T) {
 	curlPost("streams", `{"stream":"front","feeds":["video0","audio0"]}`)
 	curlPost("destinations", `{"stream":"front","destination":"ws://`+relay.addr+`/in/lab1/front","id":"0"}`)
 
+	// The lab host's own preview plays the feed before any relay is involved.
+	preview := b.Open(stream.baseURL + "/play/video0")
+	preview.WaitPlayer(20*time.Second, "played vw stream's local preview", func(p browser.Player) bool { return p.Frames > 25 })
+	preview.Close()
+
 	page := b.Open("http://" + relay.addr + "/play/lab1/front")
 	p := page.WaitPlayer(30*time.Second, "decoded video and audio", func(p browser.Player) bool {
 		return p.Frames > 50 && p.AudioFrames > 50

@@ -62,10 +62,12 @@ type proc struct {
 	// baseURL is where its HTTP routes are: http://addr, or https:// when
 	// a test gives it a certificate.
 	baseURL string
-	mu      sync.Mutex
-	log     bytes.Buffer
-	done    chan struct{}
-	err     error
+	// statsToken is an admin token for a relay's /stats when auth is on.
+	statsToken string
+	mu         sync.Mutex
+	log        bytes.Buffer
+	done       chan struct{}
+	err        error
 }
 
 // logText returns everything the process has logged so far.

@@ -12,20 +12,26 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/crossbar"
 	"github.com/vwlab/vw/hub"
 )
 
 // relayConfig is vw relay's configuration: VW_RELAY_<NAME> or --<name>.
 type relayConfig struct {
-	Listen          string `envconfig:"RELAY_LISTEN" flag:"listen" default:":8080" desc:"address to listen on"`
-	LogLevel        string `envconfig:"LOGLEVEL" flag:"loglevel" default:"info" desc:"log level: trace, debug, info, warn, error, fatal, panic"`
-	Queue           int    `envconfig:"RELAY_QUEUE" flag:"queue" default:"256" desc:"messages a viewer may fall behind before it is disconnected"`
-	MaxMessage      int    `envconfig:"RELAY_MAX_MESSAGE" flag:"max-message" default:"1048576" desc:"largest message a client may send, in bytes"`
-	MaxViewers      int    `envconfig:"RELAY_MAX_VIEWERS" flag:"max-viewers" default:"1000" desc:"clients per topic; more are refused with 503"`
-	MaxConnsPerAddr int    `envconfig:"RELAY_MAX_CONNS_PER_ADDR" flag:"max-conns-per-addr" default:"100" desc:"websocket connections per client IP; more are refused with 429"`
-	TLSCert         string `envconfig:"RELAY_TLS_CERT" flag:"tls-cert" desc:"PEM certificate (chain) file; with --tls-key the relay serves HTTPS and WSS"`
-	TLSKey          string `envconfig:"RELAY_TLS_KEY" flag:"tls-key" desc:"PEM private key file for --tls-cert"`
+	Listen          string   `envconfig:"RELAY_LISTEN" flag:"listen" default:":8080" desc:"address to listen on"`
+	LogLevel        string   `envconfig:"LOGLEVEL" flag:"loglevel" default:"info" desc:"log level: trace, debug, info, warn, error, fatal, panic"`
+	SecretFile      string   `envconfig:"RELAY_SECRET_FILE" flag:"secret-file" desc:"file holding the token signing secret (at least 32 bytes); with no secret the relay is open"`
+	Secret          string   `envconfig:"RELAY_SECRET" flag:"secret" desc:"the token signing secret itself (prefer --secret-file: arguments and environments leak)"`
+	Audience        string   `envconfig:"RELAY_AUDIENCE" flag:"audience" default:"vw-relay" desc:"audience required in tokens, so one relay's tokens do not open another"`
+	Public          []string `envconfig:"RELAY_PUBLIC" flag:"public" desc:"route prefixes whose /out/ anyone may watch without a token, comma-separated (e.g. demo/)"`
+	Queue           int      `envconfig:"RELAY_QUEUE" flag:"queue" default:"256" desc:"messages a viewer may fall behind before it is disconnected"`
+	QueueBytes      int      `envconfig:"RELAY_QUEUE_BYTES" flag:"queue-bytes" default:"8388608" desc:"bytes a viewer may fall behind before it is disconnected"`
+	MaxMessage      int      `envconfig:"RELAY_MAX_MESSAGE" flag:"max-message" default:"1048576" desc:"largest message a client may send, in bytes"`
+	MaxViewers      int      `envconfig:"RELAY_MAX_VIEWERS" flag:"max-viewers" default:"1000" desc:"clients per topic; more are refused with 503"`
+	MaxConnsPerAddr int      `envconfig:"RELAY_MAX_CONNS_PER_ADDR" flag:"max-conns-per-addr" default:"100" desc:"websocket connections per client IP; more are refused with 429"`
+	TLSCert         string   `envconfig:"RELAY_TLS_CERT" flag:"tls-cert" desc:"PEM certificate (chain) file; with --tls-key the relay serves HTTPS and WSS"`
+	TLSKey          string   `envconfig:"RELAY_TLS_KEY" flag:"tls-key" desc:"PEM private key file for --tls-cert"`
 }
 
 func newRelayCmd(stderr io.Writer) *cobra.Command {
@@ -50,8 +56,21 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	secret, err := auth.Secret(cfg.Secret, cfg.SecretFile)
+	if err != nil {
+		return err
+	}
+	access, err := auth.New(auth.Config{Secret: secret, Audience: cfg.Audience, Public: cfg.Public}, log.WithField("component", "auth"))
+	if err != nil {
+		return err
+	}
+	if access.Open() {
+		log.Warn("no VW_RELAY_SECRET_FILE or VW_RELAY_SECRET: the relay is open, anyone can publish and watch; fine for a demo or a private network only")
+	}
 	relay := crossbar.New(crossbar.Config{
+		Auth:            access,
 		Queue:           cfg.Queue,
+		QueueBytes:      int64(cfg.QueueBytes),
 		MaxMessage:      int64(cfg.MaxMessage),
 		MaxViewers:      cfg.MaxViewers,
 		MaxConnsPerAddr: cfg.MaxConnsPerAddr,

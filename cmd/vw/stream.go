@@ -16,6 +16,7 @@ import (
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/api"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/jsmpeg"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -84,7 +85,10 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 		return err
 	}
 
-	srv := api.NewServer(api.Config{Token: cfg.APIToken}, h, rules, log.WithField("component", "api"))
+	// The preview player connects straight to /ws/{stream}: there is no
+	// access point on the lab host.
+	pages := jsmpeg.New(jsmpeg.Config{Title: "vw stream", WSPath: "/ws/{stream}"})
+	srv := api.NewServer(api.Config{Token: cfg.APIToken, Player: pages.Handler()}, h, rules, log.WithField("component", "api"))
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -91,7 +92,20 @@ func relayStats(t testing.TB, relay *proc) crossbar.Stats {
 	if c == nil {
 		c = http.DefaultClient
 	}
-	status, body := httpDoWith(t, c, "GET", relay.baseURL+"/stats?format=json", "")
+	req, err := http.NewRequest("GET", relay.baseURL+"/stats?format=json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if relay.statsToken != "" {
+		req.Header.Set("Authorization", "Bearer "+relay.statsToken)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	status, body := resp.StatusCode, string(b)
 	if status != 200 {
 		t.Fatalf("/stats: %d %s", status, body)
 	}
