@@ -17,6 +17,7 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.uber.org/goleak"
 
+	"github.com/vwlab/vw/internal/testrelay"
 	"github.com/vwlab/vw/internal/testutil"
 )
 
@@ -74,7 +75,7 @@ func closedAddr(t *testing.T) string {
 // arrive intact at a real gorilla server, which rejects unmasked or
 // malformed client frames.
 func TestFramesArriveIntact(t *testing.T) {
-	r := newRelay(t)
+	r := testrelay.New(t, testrelay.Options{})
 	c := start(t, Config{URL: r.URL(), Queue: 64})
 	waitReady(t, c)
 	var want []Message
@@ -117,7 +118,7 @@ func TestTokenHeader(t *testing.T) {
 		{"without", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRelay(t)
+			r := testrelay.New(t, testrelay.Options{})
 			c := start(t, Config{URL: r.URL(), Token: tc.token})
 			waitReady(t, c)
 			h := r.Headers()
@@ -134,7 +135,7 @@ func TestTokenHeader(t *testing.T) {
 func TestMessagesFromPeer(t *testing.T) {
 	var mu sync.Mutex
 	var got []Message
-	r := newRelay(t)
+	r := testrelay.New(t, testrelay.Options{})
 	c := start(t, Config{URL: r.URL(), OnMessage: func(m Message) {
 		mu.Lock()
 		got = append(got, m)
@@ -144,7 +145,7 @@ func TestMessagesFromPeer(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool { return r.Conns() == 1 }, "relay has no connection")
 	want := []Message{{Data: []byte(`{"verb":"healthcheck"}`), Text: true}, {Data: []byte{0, 1, 2, 0xff}}}
 	for _, m := range want {
-		r.Send(m)
+		r.Send(testrelay.Msg(m))
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		mu.Lock()
@@ -189,7 +190,7 @@ func TestStopSendsCloseFrame(t *testing.T) {
 			// The relay reads nothing until the gate opens, so the
 			// client's writes back up into its queue.
 			gate := make(chan struct{})
-			r := newRelayGated(t, "127.0.0.1:0", false, gate)
+			r := testrelay.New(t, testrelay.Options{Gate: gate})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			c, err := Start(ctx, Config{URL: r.URL(), Queue: 4}, testutil.Log(t))
@@ -229,7 +230,7 @@ func TestStopSendsCloseFrame(t *testing.T) {
 // A peer that stops answering pings is noticed within the pong deadline and
 // the client redials.
 func TestDeadPeerNoticed(t *testing.T) {
-	r := newRelayAt(t, "127.0.0.1:0", true)
+	r := testrelay.New(t, testrelay.Options{Stall: true})
 	c := start(t, Config{URL: r.URL(), PingInterval: 20 * time.Millisecond, PongWait: 60 * time.Millisecond, BackoffMin: time.Millisecond})
 	waitReady(t, c)
 	testutil.Eventually(t, 5*time.Second, func() bool { return c.Stats().Connects >= 2 },
@@ -241,14 +242,14 @@ func TestDeadPeerNoticed(t *testing.T) {
 // backoff step was waiting for (plus, at worst, one already in flight when
 // the relay came back).
 func TestReconnectWithinOneStep(t *testing.T) {
-	r := newRelay(t)
+	r := testrelay.New(t, testrelay.Options{})
 	addr := r.Addr()
 	c := start(t, Config{URL: r.URL()})
 	waitReady(t, c)
 	r.Stop()
 	testutil.Eventually(t, 5*time.Second, func() bool { return c.Stats().Failures >= 2 },
 		"client did not notice the relay was gone: %+v", c.Stats())
-	r2 := newRelayAt(t, addr, false)
+	r2 := testrelay.New(t, testrelay.Options{Addr: addr})
 	before := c.Stats()
 	testutil.Eventually(t, 10*time.Second, func() bool { return c.Stats().Connects == 2 }, "client did not reconnect")
 	after := c.Stats()
@@ -383,7 +384,7 @@ func FuzzMask(f *testing.F) {
 // A peer that stopped reading cannot hold Close up for longer than
 // CloseTimeout, even with a write stuck on full socket buffers.
 func TestCloseBoundedWithStuckPeer(t *testing.T) {
-	r := newRelayAt(t, "127.0.0.1:0", true)
+	r := testrelay.New(t, testrelay.Options{Stall: true})
 	c := start(t, Config{URL: r.URL(), CloseTimeout: 50 * time.Millisecond, WriteWait: time.Minute})
 	waitReady(t, c)
 	// Far more than loopback socket buffers hold: the write pump is stuck

@@ -2,18 +2,12 @@ package rwc
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -30,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/testrelay"
 	"github.com/vwlab/vw/internal/testutil"
 	"github.com/vwlab/vw/reconws"
 )
@@ -72,7 +67,7 @@ func (f *fixture) waitConnected(id, url string) {
 	}, "destination %s never connected to %s", id, url)
 }
 
-func (f *fixture) pub(topic string, m msg) {
+func (f *fixture) pub(topic string, m testrelay.Msg) {
 	f.h.Publish(topic, &hub.Message{Data: m.Data, Text: m.Text})
 }
 
@@ -89,7 +84,7 @@ func closedURL(t *testing.T) string {
 
 func seq(i int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(i)) }
 
-func seqs(ms []msg) []int {
+func seqs(ms []testrelay.Msg) []int {
 	out := make([]int, len(ms))
 	for i, m := range ms {
 		out[i] = int(binary.BigEndian.Uint32(m.Data))
@@ -97,7 +92,7 @@ func seqs(ms []msg) []int {
 	return out
 }
 
-func sameMsgs(t *testing.T, got, want []msg) {
+func sameMsgs(t *testing.T, got, want []testrelay.Msg) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d messages, want %d", len(got), len(want))
@@ -115,7 +110,7 @@ func trim(b []byte) []byte { return b[:min(len(b), 32)] }
 // handshake; what the relay sends comes back into the topic, and not back to
 // the relay.
 func TestDataFlowsBothWays(t *testing.T) {
-	rl := newRelay(t)
+	rl := testrelay.New(t, testrelay.Options{})
 	f := newFixture(t, Config{})
 	f.set(Rule{Stream: "cam", Destination: rl.URL(), ID: "0", Token: "tok.123"})
 	f.waitConnected("0", rl.URL())
@@ -123,7 +118,7 @@ func TestDataFlowsBothWays(t *testing.T) {
 		t.Errorf("Authorization = %q, want %q", got, "Bearer tok.123")
 	}
 
-	want := []msg{
+	want := []testrelay.Msg{
 		{Data: bytes.Repeat([]byte{0x47, 1, 2, 3}, 47)},
 		{Data: []byte(`{"healthcheck":"ok"}`), Text: true},
 		{Data: bytes.Repeat([]byte{0x47}, 70000)},
@@ -137,7 +132,7 @@ func TestDataFlowsBothWays(t *testing.T) {
 	listener := f.h.Subscribe("cam", hub.SubConfig{})
 	defer listener.Close()
 	testutil.Eventually(t, wait, func() bool { return rl.Conns() == 1 }, "relay lost its client")
-	cmd := msg{Data: []byte(`{"verb":"healthcheck"}`), Text: true}
+	cmd := testrelay.Msg{Data: []byte(`{"verb":"healthcheck"}`), Text: true}
 	rl.Send(cmd)
 	select {
 	case m := <-listener.C():
@@ -149,7 +144,7 @@ func TestDataFlowsBothWays(t *testing.T) {
 	}
 	// Had the destination heard its own remote's message, it would have
 	// forwarded it before this marker.
-	marker := msg{Data: []byte("marker")}
+	marker := testrelay.Msg{Data: []byte("marker")}
 	f.pub("cam", marker)
 	testutil.Eventually(t, wait, func() bool { return rl.Count() == len(want)+1 }, "marker never arrived")
 	sameMsgs(t, rl.Msgs(), append(want, marker))
@@ -159,18 +154,18 @@ func TestDataFlowsBothWays(t *testing.T) {
 // streaming again after at most one more dial than the one its current
 // backoff step was waiting for.
 func TestReconnect(t *testing.T) {
-	rl := newRelay(t)
+	rl := testrelay.New(t, testrelay.Options{})
 	addr := rl.Addr()
 	f := newFixture(t, Config{})
 	f.set(Rule{Stream: "cam", Destination: rl.URL(), ID: "0"})
 	f.waitConnected("0", rl.URL())
-	f.pub("cam", msg{Data: []byte("before")})
+	f.pub("cam", testrelay.Msg{Data: []byte("before")})
 	testutil.Eventually(t, wait, func() bool { return rl.Count() == 1 }, "no data before the outage")
 
 	rl.Stop()
 	testutil.Eventually(t, wait, func() bool { s, _ := f.r.Stats("0"); return s.Failures >= 2 },
 		"destination did not notice the relay was gone")
-	rl2 := newRelayAt(t, addr, false)
+	rl2 := testrelay.New(t, testrelay.Options{Addr: addr})
 	before, _ := f.r.Stats("0")
 	f.waitConnected("0", rl.URL())
 	after, _ := f.r.Stats("0")
@@ -180,9 +175,9 @@ func TestReconnect(t *testing.T) {
 	if step := reconws.Step(reconws.DefaultBackoffMin, reconws.DefaultBackoffMax, int(after.Failures)); after.Backoff > step {
 		t.Errorf("waited %v before the last dial, more than the step %v", after.Backoff, step)
 	}
-	f.pub("cam", msg{Data: []byte("after")})
+	f.pub("cam", testrelay.Msg{Data: []byte("after")})
 	testutil.Eventually(t, wait, func() bool { return rl2.Count() == 1 }, "no data after reconnecting")
-	sameMsgs(t, rl2.Msgs(), []msg{{Data: []byte("after")}})
+	sameMsgs(t, rl2.Msgs(), []testrelay.Msg{{Data: []byte("after")}})
 }
 
 // Swapping the URL mid-flow loses and repeats nothing: the old relay gets a
@@ -190,7 +185,7 @@ func TestReconnect(t *testing.T) {
 // relay is made to stop reading around the swap, so that the old client
 // holds a backlog that it must flush before closing.
 func TestHotSwap(t *testing.T) {
-	r1, r2 := newRelay(t), newRelay(t)
+	r1, r2 := testrelay.New(t, testrelay.Options{}), testrelay.New(t, testrelay.Options{})
 	f := newFixture(t, Config{Queue: 1024})
 	f.set(Rule{Stream: "cam", Destination: r1.URL(), ID: "0"})
 	f.waitConnected("0", r1.URL())
@@ -200,7 +195,7 @@ func TestHotSwap(t *testing.T) {
 	send := func(size int) {
 		data := make([]byte, size)
 		copy(data, seq(n))
-		f.pub("cam", msg{Data: data})
+		f.pub("cam", testrelay.Msg{Data: data})
 		n++
 	}
 	paced := func(count int) {
@@ -245,7 +240,7 @@ func TestHotSwap(t *testing.T) {
 // A swap to a URL that never answers does not keep feeding the old place:
 // after SwapTimeout the old connection is closed and the new one retried.
 func TestSwapToDeadURL(t *testing.T) {
-	r1 := newRelay(t)
+	r1 := testrelay.New(t, testrelay.Options{})
 	dead := closedURL(t)
 	f := newFixture(t, Config{SwapTimeout: 50 * time.Millisecond})
 	f.set(Rule{Stream: "cam", Destination: r1.URL(), ID: "0"})
@@ -262,14 +257,14 @@ func TestSwapToDeadURL(t *testing.T) {
 // A rule changed and changed back before the new URL connected keeps its
 // first connection: no reconnect, no close.
 func TestSwapCancelled(t *testing.T) {
-	r1 := newRelay(t)
+	r1 := testrelay.New(t, testrelay.Options{})
 	f := newFixture(t, Config{})
 	rule := Rule{Stream: "cam", Destination: r1.URL(), ID: "0"}
 	f.set(rule)
 	f.waitConnected("0", r1.URL())
 	f.set(Rule{Stream: "cam", Destination: closedURL(t), ID: "0"})
 	f.set(rule)
-	f.pub("cam", msg{Data: []byte("still here")})
+	f.pub("cam", testrelay.Msg{Data: []byte("still here")})
 	testutil.Eventually(t, wait, func() bool { return r1.Count() == 1 }, "data stopped")
 	if len(r1.Headers()) != 1 || len(r1.Closes()) != 0 {
 		t.Errorf("relay saw %d handshakes and closes %v, want 1 and none", len(r1.Headers()), r1.Closes())
@@ -291,7 +286,7 @@ func TestUpdates(t *testing.T) {
 		{"new token", Rule{Stream: "a", ID: "0", Token: "t2"}, 2, "a", "Bearer t2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rl := newRelay(t)
+			rl := testrelay.New(t, testrelay.Options{})
 			f := newFixture(t, Config{})
 			f.set(Rule{Stream: "a", Destination: rl.URL(), ID: "0", Token: "t1"})
 			f.waitConnected("0", rl.URL())
@@ -310,10 +305,10 @@ func TestUpdates(t *testing.T) {
 			// forwarded; the marker comes last.
 			testutil.Eventually(t, wait, func() bool { return f.h.Topics() == 1 }, "old topic still subscribed")
 			other := map[string]string{"a": "b", "b": "a"}[tc.topic]
-			f.pub(other, msg{Data: []byte("wrong topic")})
-			f.pub(tc.topic, msg{Data: []byte("marker")})
+			f.pub(other, testrelay.Msg{Data: []byte("wrong topic")})
+			f.pub(tc.topic, testrelay.Msg{Data: []byte("marker")})
 			testutil.Eventually(t, wait, func() bool { return rl.Count() == 1 }, "marker never arrived")
-			sameMsgs(t, rl.Msgs(), []msg{{Data: []byte("marker")}})
+			sameMsgs(t, rl.Msgs(), []testrelay.Msg{{Data: []byte("marker")}})
 			if got := rl.Headers()[tc.handshakes-1].Get("Authorization"); got != tc.auth {
 				t.Errorf("Authorization = %q, want %q", got, tc.auth)
 			}
@@ -327,23 +322,23 @@ func TestRefresh(t *testing.T) {
 	var mu sync.Mutex
 	topics := map[string]string{"cam": "feed/cam"}
 	resolve := func(s string) string { mu.Lock(); defer mu.Unlock(); return topics[s] }
-	rl := newRelay(t)
+	rl := testrelay.New(t, testrelay.Options{})
 	f := newFixture(t, Config{Resolve: resolve})
 	f.set(Rule{Stream: "cam", Destination: rl.URL(), ID: "0"})
 	f.waitConnected("0", rl.URL())
-	f.pub("feed/cam", msg{Data: []byte("feed")})
+	f.pub("feed/cam", testrelay.Msg{Data: []byte("feed")})
 	testutil.Eventually(t, wait, func() bool { return rl.Count() == 1 }, "feed data missing")
 
 	mu.Lock()
 	topics["cam"] = "stream/cam"
 	mu.Unlock()
 	f.r.Refresh()
-	f.pub("stream/cam", msg{Data: []byte("stream")}) // no wait: the subscription is in force
+	f.pub("stream/cam", testrelay.Msg{Data: []byte("stream")}) // no wait: the subscription is in force
 	testutil.Eventually(t, wait, func() bool { return rl.Count() == 2 }, "stream data missing")
-	f.pub("feed/cam", msg{Data: []byte("old topic")})
-	f.pub("stream/cam", msg{Data: []byte("marker")})
+	f.pub("feed/cam", testrelay.Msg{Data: []byte("old topic")})
+	f.pub("stream/cam", testrelay.Msg{Data: []byte("marker")})
 	testutil.Eventually(t, wait, func() bool { return rl.Count() == 3 }, "marker missing")
-	sameMsgs(t, rl.Msgs(), []msg{{Data: []byte("feed")}, {Data: []byte("stream")}, {Data: []byte("marker")}})
+	sameMsgs(t, rl.Msgs(), []testrelay.Msg{{Data: []byte("feed")}, {Data: []byte("stream")}, {Data: []byte("marker")}})
 	if len(rl.Headers()) != 1 {
 		t.Errorf("relay saw %d handshakes, want 1: a move must not reconnect", len(rl.Headers()))
 	}
@@ -353,8 +348,8 @@ func TestRefresh(t *testing.T) {
 // A destination whose remote stops reading (its socket buffers fill) loses
 // its own messages; another destination of the same topic keeps every one.
 func TestSlowDestination(t *testing.T) {
-	stuck := newRelayAt(t, "127.0.0.1:0", true)
-	fast := newRelay(t)
+	stuck := testrelay.New(t, testrelay.Options{Stall: true})
+	fast := testrelay.New(t, testrelay.Options{})
 	f := newFixture(t, Config{Queue: 16, CloseTimeout: 100 * time.Millisecond})
 	f.set(Rule{Stream: "cam", Destination: stuck.URL(), ID: "stuck"})
 	f.set(Rule{Stream: "cam", Destination: fast.URL(), ID: "fast"})
@@ -365,7 +360,7 @@ func TestSlowDestination(t *testing.T) {
 	for i := range n {
 		data := make([]byte, 64<<10)
 		copy(data, seq(i))
-		f.pub("cam", msg{Data: data})
+		f.pub("cam", testrelay.Msg{Data: data})
 		// The fast relay's progress is the pace: were it held up by the
 		// stuck one, this would time out.
 		testutil.Eventually(t, wait, func() bool { return fast.Count() >= i+1-8 },
@@ -459,7 +454,7 @@ func TestOneFileOneDestination(t *testing.T) {
 // The file holds exactly the bytes pushed, including while the remote was
 // down, and Delete flushes it (the periodic flush is an hour away here).
 func TestRecordingAcrossOutage(t *testing.T) {
-	rl := newRelay(t)
+	rl := testrelay.New(t, testrelay.Options{})
 	addr := rl.Addr()
 	f := newFixture(t, Config{FlushInterval: time.Hour})
 	f.set(Rule{Stream: "cam", Destination: rl.URL(), ID: "0", File: "lab1/cam.ts"})
@@ -467,7 +462,7 @@ func TestRecordingAcrossOutage(t *testing.T) {
 	var want []byte
 	push := func(from, to int) {
 		for i := from; i < to; i++ {
-			m := msg{Data: fmt.Appendf(nil, "packet %05d;", i), Text: i%7 == 0}
+			m := testrelay.Msg{Data: fmt.Appendf(nil, "packet %05d;", i), Text: i%7 == 0}
 			f.pub("cam", m)
 			want = append(want, m.Data...)
 		}
@@ -477,7 +472,7 @@ func TestRecordingAcrossOutage(t *testing.T) {
 	rl.Stop()
 	testutil.Eventually(t, wait, func() bool { return !f.r.Connected("0") }, "outage not noticed")
 	push(100, 200)
-	rl2 := newRelayAt(t, addr, false)
+	rl2 := testrelay.New(t, testrelay.Options{Addr: addr})
 	f.waitConnected("0", rl2.URL())
 	push(200, 300)
 	testutil.Eventually(t, wait, func() bool { return rl2.Count() == 100 }, "relay got %d of the last 100", rl2.Count())
@@ -510,7 +505,7 @@ func TestRecordingFlushed(t *testing.T) {
 			var want []byte
 			for i := range 50 {
 				d := bytes.Repeat([]byte{byte(i)}, 188)
-				f.pub("cam", msg{Data: d})
+				f.pub("cam", testrelay.Msg{Data: d})
 				want = append(want, d...)
 			}
 			tc.end(f)
@@ -527,11 +522,11 @@ func TestRecordingFlushed(t *testing.T) {
 // or with another CA the dial is refused and the log names the certificate
 // error. Verification is never switched off.
 func TestTLS(t *testing.T) {
-	rl := newRelayTLS(t, "127.0.0.1:0", false, nil, true)
+	rl := testrelay.New(t, testrelay.Options{TLS: true})
 	f := newFixture(t, Config{TLS: rl.TLSConfig()})
 	f.set(Rule{Stream: "cam", Destination: rl.URL(), ID: "0"})
 	f.waitConnected("0", rl.URL())
-	f.pub("cam", msg{Data: []byte("over TLS")})
+	f.pub("cam", testrelay.Msg{Data: []byte("over TLS")})
 	testutil.Eventually(t, wait, func() bool { return rl.Count() == 1 }, "no data over TLS")
 
 	for _, tc := range []struct {
@@ -539,10 +534,10 @@ func TestTLS(t *testing.T) {
 		cfg  Config
 	}{
 		{"system roots", Config{}},
-		{"another CA", Config{TLS: &tls.Config{RootCAs: otherCA(t)}}},
+		{"another CA", Config{TLS: &tls.Config{RootCAs: testutil.NewCA(t, t.TempDir(), "vw test CA").Pool()}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rl := newRelayTLS(t, "127.0.0.1:0", false, nil, true)
+			rl := testrelay.New(t, testrelay.Options{TLS: true})
 			l, hook := logtest.NewNullLogger()
 			tc.cfg.Recordings = t.TempDir()
 			tc.cfg.BackoffMin = 5 * time.Millisecond
@@ -573,10 +568,10 @@ func TestTLS(t *testing.T) {
 // TLSConfig adds a CA file to the system roots; a file that is not PEM is
 // refused, not ignored.
 func TestTLSConfigFromCAFile(t *testing.T) {
-	rl := newRelayTLS(t, "127.0.0.1:0", false, nil, true)
+	rl := testrelay.New(t, testrelay.Options{TLS: true})
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rl.srv.Certificate().Raw}), 0o600); err != nil {
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rl.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := TLSConfig(ca)
@@ -601,35 +596,6 @@ func TestTLSConfigFromCAFile(t *testing.T) {
 	}
 }
 
-// otherCA returns a pool with a freshly made CA that signed nothing.
-func otherCA(t *testing.T) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "vw test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return pool
-}
-
 func entries(h *logtest.Hook) []string {
 	var out []string
 	for _, e := range h.AllEntries() {
@@ -640,9 +606,9 @@ func entries(h *logtest.Hook) []string {
 
 func TestDeleteAllKeeps(t *testing.T) {
 	f := newFixture(t, Config{})
-	relays := map[string]*relay{}
+	relays := map[string]*testrelay.Relay{}
 	for _, id := range []string{"a", "apiRule", "c"} {
-		relays[id] = newRelay(t)
+		relays[id] = testrelay.New(t, testrelay.Options{})
 		f.set(Rule{Stream: "cam", Destination: relays[id].URL(), ID: id})
 	}
 	for id, rl := range relays {
@@ -662,7 +628,7 @@ func TestDeleteAllKeeps(t *testing.T) {
 	if f.r.Delete("a") {
 		t.Error("Delete of a deleted rule reported true")
 	}
-	f.pub("cam", msg{Data: []byte("x")})
+	f.pub("cam", testrelay.Msg{Data: []byte("x")})
 	testutil.Eventually(t, wait, func() bool { return relays["apiRule"].Count() == 1 }, "kept destination stopped")
 }
 

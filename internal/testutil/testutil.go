@@ -1,7 +1,8 @@
 // Package testutil owns what every test in this module shares: waiting on a
-// condition with a deadline instead of sleeping, and finding the real tools
+// condition with a deadline instead of sleeping, finding the real tools
 // (ffmpeg, ffprobe, chromium) a test needs, skipping without them except in
-// CI, where a missing tool is a failure.
+// CI, where a missing tool is a failure, and making a throw-away certificate
+// authority with server certificates for TLS tests.
 package testutil
 
 import (

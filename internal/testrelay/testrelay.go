@@ -1,7 +1,14 @@
-package rwc
+// Package testrelay owns the tiny real websocket relay that the tests of the
+// websocket clients (reconws, rwc) push to: it records what its clients
+// send, their handshake headers and their close codes, can talk back, and
+// can play a stuck peer (never reading, paused, or gated), over ws or wss.
+// Stop drops every connection without a close frame, as a crashing relay
+// would.
+package testrelay
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"log"
 	"net"
@@ -13,18 +20,38 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// relay is a tiny real websocket server for the tests: it records what its
-// clients send, the handshake headers and the close codes, can talk back,
-// and can stop reading to play a stuck peer.
-type relay struct {
+// Msg is a message a relay received or sends.
+type Msg struct {
+	Data []byte
+	Text bool
+}
+
+// Options shape a relay; the zero value is a plain ws relay on a free
+// loopback port that reads everything.
+type Options struct {
+	// Addr is the address to listen on ("127.0.0.1:0" if empty), so that
+	// a test can bring a relay back on the address of one it stopped.
+	Addr string
+	// Stall: handlers never read, so no pongs, and TCP back-pressure
+	// reaches the client after kilobytes.
+	Stall bool
+	// Gate, if set, holds the handlers back from reading until it is
+	// closed.
+	Gate chan struct{}
+	// TLS serves wss with httptest's self-signed certificate; TLSConfig
+	// trusts it.
+	TLS bool
+}
+
+// Relay is a running test relay; New stops it when the test ends.
+type Relay struct {
 	t      testing.TB
 	srv    *httptest.Server
 	scheme string
-	stall  bool          // handlers do not read: no pongs, TCP back-pressure
-	gate   chan struct{} // if set, handlers start reading when it is closed
+	opt    Options
 
 	mu      sync.Mutex
-	msgs    []msg
+	msgs    []Msg
 	headers []http.Header
 	closes  []int
 	conns   map[*websocket.Conn]bool
@@ -33,38 +60,22 @@ type relay struct {
 	wg      sync.WaitGroup
 }
 
-func newRelay(t testing.TB) *relay { return newRelayAt(t, "127.0.0.1:0", false) }
-
-// newRelayAt listens on addr, so that a test can bring a relay back on the
-// address of one it stopped.
-func newRelayAt(t testing.TB, addr string, stall bool) *relay {
+// New starts a relay listening as opt says.
+func New(t testing.TB, opt Options) *Relay {
 	t.Helper()
-	return newRelayGated(t, addr, stall, nil)
-}
-
-func newRelayGated(t testing.TB, addr string, stall bool, gate chan struct{}) *relay {
-	t.Helper()
-	return newRelayTLS(t, addr, stall, gate, false)
-}
-
-// msg is what a relay received.
-type msg struct {
-	Data []byte
-	Text bool
-}
-
-func newRelayTLS(t testing.TB, addr string, stall bool, gate chan struct{}, useTLS bool) *relay {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
+	if opt.Addr == "" {
+		opt.Addr = "127.0.0.1:0"
 	}
-	r := &relay{t: t, stall: stall, gate: gate, conns: map[*websocket.Conn]bool{}, quit: make(chan struct{})}
+	ln, err := net.Listen("tcp", opt.Addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", opt.Addr, err)
+	}
+	r := &Relay{t: t, opt: opt, conns: map[*websocket.Conn]bool{}, quit: make(chan struct{})}
 	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.handle))
 	r.srv.Listener.Close()
 	r.srv.Listener = ln
 	r.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // refused TLS handshakes
-	if useTLS {
+	if opt.TLS {
 		r.srv.StartTLS()
 		r.scheme = "wss"
 	} else {
@@ -75,16 +86,24 @@ func newRelayTLS(t testing.TB, addr string, stall bool, gate chan struct{}, useT
 	return r
 }
 
-func (r *relay) URL() string { return r.scheme + "://" + r.srv.Listener.Addr().String() + "/in/test" }
+// URL is where clients push to.
+func (r *Relay) URL() string { return r.scheme + "://" + r.Addr() + "/in/test" }
 
-// TLSConfig trusts the relay's self-signed certificate (wss only).
-func (r *relay) TLSConfig() *tls.Config {
+// Addr is the address the relay listens on.
+func (r *Relay) Addr() string { return r.srv.Listener.Addr().String() }
+
+// TLSConfig trusts the relay's self-signed certificate; nil for a ws relay.
+func (r *Relay) TLSConfig() *tls.Config {
+	if !r.opt.TLS {
+		return nil
+	}
 	return &tls.Config{RootCAs: r.srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
 }
 
-func (r *relay) Addr() string { return r.srv.Listener.Addr().String() }
+// Certificate is the relay's self-signed certificate; nil for a ws relay.
+func (r *Relay) Certificate() *x509.Certificate { return r.srv.Certificate() }
 
-func (r *relay) handle(w http.ResponseWriter, req *http.Request) {
+func (r *Relay) handle(w http.ResponseWriter, req *http.Request) {
 	// Recorded before the upgrade answers, so a client that sees 101 can
 	// count on it.
 	r.mu.Lock()
@@ -113,7 +132,7 @@ func (r *relay) handle(w http.ResponseWriter, req *http.Request) {
 		r.mu.Unlock()
 		conn.Close()
 	}()
-	if r.stall {
+	if r.opt.Stall {
 		// A small receive buffer makes back-pressure reach the client
 		// after kilobytes rather than tens of megabytes.
 		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
@@ -122,9 +141,9 @@ func (r *relay) handle(w http.ResponseWriter, req *http.Request) {
 		<-r.quit
 		return
 	}
-	if r.gate != nil {
+	if r.opt.Gate != nil {
 		select {
-		case <-r.gate:
+		case <-r.opt.Gate:
 		case <-r.quit:
 			return
 		}
@@ -150,13 +169,13 @@ func (r *relay) handle(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		r.mu.Lock()
-		r.msgs = append(r.msgs, msg{Data: data, Text: typ == websocket.TextMessage})
+		r.msgs = append(r.msgs, Msg{Data: data, Text: typ == websocket.TextMessage})
 		r.mu.Unlock()
 	}
 }
 
 // Send writes a message to every connected client.
-func (r *relay) Send(m msg) {
+func (r *Relay) Send(m Msg) {
 	typ := websocket.BinaryMessage
 	if m.Text {
 		typ = websocket.TextMessage
@@ -172,7 +191,7 @@ func (r *relay) Send(m msg) {
 
 // Stop closes the listener and every connection abruptly (no close frame),
 // as a crashing relay would, and waits for the handlers.
-func (r *relay) Stop() {
+func (r *Relay) Stop() {
 	r.mu.Lock()
 	select {
 	case <-r.quit:
@@ -190,31 +209,36 @@ func (r *relay) Stop() {
 	r.wg.Wait()
 }
 
-func (r *relay) Msgs() []msg {
+// Msgs returns the messages received so far, in order.
+func (r *Relay) Msgs() []Msg {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]msg(nil), r.msgs...)
+	return append([]Msg(nil), r.msgs...)
 }
 
-func (r *relay) Count() int {
+// Count is the number of messages received so far.
+func (r *Relay) Count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.msgs)
 }
 
-func (r *relay) Headers() []http.Header {
+// Headers returns the request headers of every handshake, refused ones too.
+func (r *Relay) Headers() []http.Header {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]http.Header(nil), r.headers...)
 }
 
-func (r *relay) Closes() []int {
+// Closes returns the codes of the close frames the clients sent.
+func (r *Relay) Closes() []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]int(nil), r.closes...)
 }
 
-func (r *relay) Conns() int {
+// Conns is the number of clients connected now.
+func (r *Relay) Conns() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.conns)
@@ -222,13 +246,14 @@ func (r *relay) Conns() int {
 
 // Pause makes the handlers stop reading (after the message each is reading
 // now) until Resume: the clients' writes back up.
-func (r *relay) Pause() {
+func (r *Relay) Pause() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.resume = make(chan struct{})
 }
 
-func (r *relay) Resume() {
+// Resume lets paused handlers read again.
+func (r *Relay) Resume() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	close(r.resume)
