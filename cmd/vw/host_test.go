@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vwlab/vw/internal/testutil"
 )
 
 // TestHostAPIClosedByDefault checks the lab host's control surface: vw
@@ -15,9 +17,10 @@ import (
 // request without it, and ffmpeg must send it too.
 func TestHostAPIClosedByDefault(t *testing.T) {
 	s := streamProc(t)
-	if !strings.Contains(s.logText(), `addr="127.0.0.1:`) {
-		t.Fatalf("vw stream does not listen on loopback by default:\n%s", s.logText())
-	}
+	// The port accepts connections just before the line is logged.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return strings.Contains(s.logText(), `msg="vw stream listening" addr="127.0.0.1:`)
+	}, "vw stream does not listen on loopback by default:\n%s", s.logText())
 
 	port := freePort(t)
 	cmd := exec.Command(vwBin, "stream")
