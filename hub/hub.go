@@ -6,7 +6,10 @@
 //
 // The subscriber list of a topic is copy-on-write, so Publish takes no lock:
 // the fan-out path is one atomic load and one non-blocking channel send per
-// subscriber.
+// subscriber. A subscriber may also offer a Direct hand-over, tried before
+// its queue while nothing is queued: a consumer that can take a message at
+// once without blocking (a non-blocking socket write, say) then costs the
+// publisher no channel operation and itself no goroutine wake-up.
 package hub
 
 import (
@@ -54,6 +57,14 @@ type SubConfig struct {
 	Queue int
 	// Policy applies when the queue is full.
 	Policy Policy
+	// Direct, when set, is offered each message first, in the publisher's
+	// goroutine, as long as every message queued before has been marked
+	// Consumed: so a message handed over directly never overtakes a queued
+	// one from the same publisher. Direct must not block; it reports
+	// whether it took the message, and one it does not take is queued as
+	// usual. A subscriber with Direct must call Consumed for every message
+	// it has received from C and handled.
+	Direct func(*Message) bool
 }
 
 // DefaultQueue is the queue length used when SubConfig.Queue is zero.
@@ -167,6 +178,14 @@ func (t *Topic) Leave() {
 	}
 }
 
+// DirectBudget bounds the time one Publish spends in Direct hand-overs;
+// the subscribers it has not reached by then get the message queued. Direct
+// work is done in the publisher's goroutine, one subscriber after another,
+// while queued work spreads over the subscribers' own goroutines: so with
+// very many subscribers a publisher is held up at most this long per
+// message, and the rest of the fan-out runs in parallel as without Direct.
+const DirectBudget = 5 * time.Millisecond
+
 // Publish offers m to every subscriber except the one whose ID is m.From. It
 // never blocks.
 func (t *Topic) Publish(m *Message) {
@@ -174,14 +193,35 @@ func (t *Topic) Publish(m *Message) {
 	t.msgsIn.Add(1)
 	t.bytesIn.Add(n)
 	var sent uint64
+	var start time.Time // of the first Direct offer
+	overBudget := false
 	for _, s := range *t.subs.Load() {
 		if s.id == m.From {
 			continue
+		}
+		if s.direct != nil {
+			if !overBudget && s.queued.Load() == 0 {
+				if start.IsZero() {
+					start = time.Now()
+				} else {
+					overBudget = time.Since(start) > DirectBudget
+				}
+				if !overBudget && s.direct(m) {
+					sent++
+					continue
+				}
+			}
+			// Counted before the send, so that the consumer, which marks
+			// it consumed after receiving it, never sees the count low.
+			s.queued.Add(1)
 		}
 		select {
 		case s.c <- m:
 			sent++
 		default:
+			if s.direct != nil {
+				s.queued.Add(-1)
+			}
 			s.dropped.Add(1)
 			t.dropped.Add(1)
 			if s.policy == Kick {
@@ -207,7 +247,7 @@ func (t *Topic) subscribe(cfg SubConfig) *Sub {
 	if id == 0 {
 		id = t.hub.NewID()
 	}
-	s := &Sub{t: t, id: id, policy: cfg.Policy, c: make(chan *Message, q), done: make(chan struct{})}
+	s := &Sub{t: t, id: id, policy: cfg.Policy, direct: cfg.Direct, c: make(chan *Message, q), done: make(chan struct{})}
 	t.mu.Lock()
 	old := *t.subs.Load()
 	next := make([]*Sub, len(old), len(old)+1)
@@ -274,7 +314,11 @@ type Sub struct {
 	t      *Topic
 	id     uint64
 	policy Policy
+	direct func(*Message) bool
 	c      chan *Message // never closed, so a racing Publish cannot panic
+	// queued counts the messages queued and not yet marked Consumed, kept
+	// only for a subscriber with Direct.
+	queued atomic.Int64
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -294,6 +338,15 @@ func (s *Sub) ID() uint64 { return s.id }
 
 // Topic returns the topic subscribed to.
 func (s *Sub) Topic() *Topic { return s.t }
+
+// Consumed marks n messages received from C as handled, so that Direct may
+// be offered messages again once none is outstanding. Only a subscriber with
+// Direct needs it; for others it does nothing.
+func (s *Sub) Consumed(n int) {
+	if s.direct != nil {
+		s.queued.Add(-int64(n))
+	}
+}
 
 // Kicked reports whether the hub ended the subscription for falling behind.
 func (s *Sub) Kicked() bool { return s.kicked.Load() }

@@ -170,3 +170,88 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 }
+
+// TestDirectNeverOvertakesQueue checks the Direct hand-over: it is offered a
+// message only while nothing queued is unconsumed, so that what a consumer
+// handles, direct or queued, is in publishing order; and a message it
+// refuses is queued (or dropped, with a full queue) as without Direct.
+func TestDirectNeverOvertakesQueue(t *testing.T) {
+	var got []byte // what the consumer handled, in order
+	accept := true
+	offered := 0
+	var s *Sub
+	h := New()
+	s = h.Subscribe("x", SubConfig{Queue: 2, Policy: Drop, Direct: func(m *Message) bool {
+		offered++
+		if accept {
+			got = append(got, m.Data[0])
+		}
+		return accept
+	}})
+	defer s.Close()
+	other := h.Subscribe("x", SubConfig{Queue: 16})
+	defer other.Close()
+	consume := func(n int) {
+		t.Helper()
+		for range n {
+			got = append(got, recv(t, s).Data[0])
+		}
+		s.Consumed(n)
+	}
+	pub := func(i byte) { h.Publish("x", &Message{Data: []byte{i}}) }
+
+	for _, step := range []struct {
+		name        string
+		do          func()
+		wantGot     string
+		wantOffered int
+	}{
+		{"taken directly", func() { pub(0); pub(1) }, "\x00\x01", 2},
+		{"refused: queued", func() { accept = false; pub(2) }, "\x00\x01", 3},
+		// 3 must not overtake 2, even though Direct would take it now.
+		{"not offered while 2 waits", func() { accept = true; pub(3) }, "\x00\x01", 3},
+		{"queue full: dropped, not offered", func() { pub(4) }, "\x00\x01", 3},
+		{"consumed: offered again", func() { consume(2); pub(5) }, "\x00\x01\x02\x03\x05", 4},
+	} {
+		step.do()
+		if string(got) != step.wantGot || offered != step.wantOffered {
+			t.Fatalf("%s: handled %v after %d offers, want %v after %d", step.name, got, offered, []byte(step.wantGot), step.wantOffered)
+		}
+	}
+	if s.Dropped() != 1 {
+		t.Fatalf("dropped %d, want 1 (message 4)", s.Dropped())
+	}
+	if st := h.Stats()[0]; st.MsgsIn != 6 || st.MsgsOut != 6+5 || st.Dropped != 1 {
+		t.Fatalf("stats = %+v: want 6 in, 11 out (5 to the Direct subscriber, 6 to the other), 1 dropped", st)
+	}
+}
+
+// TestDirectBudget checks that one Publish stops offering Direct once it has
+// spent DirectBudget on it, and queues the message for the rest.
+func TestDirectBudget(t *testing.T) {
+	h := New()
+	var took []int
+	var subs []*Sub
+	for i := range 6 {
+		// Each hand-over takes at least 60% of the budget: the first is
+		// always offered, the second only if the clock has not jumped on
+		// (a loaded machine), the third never.
+		s := h.Subscribe("x", SubConfig{Direct: func(*Message) bool {
+			for t0 := time.Now(); time.Since(t0) < DirectBudget*6/10; {
+			}
+			took = append(took, i)
+			return true
+		}})
+		defer s.Close()
+		subs = append(subs, s)
+	}
+	h.Publish("x", &Message{Data: []byte{1}})
+	if len(took) < 1 || len(took) > 2 || took[0] != 0 || (len(took) == 2 && took[1] != 1) {
+		t.Fatalf("Direct took the message for subscribers %v, want [0] or [0 1]", took)
+	}
+	for i, s := range subs {
+		if queued := len(s.C()); queued != 1 && i >= len(took) || queued != 0 && i < len(took) {
+			t.Fatalf("subscriber %d has %d queued (Direct took %v)", i, queued, took)
+		}
+	}
+}
