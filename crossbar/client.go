@@ -112,6 +112,7 @@ type client struct {
 	dropped atomic.Bool
 
 	pong       chan []byte   // pongs owed, written by the pump
+	flush      chan struct{} // a direct write left the rest of a frame to the pump
 	stop       chan struct{} // closed when the reader has finished
 	closeReply []byte        // the close frame that answers the peer's; set before stop closes
 
@@ -193,6 +194,7 @@ func (s *Server) admit(rt route, g *auth.Grant, r *http.Request) (*client, error
 		addr:     r.RemoteAddr,
 		since:    time.Now(),
 		pong:     make(chan []byte, 1),
+		flush:    make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		sizeHint: 16 << 10,
 	}
@@ -293,7 +295,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 	var first *hub.Message
 	if c.role != Publisher {
-		sub := s.hub.Subscribe(c.topic.name, hub.SubConfig{ID: c.id, Queue: s.cfg.Queue, Policy: hub.Kick})
+		cfg := hub.SubConfig{ID: c.id, Queue: s.cfg.Queue, Policy: hub.Kick}
+		if c.nc.raw != nil {
+			cfg.Direct = c.direct
+		}
+		sub := s.hub.Subscribe(c.topic.name, cfg)
 		defer sub.Close()
 		// Read after subscribing: a message counted in pos from here on is
 		// in the queue (pos grows before Publish), so a backlog is never
@@ -465,10 +471,13 @@ func (c *client) writePump(first *hub.Message) {
 		queue, kicked = c.sub.C(), c.sub.Done()
 	}
 	if first != nil {
-		if err := c.write(first); err != nil {
+		if err := c.write(first, false); err != nil {
 			c.writeFailed(err)
 			return
 		}
+	}
+	if c.sub != nil {
+		c.nc.allowDirect()
 	}
 	for {
 		select {
@@ -480,7 +489,12 @@ func (c *client) writePump(first *hub.Message) {
 				return
 			default:
 			}
-			if err := c.write(m); err != nil {
+			if err := c.write(m, true); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		case <-c.flush:
+			if _, err := c.nc.writeBuffers(nil, c.s.cfg.WriteTimeout); err != nil {
 				c.writeFailed(err)
 				return
 			}
@@ -538,7 +552,8 @@ func (c *client) closeForCause() {
 }
 
 // write sends m and whatever else is queued behind it, in one syscall.
-func (c *client) write(m *hub.Message) error {
+// fromQueue says whether m came from the queue.
+func (c *client) write(m *hub.Message, fromQueue bool) error {
 	batch := append(c.batch[:0], m)
 	size := len(m.Data)
 drain:
@@ -556,6 +571,10 @@ drain:
 	var n uint64
 	for _, m := range batch {
 		n += uint64(len(m.Data))
+		if f := frameOf(m); f != nil {
+			iov = append(iov, f)
+			continue
+		}
 		h := m.Header
 		if h == nil {
 			// Published by someone other than a relay reader: frame it here.
@@ -571,11 +590,7 @@ drain:
 			h = hdrs[len(hdrs)-k:]
 			putHeader(h, op, len(m.Data))
 		}
-		if len(m.Data) > 0 && cap(h) > len(h) && &h[:len(h)+1][len(h)] == &m.Data[0] {
-			iov = append(iov, h[:len(h)+len(m.Data)]) // one contiguous frame
-		} else {
-			iov = append(iov, h, m.Data)
-		}
+		iov = append(iov, h, m.Data)
 	}
 	_, err := c.nc.writeBuffers(iov, c.s.cfg.WriteTimeout)
 	clear(iov[:cap(iov)])
@@ -586,7 +601,58 @@ drain:
 	}
 	c.msgsOut.Add(uint64(len(batch)))
 	c.bytesOut.Add(n)
+	if c.sub != nil {
+		// Written: the hub may hand the next message over directly. The
+		// first message is from the queue unless it is the PSI sent first.
+		k := len(batch)
+		if !fromQueue {
+			k--
+		}
+		c.sub.Consumed(k)
+	}
 	return nil
+}
+
+// frameOf returns m's frame, header and payload, when they are one
+// contiguous buffer (as a relay reader publishes them); nil otherwise.
+func frameOf(m *hub.Message) []byte {
+	h := m.Header
+	if h == nil {
+		return nil
+	}
+	if len(m.Data) == 0 {
+		return h
+	}
+	if cap(h) > len(h) && &h[:len(h)+1][len(h)] == &m.Data[0] {
+		return h[:len(h)+len(m.Data)]
+	}
+	return nil
+}
+
+// direct is the viewer's hub.SubConfig.Direct: the publisher's goroutine
+// writes a message straight to a viewer with nothing queued, if its socket
+// takes it at once. A frame the socket takes only part of is finished by
+// the pump, before anything else.
+func (c *client) direct(m *hub.Message) bool {
+	f := frameOf(m)
+	if f == nil {
+		return false
+	}
+	took, partial := c.nc.tryWrite(f)
+	if !took {
+		return false
+	}
+	// Counted now, the rest being due first: a backlog is never overstated
+	// by more than this one frame's tail.
+	c.msgsOut.Add(1)
+	c.bytesOut.Add(uint64(len(m.Data)))
+	if partial {
+		select {
+		case c.flush <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 func (c *client) queue() <-chan *hub.Message {

@@ -11,10 +11,13 @@
 // token's live connections.
 //
 // Fan-out is built for many viewers of one stream: a publisher's message is
-// framed once when it is read (header and payload in one buffer), every
-// viewer's queue holds a pointer to that same buffer, and each viewer's write
-// pump sends its whole backlog in one writev. A viewer that falls a queue's
-// length behind, or whose write deadline passes, is disconnected with a close
+// framed once when it is read (header and payload in one buffer), and every
+// viewer gets that same buffer. A viewer with nothing queued gets it from the
+// publisher's goroutine in one non-blocking write (no goroutine wake-up, as
+// cheap as the naive loop over viewers); any other gets it queued, and its
+// write pump sends its whole backlog, starting with whatever a non-blocking
+// write left unwritten, in one writev. A viewer that falls a queue's length
+// behind, or whose write deadline passes, is disconnected with a close
 // reason and counted; it never slows the publisher or another viewer.
 package crossbar
 
