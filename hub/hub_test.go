@@ -226,32 +226,96 @@ func TestDirectNeverOvertakesQueue(t *testing.T) {
 	}
 }
 
+// fakeClock replaces a topic's clock: Direct hand-overs in these tests
+// advance it by what they would cost.
+type fakeClock struct{ t time.Duration }
+
+func (c *fakeClock) now() time.Duration { return c.t }
+
 // TestDirectBudget checks that one Publish stops offering Direct once it has
 // spent DirectBudget on it, and queues the message for the rest.
 func TestDirectBudget(t *testing.T) {
 	h := New()
+	tp := h.Join("x")
+	defer tp.Leave()
+	clock := &fakeClock{}
+	tp.now = clock.now
 	var took []int
 	var subs []*Sub
 	for i := range 6 {
-		// Each hand-over takes at least 60% of the budget: the first is
-		// always offered, the second only if the clock has not jumped on
-		// (a loaded machine), the third never.
+		// Each hand-over costs 40% of the budget: offered at 0, 40% and
+		// 80%, the fourth (at 120%) is over it.
 		s := h.Subscribe("x", SubConfig{Direct: func(*Message) bool {
-			for t0 := time.Now(); time.Since(t0) < DirectBudget*6/10; {
-			}
+			clock.t += DirectBudget * 4 / 10
 			took = append(took, i)
 			return true
 		}})
 		defer s.Close()
 		subs = append(subs, s)
 	}
-	h.Publish("x", &Message{Data: []byte{1}})
-	if len(took) < 1 || len(took) > 2 || took[0] != 0 || (len(took) == 2 && took[1] != 1) {
-		t.Fatalf("Direct took the message for subscribers %v, want [0] or [0 1]", took)
+	tp.Publish(&Message{Data: []byte{1}})
+	if len(took) != 3 || took[0] != 0 || took[1] != 1 || took[2] != 2 {
+		t.Fatalf("Direct took the message for subscribers %v, want [0 1 2]", took)
 	}
 	for i, s := range subs {
-		if queued := len(s.C()); queued != 1 && i >= len(took) || queued != 0 && i < len(took) {
-			t.Fatalf("subscriber %d has %d queued (Direct took %v)", i, queued, took)
+		if queued, want := len(s.C()), min(max(i-2, 0), 1); queued != want {
+			t.Fatalf("subscriber %d has %d queued, want %d", i, queued, want)
 		}
+	}
+}
+
+// TestDirectShare checks that a topic's publishers spend at most about
+// DirectShare of their time in Direct, whatever the pace: a paced publisher
+// with time to spare hands every message over directly, one that publishes
+// faster than Direct could keep up with has the rest queued.
+func TestDirectShare(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		gap, cost time.Duration // between messages; of one hand-over
+		wantAll   bool
+	}{
+		{"paced: 2 ms of work every 33 ms", 33 * time.Millisecond, 2 * time.Millisecond, true},
+		{"just within the share", 2 * time.Millisecond, 2 * time.Millisecond, true},
+		{"flooding: 4 ms of work every 1 ms", time.Millisecond, 4 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := New()
+			tp := h.Join("x")
+			defer tp.Leave()
+			clock := &fakeClock{}
+			tp.now = clock.now
+			direct := 0
+			s := h.Subscribe("x", SubConfig{Direct: func(*Message) bool {
+				clock.t += tc.cost
+				direct++
+				return true
+			}})
+			defer s.Close()
+			const n = 200
+			queued := 0
+			for range n {
+				clock.t += tc.gap
+				tp.Publish(&Message{Data: []byte{1}})
+				if k := len(s.C()); k > 0 {
+					for range k {
+						<-s.C()
+					}
+					s.Consumed(k)
+					queued += k
+				}
+			}
+			if direct+queued != n {
+				t.Fatalf("%d direct + %d queued, want %d messages", direct, queued, n)
+			}
+			if tc.wantAll && direct != n {
+				t.Fatalf("%d of %d messages direct, want all", direct, n)
+			}
+			spent := time.Duration(direct) * tc.cost
+			// What is owed never passes the budget by more than the one
+			// hand-over that crossed it.
+			if limit := time.Duration(float64(clock.t)*DirectShare) + DirectBudget + tc.cost; spent > limit || direct == 0 {
+				t.Fatalf("%d messages direct: %v of %v spent in Direct, want some and at most %v", direct, spent, clock.t, limit)
+			}
+		})
 	}
 }
