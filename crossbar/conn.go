@@ -203,8 +203,7 @@ func (c *lockedConn) SetWriteDeadline(t time.Time) error {
 // allows, within timeout: at least half of it, at most all of it, since the
 // deadline is moved only when less than half of the timeout is left (moving
 // it costs a timer update, once per write per viewer otherwise). The rest
-// of a frame a direct write began, if any, goes first. It
-// consumes bufs.
+// of a frame a direct write began, if any, goes first. It consumes bufs.
 func (c *lockedConn) writeBuffers(bufs net.Buffers, timeout time.Duration) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
