@@ -76,7 +76,6 @@ func runPath(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := b(ctx, cfg, tw); err != nil {
 			return err
 		}
-		tw.Flush()
 	}
 	return tw.Flush()
 }
