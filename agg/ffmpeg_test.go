@@ -207,6 +207,20 @@ func (r *recorder) save(t *testing.T) (string, [][]byte) {
 	return path, r.msgs
 }
 
+// videoAudioStream returns a hub, an Agg closed when the test ends, and a
+// recorder of stream "s", whose rule is video0 then audio0.
+func videoAudioStream(t *testing.T) (*hub.Hub, *Agg, *recorder) {
+	t.Helper()
+	h := hub.New()
+	a := NewWithConfig(Config{}, h, testutil.Log(t))
+	t.Cleanup(a.Close)
+	rec := record(t, h, "s")
+	if err := a.Set(testutil.Context(t, 5*time.Second), "s", []string{"video0", "audio0"}); err != nil {
+		t.Fatal(err)
+	}
+	return h, a, rec
+}
+
 func needFFmpeg(t *testing.T) {
 	testutil.NeedTool(t, "ffmpeg")
 	testutil.NeedTool(t, "ffprobe")
@@ -234,13 +248,7 @@ func TestFFmpegFeeds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := hub.New()
-			a := NewWithConfig(Config{}, h, testutil.Log(t))
-			defer a.Close()
-			rec := record(t, h, "s")
-			if err := a.Set(testutil.Context(t, 5*time.Second), "s", []string{"video0", "audio0"}); err != nil {
-				t.Fatal(err)
-			}
+			h, a, rec := videoAudioStream(t)
 			tc.video.dur, tc.audio.dur = 2500*time.Millisecond, 2500*time.Millisecond
 			v := startFeed(t, h, "video0", true, tc.video)
 			au := startFeed(t, h, "audio0", false, tc.audio)
@@ -273,13 +281,7 @@ func TestFFmpegFeeds(t *testing.T) {
 func TestFFmpegLateAudio(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
-	h := hub.New()
-	a := NewWithConfig(Config{}, h, testutil.Log(t))
-	defer a.Close()
-	rec := record(t, h, "s")
-	if err := a.Set(testutil.Context(t, 5*time.Second), "s", []string{"video0", "audio0"}); err != nil {
-		t.Fatal(err)
-	}
+	h, a, rec := videoAudioStream(t)
 	v := startFeed(t, h, "video0", true, feedOpts{dur: 4500 * time.Millisecond})
 	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(outFirstPID) > 0 }, "no video out") // the only feed
 	start := time.Now()
@@ -309,14 +311,8 @@ func TestFFmpegLateAudio(t *testing.T) {
 func TestFFmpegMuteUnmute(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
-	h := hub.New()
-	a := NewWithConfig(Config{}, h, testutil.Log(t))
-	defer a.Close()
-	rec := record(t, h, "s")
+	h, a, rec := videoAudioStream(t)
 	ctx := testutil.Context(t, 20*time.Second)
-	if err := a.Set(ctx, "s", []string{"video0", "audio0"}); err != nil {
-		t.Fatal(err)
-	}
 	v := startFeed(t, h, "video0", true, feedOpts{})
 	au := startFeed(t, h, "audio0", false, feedOpts{})
 	// Output PIDs go to streams in the order their PMTs arrive.
@@ -383,13 +379,7 @@ func TestFFmpegMuteUnmute(t *testing.T) {
 func TestFFmpegRestart(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
-	h := hub.New()
-	a := NewWithConfig(Config{}, h, testutil.Log(t))
-	defer a.Close()
-	rec := record(t, h, "s")
-	if err := a.Set(testutil.Context(t, 5*time.Second), "s", []string{"video0", "audio0"}); err != nil {
-		t.Fatal(err)
-	}
+	h, a, rec := videoAudioStream(t)
 	v := startFeed(t, h, "video0", true, feedOpts{dur: 3500 * time.Millisecond})
 	startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond}).wait(t)
 	startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond}).wait(t)
