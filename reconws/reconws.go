@@ -1,7 +1,8 @@
 // Package reconws owns one reconnecting websocket client: it dials with a
 // timeout (optionally with a bearer token and a TLS config), keeps the
-// connection alive with ping/pong deadlines, redials with exponential backoff
-// and jitter when it drops, and stops cleanly with a close frame.
+// connection alive with ping/pong deadlines, redials when it drops (every
+// 250 ms for the first seconds of an outage, then with exponential backoff,
+// always with jitter), and stops cleanly with a close frame.
 //
 // Each connection has a read pump and a write pump, as in gorilla/websocket's
 // chat example. Send never blocks: it puts a message on a bounded queue, or
@@ -31,6 +32,7 @@ const (
 	DefaultDialTimeout  = 5 * time.Second
 	DefaultBackoffMin   = 250 * time.Millisecond
 	DefaultBackoffMax   = 10 * time.Second
+	DefaultFastFor      = 5 * time.Second
 	DefaultResetAfter   = 5 * time.Second
 	DefaultPingInterval = 10 * time.Second
 	DefaultWriteWait    = 10 * time.Second
@@ -53,11 +55,15 @@ type Config struct {
 
 	// DialTimeout bounds one dial, TCP and TLS and websocket handshakes.
 	DialTimeout time.Duration
-	// BackoffMin is the first wait before a redial; each failure doubles it
-	// up to BackoffMax. The wait used is jittered within [step/2, step].
+	// BackoffMin is the wait between redials for the first FastFor of an
+	// outage; after that each failure doubles the wait up to BackoffMax.
+	// Every wait used is jittered within [step/2, step].
 	BackoffMin, BackoffMax time.Duration
-	// ResetAfter: a connection that lived at least this long resets the
-	// backoff to BackoffMin.
+	// FastFor is how long into an outage redials stay at BackoffMin.
+	FastFor time.Duration
+	// ResetAfter: only a connection that lived at least this long ends an
+	// outage, so that the next one starts fast again; a connection that
+	// dies younger continues the outage it interrupted.
 	ResetAfter time.Duration
 	// PingInterval is how often the client pings; a peer that sends nothing
 	// (no pong, no data) for PongWait is taken as dead. PongWait defaults
@@ -81,6 +87,9 @@ type Config struct {
 	// read pump's goroutine; it must not block for long. It is never called
 	// after Done is closed.
 	OnMessage func(Message)
+
+	// clock runs the redial schedule; nil is the real one. Tests set it.
+	clock clock
 }
 
 // Message is a data message from the peer.
@@ -188,6 +197,7 @@ func withDefaults(c Config) Config {
 	def(&c.DialTimeout, DefaultDialTimeout)
 	def(&c.BackoffMin, DefaultBackoffMin)
 	def(&c.BackoffMax, DefaultBackoffMax)
+	def(&c.FastFor, DefaultFastFor)
 	def(&c.ResetAfter, DefaultResetAfter)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongWait, c.PingInterval*3/2)
@@ -204,6 +214,9 @@ func withDefaults(c Config) Config {
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.clock == nil {
+		c.clock = realClock{}
 	}
 	return c
 }
@@ -263,20 +276,20 @@ func (c *Client) Stats() Stats {
 func (c *Client) run(ctx, dialCtx context.Context) {
 	defer close(c.done)
 	defer c.stopDial()
-	attempt := 0
+	clk := c.cfg.clock
+	sched := schedule{lo: c.cfg.BackoffMin, hi: c.cfg.BackoffMax, fast: c.cfg.FastFor}
 	lastWarn := ""
 	for first := true; ; first = false {
 		if !first {
-			d := Backoff(c.cfg.BackoffMin, c.cfg.BackoffMax, attempt)
-			attempt++
+			d := sched.next(clk.Now())
 			c.backoff.Store(int64(d))
 			c.log.WithField("backoff", d).Debug("redialling after backoff")
-			t := time.NewTimer(d)
+			fire, stop := clk.Timer(d)
 			select {
 			case <-dialCtx.Done():
-				t.Stop()
+				stop()
 				return
-			case <-t.C:
+			case <-fire:
 			}
 		}
 		conn, err := c.dial(dialCtx)
@@ -301,7 +314,7 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 		c.connected.Store(true)
 		c.readyOnce.Do(func() { close(c.ready) })
 		c.log.Info("connected")
-		began := time.Now()
+		began := clk.Now()
 		stopped, err := c.serve(ctx, dialCtx, conn)
 		c.connected.Store(false)
 		c.drain()
@@ -310,8 +323,8 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 			return
 		}
 		c.log.WithField("err", err).Info("disconnected")
-		if time.Since(began) >= c.cfg.ResetAfter {
-			attempt = 0
+		if clk.Now().Sub(began) >= c.cfg.ResetAfter {
+			sched.reset()
 		}
 	}
 }

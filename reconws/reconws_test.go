@@ -237,65 +237,6 @@ func TestDeadPeerNoticed(t *testing.T) {
 		"client never gave up on a silent peer: %+v", c.Stats())
 }
 
-// After the relay goes away and comes back on the same address the client
-// is connected again after at most one more dial: the one that its current
-// backoff step was waiting for (plus, at worst, one already in flight when
-// the relay came back).
-func TestReconnectWithinOneStep(t *testing.T) {
-	r := testrelay.New(t, testrelay.Options{})
-	addr := r.Addr()
-	c := start(t, Config{URL: r.URL()})
-	waitReady(t, c)
-	r.Stop()
-	testutil.Eventually(t, 5*time.Second, func() bool { return c.Stats().Failures >= 2 },
-		"client did not notice the relay was gone: %+v", c.Stats())
-	r2 := testrelay.New(t, testrelay.Options{Addr: addr})
-	before := c.Stats()
-	testutil.Eventually(t, 10*time.Second, func() bool { return c.Stats().Connects == 2 }, "client did not reconnect")
-	after := c.Stats()
-	if extra := after.Failures - before.Failures; extra > 1 {
-		t.Errorf("%d dials failed after the relay was back, want at most the one in flight", extra)
-	}
-	if max := Step(DefaultBackoffMin, DefaultBackoffMax, int(after.Failures)); after.Backoff > max {
-		t.Errorf("last backoff %v exceeds step %v", after.Backoff, max)
-	}
-	if !c.Send([]byte("again"), false) {
-		t.Fatal("Send refused after reconnect")
-	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return r2.Count() == 1 }, "no data after reconnect")
-}
-
-// A connection that lived ResetAfter resets the backoff to its first step;
-// connections that die young make it grow.
-func TestBackoffReset(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		up := websocket.Upgrader{}
-		if conn, err := up.Upgrade(w, r, nil); err == nil {
-			conn.Close() // accepted, then dropped at once
-		}
-	}))
-	defer srv.Close()
-	lo := 4 * time.Millisecond
-	for _, tc := range []struct {
-		name       string
-		resetAfter time.Duration
-		grown      bool
-	}{
-		{"lived", time.Nanosecond, false},
-		{"died young", time.Hour, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := start(t, Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), BackoffMin: lo, BackoffMax: time.Second, ResetAfter: tc.resetAfter})
-			testutil.Eventually(t, wait5, func() bool { return c.Stats().Connects >= 4 }, "too few connections: %+v", c.Stats())
-			// From the 3rd redial on, a growing backoff waits at
-			// least Step(2)/2 = 2×lo; a reset one at most lo.
-			if b := c.Stats().Backoff; (b > lo) != tc.grown {
-				t.Errorf("latest wait %v with first step %v: grown=%v, want %v", b, lo, b > lo, tc.grown)
-			}
-		})
-	}
-}
-
 func TestBackoff(t *testing.T) {
 	lo, hi := DefaultBackoffMin, DefaultBackoffMax
 	if lo > 250*time.Millisecond || hi > 10*time.Second {
