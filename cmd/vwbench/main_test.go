@@ -77,7 +77,7 @@ func TestPathRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
-	err := run(ctx, []string{"path", "-vw", vw, "-duration", "500ms", "-mutes", "2", "-swaps", "2", "-outages", "100ms"},
+	err := run(ctx, []string{"path", "-vw", vw, "-duration", "500ms", "-mutes", "2", "-swaps", "2", "-outages", "100ms", "-repeats", "2"},
 		os.Getenv, strings.NewReader(""), &out, &errOut)
 	if err != nil {
 		t.Fatalf("path: %v\nstderr: %s", err, errOut.String())

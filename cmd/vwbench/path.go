@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,19 +41,22 @@ type pathConfig struct {
 	mutes    int           // mute/unmute cycles
 	swaps    int           // hot swaps
 	outages  []time.Duration
+	repeats  int
 }
 
 func runPath(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("path", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg pathConfig
-	var outages string
+	var outages, only string
 	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
 	fs.DurationVar(&cfg.duration, "duration", 4*time.Second, "measured time for the latency figures")
 	fs.Float64Var(&cfg.rate, "rate", 4e6, "feed rate, bits per second")
 	fs.IntVar(&cfg.mutes, "mutes", 20, "mute/unmute cycles")
 	fs.IntVar(&cfg.swaps, "swaps", 10, "destination hot swaps")
-	fs.StringVar(&outages, "outages", "300ms,1s,3s", "relay outages to recover from, comma-separated")
+	fs.StringVar(&outages, "outages", "300ms,1.5s,4s,20s", "relay outages to recover from, comma-separated")
+	fs.StringVar(&only, "only", "", "run only these figures, comma-separated: hop, mute, swap, reconnect")
+	fs.IntVar(&cfg.repeats, "repeats", 5, "runs of each relay outage up to 5 s (longer ones run once)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,8 +74,14 @@ func runPath(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "\nvw stream → vw relay, real processes on loopback, a %.1f Mbit/s synthetic feed\n\n", cfg.rate/1e6)
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tp50\tp99\tmax\tnotes")
-	for _, b := range []func(context.Context, pathConfig, *tabwriter.Writer) error{benchHop, benchMute, benchSwap, benchReconnect} {
-		if err := b(ctx, cfg, tw); err != nil {
+	for _, b := range []struct {
+		name string
+		run  func(context.Context, pathConfig, *tabwriter.Writer) error
+	}{{"hop", benchHop}, {"mute", benchMute}, {"swap", benchSwap}, {"reconnect", benchReconnect}} {
+		if only != "" && !slices.Contains(strings.Split(only, ","), b.name) {
+			continue
+		}
+		if err := b.run(ctx, cfg, tw); err != nil {
 			return err
 		}
 	}
@@ -114,6 +122,19 @@ func (r *rig) close() {
 // startVW runs `vw kind` on addr (a free port if empty) and waits until it
 // answers.
 func startVW(ctx context.Context, exe, addr, kind string, env ...string) (*vwProc, error) {
+	p, err := launchVW(exe, addr, kind, env...)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitUp(ctx, kind); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// launchVW starts `vw kind` on addr (a free port if empty) without waiting.
+func launchVW(exe, addr, kind string, env ...string) (*vwProc, error) {
 	if addr == "" {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -135,25 +156,28 @@ func startVW(ctx context.Context, exe, addr, kind string, env ...string) (*vwPro
 		_ = cmd.Wait()
 		close(p.done)
 	}()
-	probe := "http://" + addr + "/healthcheck"
+	return p, nil
+}
+
+// waitUp waits until the process answers HTTP.
+func (p *vwProc) waitUp(ctx context.Context, kind string) error {
+	probe := "http://" + p.addr + "/healthcheck"
 	if kind == "relay" {
-		probe = "http://" + addr + "/stats?format=json"
+		probe = "http://" + p.addr + "/stats?format=json"
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if resp, err := http.Get(probe); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p, nil
+				return nil
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			p.stop()
-			return nil, fmt.Errorf("vw %s did not come up on %s", kind, addr)
+			return fmt.Errorf("vw %s did not come up on %s", kind, p.addr)
 		}
 		if err := sleep(ctx, 20*time.Millisecond); err != nil {
-			p.stop()
-			return nil, err
+			return err
 		}
 	}
 }
@@ -265,12 +289,13 @@ func markers(b []byte, into []uint64) []uint64 {
 
 // watcher is a viewer of a relay route that notes when each marker came.
 type watcher struct {
-	c    *websocket.Conn
-	mu   sync.Mutex
-	got  map[uint64]time.Time
-	seqs []uint64 // in arrival order
-	pids map[uint16]int
-	done chan struct{}
+	c     *websocket.Conn
+	mu    sync.Mutex
+	got   map[uint64]time.Time
+	seqs  []uint64  // in arrival order
+	first time.Time // when the first message came
+	pids  map[uint16]int
+	done  chan struct{}
 }
 
 func watchRoute(addr, route string) (*watcher, error) {
@@ -290,6 +315,9 @@ func watchRoute(addr, route string) (*watcher, error) {
 			now := time.Now()
 			seqs = markers(b, seqs[:0])
 			w.mu.Lock()
+			if w.first.IsZero() {
+				w.first = now
+			}
 			for _, s := range seqs {
 				if _, dup := w.got[s]; !dup {
 					w.got[s] = now
@@ -522,70 +550,4 @@ func benchSwap(ctx context.Context, cfg pathConfig, tw *tabwriter.Writer) error 
 	}
 	row(tw, "hot swap: POST until data on the new route", took, fmt.Sprintf("%d swaps; %d packets lost, %d twice (of %d)", len(took), lost, dup, last-first+1))
 	return nil
-}
-
-// benchReconnect kills the relay, leaves it down for a while, brings it
-// back on the same address, and measures from its return to the first data
-// at a viewer: vw stream's backoff step at that moment bounds it (first step
-// 250 ms, doubling with jitter to 10 s).
-func benchReconnect(ctx context.Context, cfg pathConfig, tw *tabwriter.Writer) error {
-	for _, outage := range cfg.outages {
-		// A fresh vw stream each time: its backoff resets only after a
-		// connection that lived 5 s, so outages in a row would add up.
-		if err := reconnectOnce(ctx, cfg, outage, tw); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func reconnectOnce(ctx context.Context, cfg pathConfig, outage time.Duration, tw *tabwriter.Writer) error {
-	r, err := startRig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	f := startFeed(ctx, r, "rc", true, cfg.rate)
-	defer f.stop()
-	if _, err := r.post("/api/destinations", `{"stream":"rc","destination":"ws://`+r.relay.addr+`/in/bench/rc","id":"rc"}`); err != nil {
-		return err
-	}
-	w, err := watchRoute(r.relay.addr, "/out/bench/rc")
-	if err != nil {
-		return err
-	}
-	waitFor(ctx, 10*time.Second, func() bool { return w.count() > 0 })
-	w.close()
-	r.relay.kill()
-	if err := sleep(ctx, outage); err != nil {
-		return err
-	}
-	relay, err := startVW(ctx, cfg.vw, r.relay.addr, "relay")
-	if err != nil {
-		return err
-	}
-	r.relay = relay
-	back := time.Now()
-	w, err = watchRoute(r.relay.addr, "/out/bench/rc")
-	if err != nil {
-		return err
-	}
-	defer w.close()
-	if !waitFor(ctx, 15*time.Second, func() bool { return w.count() > 0 }) {
-		return fmt.Errorf("no data within 15 s of the relay's return after a %v outage", outage)
-	}
-	fmt.Fprintf(tw, "reconnect after a %v outage\t%s\t\t\t%s\n", outage, ms(time.Since(back)), backoffNote(outage))
-	return nil
-}
-
-// backoffNote says which backoff step vw stream's client is on after an
-// outage of d, if its first failed dial came at once: steps of 250 ms
-// doubling to 10 s, each waited in full or in part (jitter).
-func backoffNote(d time.Duration) string {
-	step, waited := 250*time.Millisecond, time.Duration(0)
-	for waited+step/2 < d && step < 10*time.Second {
-		waited += step / 2 // jitter waits between half the step and all of it
-		step = min(step*2, 10*time.Second)
-	}
-	return "bound: the backoff step in effect, here at most " + strconv.FormatFloat(step.Seconds(), 'f', 2, 64) + " s"
 }
