@@ -308,13 +308,14 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 			}
 			continue
 		}
+		// Before anything shows the connection: its life starts here.
+		began := clk.Now()
 		lastWarn = ""
 		c.drain()
 		c.connects.Add(1)
 		c.connected.Store(true)
 		c.readyOnce.Do(func() { close(c.ready) })
 		c.log.Info("connected")
-		began := clk.Now()
 		stopped, err := c.serve(ctx, dialCtx, conn)
 		c.connected.Store(false)
 		c.drain()
