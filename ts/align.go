@@ -120,3 +120,8 @@ next:
 	}
 	return len(b), false
 }
+
+// Buffered returns how many bytes of input the Aligner holds for its next
+// packet: the packets Append has emitted so far end that many bytes before
+// the end of its input, unless bytes were skipped.
+func (a *Aligner) Buffered() int { return a.n }
