@@ -10,12 +10,15 @@ import (
 
 // Want says what a recording must hold.
 type Want struct {
-	Video int // mpeg1video streams
-	Audio int // mp2 streams
+	Video int // video streams of VideoCodec
+	Audio int // audio streams of AudioCodec
+	// VideoCodec and AudioCodec are ffprobe's codec names; empty means
+	// mpeg1video and mp2, what jsmpeg plays.
+	VideoCodec, AudioCodec string
 }
 
 // CheckFile runs every check a user would on a recording and fails t on
-// any problem: ffprobe lists exactly the wanted mpeg1video and mp2 streams,
+// any problem: ffprobe lists exactly the wanted video and audio streams,
 // all in one program; ffmpeg decodes it with -xerror and prints nothing;
 // at -v debug it reports no continuity error or corrupt packet; our packet
 // walk and go-astits's find no continuity error, no malformed packet and
@@ -23,6 +26,12 @@ type Want struct {
 // walk's report for further checks.
 func CheckFile(t testing.TB, path string, want Want) *Report {
 	t.Helper()
+	if want.VideoCodec == "" {
+		want.VideoCodec = "mpeg1video"
+	}
+	if want.AudioCodec == "" {
+		want.AudioCodec = "mp2"
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -37,16 +46,16 @@ func CheckFile(t testing.TB, path string, want Want) *Report {
 	var video, audio int
 	for _, s := range p.Streams {
 		switch s.CodecName {
-		case "mpeg1video":
+		case want.VideoCodec:
 			video++
-		case "mp2":
+		case want.AudioCodec:
 			audio++
 		default:
 			t.Errorf("ffprobe lists an unexpected %s stream (%s)", s.CodecName, s.ID)
 		}
 	}
 	if video != want.Video || audio != want.Audio {
-		t.Errorf("ffprobe lists %d mpeg1video and %d mp2 streams (%v), want %d and %d", video, audio, p.Codecs(), want.Video, want.Audio)
+		t.Errorf("ffprobe lists %d %s and %d %s streams (%v), want %d and %d", video, want.VideoCodec, audio, want.AudioCodec, p.Codecs(), want.Video, want.Audio)
 	}
 	if len(p.Programs) != 1 || len(p.Programs[0].Streams) != len(p.Streams) {
 		t.Errorf("ffprobe lists %d programs, want one holding all %d streams: %+v", len(p.Programs), len(p.Streams), p.Programs)

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
+)
+
+// ffmpegH264 runs a real H.264 ("video") or AAC ("audio") feed with the
+// encoder settings of the README's H.264 section, lavfi standing in for
+// the devices, until the test ends.
+func ffmpegH264(t testing.TB, kind, url string) *exec.Cmd {
+	t.Helper()
+	bin := testutil.NeedTool(t, "ffmpeg")
+	var in []string
+	switch kind {
+	case "video":
+		in = []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+			"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "300k",
+			"-maxrate", "300k", "-bufsize", "300k", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
+			"-bf", "0", "-pix_fmt", "yuv420p"}
+	case "audio":
+		in = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+			"-c:a", "aac", "-b:a", "64k", "-ar", "48000"}
+	}
+	args := append([]string{"-v", "error", "-nostdin"}, in...)
+	cmd := exec.Command(bin, append(args, "-f", "mpegts", "-muxdelay", "0.001", url)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if stderr.Len() > 0 {
+			t.Logf("ffmpeg %s: %s", kind, stderr.String())
+		}
+	})
+	return cmd
+}
+
+// TestExamplesH264 runs the H.264 camera and AAC microphone scripts against
+// a real vw stream and relay, lavfi standing in for the devices: the relay
+// receives one program of one h264 and one aac track.
+func TestExamplesH264(t *testing.T) {
+	testutil.NeedTool(t, "curl")
+	testutil.NeedTool(t, "ffprobe")
+	relay := relayProc(t)
+	stream := streamProc(t)
+	env := []string{"VW=http://" + stream.addr, "RELAY=ws://" + relay.addr, "LAB=lab1", "STREAM=front"}
+
+	cam := startExample(t, "camera-h264.sh", append(env, "INPUT=-re -f lavfi -i testsrc=size=320x240:rate=25", "SIZE=320x240"))
+	mic := startExample(t, "microphone-aac.sh", append(env, "INPUT=-re -f lavfi -i sine=frequency=440:sample_rate=48000"))
+	if out := example(t, "rules.sh", env); !strings.Contains(out, `{"stream":"front","feeds":["video0","audio0"]}`) {
+		t.Fatalf("rules.sh printed:\n%s", out)
+	}
+	v := watch(t, relay, "/out/lab1/front")
+	v.grows(t, 150_000, 20*time.Second, "the H.264 example feeds at the relay")
+	if !alive(cam) || !alive(mic) {
+		t.Fatal("a feed script died")
+	}
+	path := filepath.Join(t.TempDir(), "relay.ts")
+	if err := os.WriteFile(path, v.bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := tscheck.Probe(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(p.Codecs(), ","); got != "h264,aac" && got != "aac,h264" {
+		t.Fatalf("the relay's viewer got %q, want one h264 and one aac track", got)
+	}
+	if len(p.Programs) != 1 || len(p.Programs[0].Streams) != 2 {
+		t.Fatalf("want one program of both tracks: %+v", p.Programs)
+	}
+}
+
+// TestCameraH264Encoders checks camera-h264.sh's encoder choice without a
+// Raspberry Pi: an ffmpeg stand-in on PATH prints the arguments it was
+// given. The Pi's hardware encoder gets none of libx264's options (it
+// would refuse them), and a wrong ENCODER is refused before ffmpeg runs.
+func TestCameraH264Encoders(t *testing.T) {
+	dir := t.TempDir()
+	fake := "#!/bin/sh\necho \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "ffmpeg"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH")}
+	x264 := example(t, "camera-h264.sh", env)
+	for _, want := range []string{"-c:v libx264", "-tune zerolatency", "-bf 0", "-pix_fmt yuv420p", "-g 25", "-f mpegts"} {
+		if !strings.Contains(x264, want) {
+			t.Errorf("libx264 command lacks %q: %s", want, x264)
+		}
+	}
+	pi := example(t, "camera-h264.sh", append(env, "ENCODER=h264_v4l2m2m"))
+	if !strings.Contains(pi, "-c:v h264_v4l2m2m") || strings.Contains(pi, "libx264") || strings.Contains(pi, "-preset") {
+		t.Errorf("h264_v4l2m2m command: %s", pi)
+	}
+	cmd := exec.Command(filepath.Join("..", "..", "examples", "camera-h264.sh"))
+	cmd.Env = append(os.Environ(), append(env, "ENCODER=mpeg1video")...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "ENCODER must be") {
+		t.Errorf("a wrong ENCODER: %v %s", err, out)
+	}
+	// The real ffmpeg knows the Pi's encoder by that name.
+	bin := testutil.NeedTool(t, "ffmpeg")
+	if out, _ := exec.Command(bin, "-hide_banner", "-h", "encoder=h264_v4l2m2m").CombinedOutput(); !strings.Contains(string(out), "V4L2") {
+		t.Logf("this ffmpeg has no h264_v4l2m2m encoder: %s", out)
+	}
+}
+
+// TestRecordingH264 records, with a destination's file option, a stream of
+// a real libx264 camera and a real AAC microphone through the whole
+// vw stream. The recording is what a user's tools accept: one program of
+// one h264 and one aac track, decoded with no error and no continuity
+// error, audio and video on one clock.
+func TestRecordingH264(t *testing.T) {
+	testutil.NeedTool(t, "ffprobe")
+	relay := relayProc(t)
+	dir := t.TempDir()
+	stream := streamProc(t, "VW_RECORDINGS="+dir)
+	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0","audio0"]}`)
+	postRule(t, stream, "/api/destinations", `{"stream":"front","destination":"ws://`+relay.addr+`/in/lab1/front","id":"0","file":"front.ts"}`)
+	v := watch(t, relay, "/out/lab1/front")
+
+	ffmpegH264(t, "video", "http://"+stream.addr+"/ts/video0")
+	v.grows(t, 60_000, 15*time.Second, "video alone")
+	ffmpegH264(t, "audio", "http://"+stream.addr+"/ts/audio0")
+	v.grows(t, 150_000, 15*time.Second, "video and audio")
+	if status, body := httpDo(t, "DELETE", stream.baseURL+"/api/destinations/0", ""); status != 200 {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+
+	path := filepath.Join(dir, "front.ts")
+	rep := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1, VideoCodec: "h264", AudioCodec: "aac"})
+	if err := rep.PCRMonotonic(); err != nil || len(rep.PCR) == 0 {
+		t.Fatalf("PCR: %v (%d seen)", err, len(rep.PCR))
+	}
+	first, worst, n, err := tscheck.AVSkew(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("A/V: first audio %v off the video, worst of %d %v; PMT versions %v", first, n, worst, rep.PMTVersions)
+	if n == 0 || first.Abs() >= 100*time.Millisecond || worst.Abs() >= 100*time.Millisecond {
+		t.Fatalf("audio and video that arrived together are %v apart (first), %v (worst): want under 100 ms", first, worst)
+	}
+}
