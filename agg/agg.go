@@ -94,6 +94,8 @@ type Agg struct {
 	h   *hub.Hub
 	log *logrus.Entry
 
+	codecs feedCodecs // what each connected feed carries (codec.go)
+
 	mu      sync.Mutex
 	rules   map[string][]string
 	streams map[string]*stream
@@ -120,10 +122,14 @@ func NewWithConfig(cfg Config, h *hub.Hub, log *logrus.Entry) *Agg {
 // in force: no packet of a feed no longer listed leaves the muxer after
 // that (a removed feed first finishes the PES it is in, for at most
 // Config.DrainMax), and packets a new feed publishes from then on are muxed
-// from its next PES start. If ctx ends first, Set returns its error with the
+// from its next PES start. Feeds whose known codecs cannot form one stream
+// are refused with ErrCodecMix, and nothing is stored. If ctx ends first, Set returns its error with the
 // rule stored and the change still under way.
 func (a *Agg) Set(ctx context.Context, name string, feeds []string) error {
 	feeds = slices.Clone(feeds)
+	if err := a.codecs.check(feeds); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()

@@ -101,6 +101,10 @@ type feed struct {
 	draining   bool
 	drainUntil time.Time
 	removed    bool
+
+	// Codec admission (codec.go): in the stream's PMT, or why not.
+	admitted bool
+	leftOut  string
 }
 
 // mux is the state of one stream's muxer. It is driven by one goroutine
@@ -141,6 +145,8 @@ type mux struct {
 	// Counters, read by the owner.
 	bad     uint64 // malformed packets dropped
 	changes int
+
+	left *leftOut // where admit reports the feeds left out; may be nil
 }
 
 func newMux(cfg Config, log *logrus.Entry, publish func(*hub.Message)) *mux {
@@ -334,6 +340,9 @@ func (m *mux) packet(f *feed, p []byte, now time.Time) {
 		if e = m.infer(f, pid, p[off:]); e == nil {
 			return
 		}
+	}
+	if m.blocked(f) {
+		return
 	}
 	m.forward(f, e, p, off, now)
 }
@@ -727,6 +736,7 @@ func (m *mux) onPMT(f *feed, b []byte) {
 // get 0xE1, 0xC1...
 func (m *mux) buildPMT() {
 	m.rebuild = false
+	m.admit()
 	t := &m.pmtTbl
 	t.Program = outProgram
 	t.PCRPID = ts.PIDNull
@@ -735,7 +745,7 @@ func (m *mux) buildPMT() {
 	var pcrAny uint16
 	var video, audio byte
 	for _, f := range m.feeds {
-		if !f.live {
+		if !f.live || f.leftOut != "" {
 			continue
 		}
 		for _, e := range f.es {

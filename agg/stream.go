@@ -39,6 +39,8 @@ type stream struct {
 	cfg  Config
 	log  *logrus.Entry
 
+	left leftOut // feeds the muxer leaves out (codec.go)
+
 	ctl    chan change
 	in     chan input
 	cancel context.CancelFunc
@@ -56,6 +58,7 @@ func (s *stream) run(ctx context.Context) {
 	out := s.h.Join(StreamTopic(s.name))
 	defer out.Leave()
 	m := newMux(s.cfg, s.log, out.Publish)
+	m.left = &s.left
 	subs := make(map[*feed]sub)
 	var pumps sync.WaitGroup
 	defer func() {

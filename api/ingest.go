@@ -92,6 +92,8 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	log.Info("feed connected")
 	topic := s.hub.Join(agg.FeedTopic(feed))
 	defer topic.Leave()
+	codecs := s.rules.WatchFeed(feed, in.id)
+	defer codecs.Close()
 
 	var (
 		al       ts.Aligner
@@ -109,6 +111,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 			// One buffer per message, owned by the hub from here on.
 			pkts := al.Append(make([]byte, 0, n+ts.PacketSize), buf[:n])
 			if len(pkts) > 0 {
+				codecs.Observe(pkts)
 				if !in.publish(topic, &hub.Message{Data: pkts, From: in.id}) {
 					break
 				}

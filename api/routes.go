@@ -29,6 +29,7 @@ func (s *Server) Handler() http.Handler {
 	p.HandleFunc("/ts/{feed:.+}", s.handleIngest).Methods(http.MethodPost, http.MethodPut)
 	p.HandleFunc("/ws/{stream:.+}", s.handlePreview).Methods(http.MethodGet)
 
+	p.HandleFunc("/api/feeds", s.handleGetFeeds).Methods(http.MethodGet)
 	p.HandleFunc("/api/streams", s.handleSetStream).Methods(http.MethodPost, http.MethodPut)
 	p.HandleFunc("/api/streams/all", s.handleGetStreams).Methods(http.MethodGet)
 	p.HandleFunc("/api/streams/all", s.handleDeleteStreams).Methods(http.MethodDelete)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/rwc"
 )
@@ -109,6 +110,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, agg.ErrCodecMix):
+		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }

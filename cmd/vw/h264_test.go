@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,9 @@ func TestExamplesH264(t *testing.T) {
 
 	cam := startExample(t, "camera-h264.sh", append(env, "INPUT=-re -f lavfi -i testsrc=size=320x240:rate=25", "SIZE=320x240"))
 	mic := startExample(t, "microphone-aac.sh", append(env, "INPUT=-re -f lavfi -i sine=frequency=440:sample_rate=48000"))
+	// Both feeds' PMTs have arrived before the rule, as on a lab host
+	// whose feeds run all the time: the rule is checked against them.
+	waitFeeds(t, stream, "video0", "h264", "audio0", "aac")
 	if out := example(t, "rules.sh", env); !strings.Contains(out, `{"stream":"front","feeds":["video0","audio0"]}`) {
 		t.Fatalf("rules.sh printed:\n%s", out)
 	}
@@ -150,5 +154,80 @@ func TestRecordingH264(t *testing.T) {
 	t.Logf("A/V: first audio %v off the video, worst of %d %v; PMT versions %v", first, n, worst, rep.PMTVersions)
 	if n == 0 || first.Abs() >= 100*time.Millisecond || worst.Abs() >= 100*time.Millisecond {
 		t.Fatalf("audio and video that arrived together are %v apart (first), %v (worst): want under 100 ms", first, worst)
+	}
+}
+
+// feedsListing is GET /api/feeds.
+type feedsListing map[string]struct {
+	Codecs  []string          `json:"codecs"`
+	LeftOut map[string]string `json:"leftOut"`
+}
+
+func getFeeds(t testing.TB, stream *proc) feedsListing {
+	t.Helper()
+	status, body := httpDo(t, "GET", stream.baseURL+"/api/feeds", "")
+	var l feedsListing
+	if err := json.Unmarshal([]byte(body), &l); status != 200 || err != nil {
+		t.Fatalf("GET /api/feeds: %d %s (%v)", status, body, err)
+	}
+	return l
+}
+
+// waitFeeds waits until vw stream lists each feed with its codec, given as
+// name, codec, name, codec...
+func waitFeeds(t testing.TB, stream *proc, pairs ...string) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, func() bool {
+		l := getFeeds(t, stream)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			if strings.Join(l[pairs[i]].Codecs, ",") != pairs[i+1] {
+				return false
+			}
+		}
+		return true
+	}, "feeds %v not listed with those codecs", pairs)
+}
+
+// TestMixedCodecsRefused runs a real H.264 camera and a real MP2
+// microphone. A rule of the two is refused with 409 and the reason, and
+// nothing is stored. A rule naming a microphone that has not started yet is
+// accepted; when it starts and sends MP2, it is left out of the stream (the
+// stream carries the H.264 video alone) and the feeds listing says why.
+func TestMixedCodecsRefused(t *testing.T) {
+	testutil.NeedTool(t, "ffprobe")
+	stream := streamProc(t)
+	ffmpegH264(t, "video", "http://"+stream.addr+"/ts/video0")
+	ffmpeg(t, "audio", "http://"+stream.addr+"/ts/audio1")
+	waitFeeds(t, stream, "video0", "h264", "audio1", "mp2")
+
+	status, body := httpDo(t, "POST", stream.baseURL+"/api/streams", `{"stream":"front","feeds":["video0","audio1"]}`)
+	want := `{"error":"feeds do not mix: feed \"audio1\" is mp2 (MPEG-1/MP2) but feed \"video0\" is h264 (H.264/AAC): a stream is either MPEG-1/MP2 or H.264/AAC"}`
+	if status != 409 || body != want {
+		t.Fatalf("a mixed rule: %d %s\nwant 409 %s", status, body, want)
+	}
+	if _, body := httpDo(t, "GET", stream.baseURL+"/api/streams/all", ""); body != "{}" {
+		t.Fatalf("a refused rule was stored: %s", body)
+	}
+
+	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0","audio2"]}`)
+	v := watchURL(t, "ws://"+stream.addr+"/ws/front", nil)
+	ffmpeg(t, "audio", "http://"+stream.addr+"/ts/audio2")
+	testutil.Eventually(t, 15*time.Second, func() bool {
+		return strings.Contains(getFeeds(t, stream)["audio2"].LeftOut["front"], `feed "audio2" is mp2`)
+	}, "audio2 not listed as left out of front: %+v", getFeeds(t, stream))
+	v.grows(t, 100_000, 15*time.Second, "the stream with the microphone left out")
+	path := filepath.Join(t.TempDir(), "front.ts")
+	if err := os.WriteFile(path, v.bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := tscheck.Probe(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(p.Codecs(), ","); got != "h264" {
+		t.Fatalf("the stream carries %q, want the h264 video alone", got)
+	}
+	if !strings.Contains(stream.logText(), "feed left out of the stream") {
+		t.Fatal("no log line says the feed was left out")
 	}
 }

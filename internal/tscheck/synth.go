@@ -15,6 +15,9 @@ type Synth struct {
 	NoPMT bool
 	// FrameSize is the video frame size in bytes (default 2500).
 	FrameSize int
+	// H264 makes it an H.264 video or AAC audio feed (ADTS, 1024 samples
+	// at 48 kHz, mono) instead of MPEG-1 video or MP2 audio.
+	H264 bool
 
 	pts      uint64
 	frame    int
@@ -32,8 +35,11 @@ func NewSynth(video bool, pts uint64) *Synth {
 
 // Frame is the duration of one frame in 90 kHz ticks.
 func (s *Synth) Frame() uint64 {
-	if s.Video {
+	switch {
+	case s.Video:
 		return 3600
+	case s.H264:
+		return 1920 // 1024 / 48000 s
 	}
 	return 2351 // 1152 / 44100 s
 }
@@ -59,8 +65,13 @@ func (s *Synth) Append(dst []byte, n int) []byte {
 
 func (s *Synth) appendPSI(dst []byte) []byte {
 	typ := uint8(0x03)
-	if s.Video {
+	switch {
+	case s.Video && s.H264:
+		typ = 0x1b
+	case s.Video:
 		typ = 0x02
+	case s.H264:
+		typ = 0x0f
 	}
 	dst, s.patCC = ts.AppendSectionPackets(dst, 0, s.patCC, ts.AppendPAT(nil, 1, 0, []ts.Program{{Number: 1, PID: 0x1000}}))
 	pmt := ts.PMT{Program: 1, PCRPID: 0x100, Streams: []ts.Stream{{Type: typ, PID: 0x100}}}
@@ -88,8 +99,13 @@ func (s *Synth) appendFrame(dst []byte) []byte {
 	}
 	pes = append(pes, 0, 0, 1, sid, byte(plen>>8), byte(plen), 0x80, 0x80, 5, 0x21, 0, 1, 0, 1)
 	ts.PutTimestamp(pes[9:], s.pts)
+	adts := []byte{0xff, 0xf1, 0x4c, 0x40, byte(size >> 3), byte(size<<5) | 0x1f, 0xfc} // LC, 48 kHz, mono
 	for i := range size {
 		switch {
+		case s.Video && s.H264 && i < 5:
+			pes = append(pes, []byte{0, 0, 0, 1, 0x09}[i]) // an access unit delimiter
+		case s.H264 && i < len(adts):
+			pes = append(pes, adts[i])
 		case s.Video && i < 4:
 			pes = append(pes, []byte{0, 0, 1, 0x00}[i]) // a picture start code
 		case !s.Video && i < 2:

@@ -1,0 +1,21 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/vwlab/vw/agg"
+)
+
+// WatchFeed returns what an ingest connection reports its feed's PSI to, so
+// that stream rules can be checked against the feeds' codecs.
+func (rs *Rules) WatchFeed(feed string, from uint64) *agg.FeedWatcher {
+	return rs.agg.WatchFeed(feed, from)
+}
+
+// Feeds returns the connected feeds: their codecs and the streams that
+// leave them out, with the reason.
+func (rs *Rules) Feeds() map[string]agg.FeedStatus { return rs.agg.Feeds() }
+
+func (s *Server) handleGetFeeds(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.rules.Feeds())
+}
