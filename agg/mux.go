@@ -43,6 +43,7 @@ type outES struct {
 	cc      uint8
 	last    uint64 // the last decoding timestamp written
 	hasLast bool
+	aac     *aacTrack // what a silent stand-in needs (silence.go); AAC only
 }
 
 type outKey struct {
@@ -147,6 +148,7 @@ type mux struct {
 	changes int
 
 	left *leftOut // where admit reports the feeds left out; may be nil
+	sil  silence  // the stand-in for a muted AAC track (silence.go)
 }
 
 func newMux(cfg Config, log *logrus.Entry, publish func(*hub.Message)) *mux {
@@ -398,6 +400,7 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 				return
 			}
 			e.started = true
+			m.audioJoins(e)
 		}
 		e.pesLeft = -1
 		if h.Length > 0 {
@@ -483,6 +486,9 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 		}
 		if e.sid != 0 && (ts.IsAudioStreamID(h.StreamID) || ts.IsVideoStreamID(h.StreamID)) {
 			pl[3] = e.sid
+		}
+		if e.typ == ts.TypeADTS && h.PTS > 0 && h.DataOffset < len(pl) {
+			m.noteAAC(e, pl[h.DataOffset:], now)
 		}
 	}
 	if base, ext, ok := ts.PCR(q); ok {
@@ -768,6 +774,7 @@ func (m *mux) buildPMT() {
 			}
 		}
 	}
+	m.decideSilence(t)
 	if t.PCRPID == ts.PIDNull {
 		if pcrAny != 0 {
 			t.PCRPID = pcrAny
@@ -868,6 +875,7 @@ func (m *mux) tick(now time.Time) {
 		m.appendPSI(now)
 		m.flush()
 	}
+	m.emitSilence(now)
 }
 
 // deadline returns when tick must next run; zero for never.
@@ -890,6 +898,9 @@ func (m *mux) deadline() time.Time {
 	}
 	if anyLive && m.psiSent {
 		earliest(m.lastPSI.Add(m.cfg.PSIInterval))
+	}
+	if t := m.silenceDue(); !t.IsZero() {
+		earliest(t)
 	}
 	return d
 }

@@ -122,9 +122,11 @@ func TestCameraH264Encoders(t *testing.T) {
 
 // TestRecordingH264 records, with a destination's file option, a stream of
 // a real libx264 camera and a real AAC microphone through the whole
-// vw stream. The recording is what a user's tools accept: one program of
-// one h264 and one aac track, decoded with no error and no continuity
-// error, audio and video on one clock.
+// vw stream, with a mute and an unmute. The recording is what a user's tools
+// accept: one program of one h264 and one aac track, decoded with no error
+// and no continuity error, audio and video on one clock. The mute keeps the
+// audio track (the PMT never changes after both feeds joined) and makes it
+// silent; after the unmute the tone is back.
 func TestRecordingH264(t *testing.T) {
 	testutil.NeedTool(t, "ffprobe")
 	relay := relayProc(t)
@@ -137,7 +139,11 @@ func TestRecordingH264(t *testing.T) {
 	ffmpegH264(t, "video", "http://"+stream.addr+"/ts/video0")
 	v.grows(t, 60_000, 15*time.Second, "video alone")
 	ffmpegH264(t, "audio", "http://"+stream.addr+"/ts/audio0")
-	v.grows(t, 150_000, 15*time.Second, "video and audio")
+	v.grows(t, 100_000, 15*time.Second, "video and audio")
+	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0"]}`)
+	v.grows(t, 100_000, 15*time.Second, "muted")
+	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0","audio0"]}`)
+	v.grows(t, 100_000, 15*time.Second, "unmuted")
 	if status, body := httpDo(t, "DELETE", stream.baseURL+"/api/destinations/0", ""); status != 200 {
 		t.Fatalf("delete: %d %s", status, body)
 	}
@@ -147,6 +153,10 @@ func TestRecordingH264(t *testing.T) {
 	if err := rep.PCRMonotonic(); err != nil || len(rep.PCR) == 0 {
 		t.Fatalf("PCR: %v (%d seen)", err, len(rep.PCR))
 	}
+	if len(rep.PMTVersions) != 2 || rep.OffPMT != 0 {
+		t.Fatalf("PMT versions %v, want two (video, then video and audio) and no change at the mute; %d packets off the PMT",
+			rep.PMTVersions, rep.OffPMT)
+	}
 	first, worst, n, err := tscheck.AVSkew(path)
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +165,54 @@ func TestRecordingH264(t *testing.T) {
 	if n == 0 || first.Abs() >= 100*time.Millisecond || worst.Abs() >= 100*time.Millisecond {
 		t.Fatalf("audio and video that arrived together are %v apart (first), %v (worst): want under 100 ms", first, worst)
 	}
+	// The decoded audio: tone, then a silence as long as the mute (about
+	// 2 s), then tone again.
+	levels := audioLevels(t, path)
+	runs := loudRuns(levels)
+	t.Logf("audio in 100 ms windows, runs of tone (+) and silence (-): %v", runs)
+	if len(runs) != 3 || runs[0] <= 0 || runs[1] > -10 || runs[2] <= 5 {
+		t.Fatalf("want tone, a silence of 1 s or more, tone again; got runs %v", runs)
+	}
+}
+
+// audioLevels decodes the audio of a recording and returns its peak level
+// per 100 ms (0 to 1).
+func audioLevels(t testing.TB, path string) []float64 {
+	t.Helper()
+	out, err := exec.Command(testutil.NeedTool(t, "ffmpeg"), "-nostdin", "-v", "error", "-i", path,
+		"-map", "0:a", "-f", "s16le", "-ac", "1", "-ar", "48000", "-").Output()
+	if err != nil {
+		t.Fatalf("decoding the audio: %v", err)
+	}
+	const window = 4800 * 2
+	var levels []float64
+	for i := 0; i+window <= len(out); i += window {
+		peak := 0
+		for j := i; j < i+window; j += 2 {
+			v := int(int16(uint16(out[j]) | uint16(out[j+1])<<8))
+			peak = max(peak, v, -v)
+		}
+		levels = append(levels, float64(peak)/32768)
+	}
+	return levels
+}
+
+// loudRuns turns levels into run lengths: positive for windows with sound,
+// negative for silent ones (below -60 dB).
+func loudRuns(levels []float64) []int {
+	var runs []int
+	for _, l := range levels {
+		d := 1
+		if l < 0.001 {
+			d = -1
+		}
+		if len(runs) > 0 && (runs[len(runs)-1] > 0) == (d > 0) {
+			runs[len(runs)-1] += d
+		} else {
+			runs = append(runs, d)
+		}
+	}
+	return runs
 }
 
 // feedsListing is GET /api/feeds.
