@@ -7,6 +7,8 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 JSMPEG := node_modules/@cycjimmy/jsmpeg-player/dist/jsmpeg-player.umd.min.js
 ASSET := jsmpeg/assets/jsmpeg-player.umd.min.js
+MPEGTS := node_modules/mpegts.js/dist/mpegts.js
+MSEASSET := jsmpeg/assets/mpegts.js
 FUZZTIME ?= 5s
 
 .PHONY: all build test demo bench lint deps tools js fuzz clean
@@ -49,13 +51,13 @@ deps: tools js
 tools:
 	./scripts/install-tools.sh
 
-## js: the jsmpeg library, from npm (package-lock.json pins it), copied into the embedded assets
-js: $(ASSET)
+## js: the player libraries, jsmpeg and mpegts.js, from npm (package-lock.json pins them), copied into the embedded assets
+js: $(ASSET) $(MSEASSET)
 
-$(ASSET): package-lock.json
+$(ASSET) $(MSEASSET) &: package-lock.json
 	@if command -v npm >/dev/null; then \
-	  npm ci --no-audit --no-fund --loglevel=error && cp $(JSMPEG) $(ASSET); \
-	else echo "npm not found: building without the jsmpeg library (the player page will say so)"; fi
+	  npm ci --no-audit --no-fund --loglevel=error && cp $(JSMPEG) $(ASSET) && cp $(MPEGTS) $(MSEASSET); \
+	else echo "npm not found: building without the player libraries (the player pages will say so)"; fi
 
 clean:
-	rm -rf bin node_modules $(ASSET)
+	rm -rf bin node_modules $(ASSET) $(MSEASSET)

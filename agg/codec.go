@@ -324,3 +324,23 @@ func (m *mux) blocked(f *feed) bool {
 	}
 	return f.leftOut != ""
 }
+
+// Family returns the codec family of a stream rule's feeds or, when there is
+// no rule of that name, of the feed itself, as far as their PMTs are known
+// (FamilyNone otherwise): which player a preview of it needs.
+func (a *Agg) Family(name string) ts.Family {
+	feeds, ok := a.Get(name)
+	if !ok {
+		feeds = []string{name}
+	}
+	a.codecs.mu.Lock()
+	defer a.codecs.mu.Unlock()
+	for _, f := range feeds {
+		for _, t := range a.codecs.feeds[f].types {
+			if fam := ts.FamilyOf(t); fam != ts.FamilyNone {
+				return fam
+			}
+		}
+	}
+	return ts.FamilyNone
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/vwlab/vw/agg"
 )
@@ -18,4 +19,10 @@ func (rs *Rules) Feeds() map[string]agg.FeedStatus { return rs.agg.Feeds() }
 
 func (s *Server) handleGetFeeds(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.rules.Feeds())
+}
+
+// Codec names the codec family of a stream, or of a feed with no stream of
+// its name ("mpeg1", "h264", "" when unknown), for the preview's player page.
+func (rs *Rules) Codec(name string) string {
+	return rs.agg.Family(strings.TrimPrefix(name, "/")).String()
 }

@@ -41,6 +41,21 @@ func startPublisher(t *testing.T, url string) *publisher {
 // startPublisherWith is startPublisher with handshake headers (a token).
 func startPublisherWith(t *testing.T, url string, hdr http.Header) *publisher {
 	t.Helper()
+	return startPublisherCodec(t, url, hdr, mpeg1Codecs)
+}
+
+// mpeg1Codecs and h264Codecs are the publisher's encoder options: what
+// jsmpeg plays, and what browsers decode through Media Source Extensions.
+var (
+	mpeg1Codecs = []string{"-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0",
+		"-c:a", "mp2", "-b:a", "64k", "-ar", "44100"}
+	h264Codecs = []string{"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "300k",
+		"-g", "25", "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-ar", "44100"}
+)
+
+// startPublisherCodec is startPublisherWith with the encoder options.
+func startPublisherCodec(t *testing.T, url string, hdr http.Header, codecs []string) *publisher {
+	t.Helper()
 	ff := testutil.NeedTool(t, "ffmpeg")
 	ws, resp, err := websocket.DefaultDialer.Dial(url, hdr)
 	if err != nil {
@@ -48,12 +63,11 @@ func startPublisherWith(t *testing.T, url string, hdr http.Header) *publisher {
 	}
 	_ = resp.Body.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, ff, "-v", "error", "-nostdin", "-re",
+	args := []string{"-v", "error", "-nostdin", "-re",
 		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-		"-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0",
-		"-c:a", "mp2", "-b:a", "64k", "-ar", "44100",
-		"-f", "mpegts", "-muxdelay", "0.001", "pipe:1")
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"}
+	args = append(append(args, codecs...), "-f", "mpegts", "-muxdelay", "0.001", "pipe:1")
+	cmd := exec.CommandContext(ctx, ff, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -204,6 +204,7 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 		WSPath:     "/out/{stream}",
 		AccessPath: auth.AccessPrefix,
 		Streams:    s.liveStreams,
+		Codec:      s.codecOf,
 	})
 	s.wg.Add(1)
 	go func() {

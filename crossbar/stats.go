@@ -178,7 +178,7 @@ func (s *Server) liveStreams() []jsmpeg.Stream {
 				since = c.Since
 			}
 		}
-		out = append(out, jsmpeg.Stream{Name: name, Viewers: t.Viewers, BitRate: t.RateIn, Since: since})
+		out = append(out, jsmpeg.Stream{Name: name, Viewers: t.Viewers, BitRate: t.RateIn, Since: since, Codec: s.codecTitle(name)})
 	}
 	return out
 }

@@ -78,6 +78,10 @@ type Config struct {
 	AccessPath string
 	// Streams lists the streams the index page shows. Nil shows none.
 	Streams func() []Stream
+	// Codec, if set, names a stream's codec family (CodecMPEG1, CodecH264,
+	// "" when unknown), so that its player page is the right one at once
+	// (see mse.go).
+	Codec func(stream string) string
 }
 
 // Stream is one entry of the index page.
@@ -90,6 +94,8 @@ type Stream struct {
 	BitRate float64
 	// Since is when the stream started.
 	Since time.Time
+	// Codec is the stream's codec family for people ("H.264/AAC"), or "".
+	Codec string
 }
 
 func (c Config) withDefaults() Config {
@@ -118,6 +124,7 @@ type Pages struct {
 	libETag string
 	player  *template.Template
 	index   *template.Template
+	mse     msePage
 }
 
 // New returns the pages for cfg.
@@ -135,6 +142,7 @@ func New(cfg Config) *Pages {
 	// build defect that every test of this package catches.
 	p.player = template.Must(template.New("player.html").Funcs(funcs).ParseFS(files, "templates/player.html"))
 	p.index = template.Must(template.New("index.html").Funcs(funcs).ParseFS(files, "templates/index.html"))
+	p.mse = newMSEPage(funcs, p.cfg.LibPath)
 	return p
 }
 
@@ -145,6 +153,7 @@ func (p *Pages) Handler() http.Handler {
 	mux.Handle("GET /{$}", p.Index())
 	mux.Handle("GET "+p.cfg.PlayPrefix, p.Player())
 	mux.Handle("GET "+p.cfg.LibPath, p.Library())
+	p.mse.routes(mux)
 	return mux
 }
 
@@ -190,6 +199,10 @@ func (p *Pages) Player() http.Handler {
 				LibPath:    p.cfg.LibPath,
 				Library:    p.lib != nil,
 			},
+		}
+		if p.pick(r, name) == CodecH264 {
+			render(w, p.mse.tmpl, p.mse.data(d))
+			return
 		}
 		render(w, p.player, d)
 	})

@@ -87,7 +87,7 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 
 	// The preview player connects straight to /ws/{stream}: there is no
 	// access point on the lab host.
-	pages := jsmpeg.New(jsmpeg.Config{Title: "vw stream", WSPath: "/ws/{stream}"})
+	pages := jsmpeg.New(jsmpeg.Config{Title: "vw stream", WSPath: "/ws/{stream}", Codec: rules.Codec})
 	srv := api.NewServer(api.Config{Token: cfg.APIToken, Player: pages.Handler()}, h, rules, log.WithField("component", "api"))
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {

@@ -174,12 +174,20 @@ type Player struct {
 	// Status is the HTTP status with which the relay's access point refused
 	// the page (401, 403; states needs-token, unauthorized, forbidden), or 0.
 	Status int `json:"status"`
+	// Codec is the player's codec family: "mpeg1" (jsmpeg) or "h264"
+	// (Media Source Extensions).
+	Codec string `json:"codec"`
+	// AudioLevel is the latest peak level of the sound played, 0 to 1
+	// (the H.264 page).
+	AudioLevel float64 `json:"audioLevel"`
+	// BehindMs is how far the picture is behind the newest media received.
+	BehindMs int `json:"behindMs"`
 }
 
 // playerExpr copies the figures out, so that only plain data crosses.
 const playerExpr = `(() => { const v = window.vwPlayer; return v ? {state: v.state, frames: v.frames,
 	audioFrames: v.audioFrames, bytes: v.bytes, connects: v.connects, audio: v.audio, detail: v.detail,
-	status: v.status || 0} : null })()`
+	status: v.status || 0, codec: v.codec || "", audioLevel: v.audioLevel || 0, behindMs: Math.round(v.behindMs || 0)} : null })()`
 
 // ErrNoPlayer means the page has no window.vwPlayer (yet).
 var ErrNoPlayer = errors.New("the page has no window.vwPlayer")
@@ -291,6 +299,6 @@ func fileName(s string) string {
 
 // String describes the figures for logs.
 func (v Player) String() string {
-	return fmt.Sprintf("%s: %d video frames, %d audio frames, %d bytes, %d connections, audio %s",
-		v.State, v.Frames, v.AudioFrames, v.Bytes, v.Connects, v.Audio)
+	return fmt.Sprintf("%s: %s, %d video frames, %d audio frames (level %.3f), %d ms behind, %d bytes, %d connections, audio %s",
+		v.State, v.Codec, v.Frames, v.AudioFrames, v.AudioLevel, v.BehindMs, v.Bytes, v.Connects, v.Audio)
 }

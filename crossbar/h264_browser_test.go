@@ -1,0 +1,83 @@
+package crossbar
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/browser"
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/jsmpeg"
+)
+
+// needPlayers skips (fails in CI) a test when the player libraries are not
+// embedded.
+func needPlayers(t *testing.T) {
+	t.Helper()
+	if !jsmpeg.LibraryAvailable() || !jsmpeg.LibraryAvailableMSE() {
+		if testutil.InCI() {
+			t.Fatal("the player libraries are not embedded: " + jsmpeg.LibraryHelp)
+		}
+		t.Skip("the player libraries are not embedded: " + jsmpeg.LibraryHelp)
+	}
+}
+
+// TestH264PlayerInChromium plays a real libx264 + aac stream through the
+// relay in headless Chromium: /play/{x} serves the MSE page since the relay
+// has the stream's PMT, video frames climb past 50, sound plays, the picture
+// stays near the live edge, and the index says the codec. When the relay
+// goes away and comes back, the page reconnects and plays again by itself.
+func TestH264PlayerInChromium(t *testing.T) {
+	needPlayers(t)
+	testutil.NeedTool(t, "ffmpeg")
+	b := browser.Start(t)
+
+	var front swappable
+	srv := httptest.NewServer(&front)
+	defer srv.Close()
+	newRelay := func() *Server {
+		s := New(Config{}, hub.New(), testutil.Log(t))
+		t.Cleanup(s.Close)
+		front.set(s.Handler())
+		return s
+	}
+	relay := newRelay()
+	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	pub := startPublisherCodec(t, wsURL+"/in/lab1/cam", nil, h264Codecs)
+	testutil.Eventually(t, 10*time.Second, func() bool { return relay.codecOf("lab1/cam") == "h264" }, "the relay has not seen the H.264 PMT")
+	page := b.Open(srv.URL + "/play/lab1/cam")
+	v := page.WaitPlayer(30*time.Second, "played 50 H.264 frames with sound", func(v browser.Player) bool {
+		return v.State == "playing" && v.Frames > 50 && v.AudioFrames > 20
+	})
+	t.Logf("playing: %v", v)
+	if v.Codec != "h264" || v.Audio != "running" || v.AudioLevel < 0.05 {
+		t.Errorf("want the h264 page with sound running: %v", v)
+	}
+	page.Screenshot("playing")
+	v = page.WaitPlayer(10*time.Second, "kept playing near the live edge", func(q browser.Player) bool {
+		return q.Frames > v.Frames+50 && q.AudioFrames > v.AudioFrames+50 && q.BehindMs < 1000
+	})
+
+	index := b.Open(srv.URL + "/")
+	if text, err := browser.Eval[string](index, `document.body.innerText`); err != nil || !strings.Contains(text, "H.264/AAC") {
+		t.Errorf("the index reads %q (%v), want the stream's codec H.264/AAC", text, err)
+	}
+	index.Close()
+
+	if err := pub.stop(); err != nil {
+		t.Fatalf("publisher: %v", err)
+	}
+	front.set(nil)
+	relay.Close()
+	page.WaitPlayer(10*time.Second, "shown that it is reconnecting", func(q browser.Player) bool { return q.State == "reconnecting" })
+	newRelay()
+	startPublisherCodec(t, wsURL+"/in/lab1/cam", nil, h264Codecs)
+	v = page.WaitPlayer(30*time.Second, "played again after the relay came back", func(q browser.Player) bool {
+		return q.State == "playing" && q.Connects > v.Connects && q.Frames > v.Frames+50 && q.AudioFrames > v.AudioFrames+20
+	})
+	t.Logf("after the relay returned: %v", v)
+	page.Screenshot("recovered")
+}

@@ -1,0 +1,409 @@
+// vw-mse.js: the player page for H.264/AAC streams. The browser decodes
+// them itself, through Media Source Extensions; mpegts.js turns the MPEG-TS
+// into what MSE takes. The page looks and behaves like the jsmpeg one: the
+// same states, the same access-code flow for private streams, the same
+// reconnects (mpegts.js has none of its own), the same window.vwPlayer.
+"use strict";
+(function () {
+  const cfg = window.vwConfig;
+  const wsURL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + cfg.wsPath;
+
+  // A private stream's token arrives in the URL fragment and leaves the
+  // address bar at once, kept for this tab only (see the jsmpeg page).
+  const tokenKey = "vw-token:" + cfg.stream;
+  let token = "";
+  {
+    const frag = new URLSearchParams(location.hash.slice(1));
+    if (frag.has("token")) {
+      token = frag.get("token").trim();
+      frag.delete("token");
+      const rest = frag.toString();
+      history.replaceState(history.state, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+      try { sessionStorage.setItem(tokenKey, token); } catch (e) { /* storage off: this load still plays */ }
+    } else {
+      try { token = sessionStorage.getItem(tokenKey) || ""; } catch (e) { /* none */ }
+    }
+  }
+
+  // window.vwPlayer holds the figures the page shows, for automation.
+  // frames comes from getVideoPlaybackQuality(); audioFrames counts
+  // 1024-sample frames of sound played (silence does not count), and
+  // audioLevel is the latest peak level (0 to 1). behindMs is how far the
+  // picture is behind the newest media received; firstFrameMs is the time
+  // from page start to the first picture.
+  const vw = window.vwPlayer = {
+    state: "loading", stream: cfg.stream, url: wsURL, codec: "h264",
+    frames: 0, audioFrames: 0, audioLevel: 0, bytes: 0, connects: 0, audio: "none", detail: "", status: 0,
+    behindMs: 0, firstFrameMs: 0
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const dot = $("dot"), stateText = $("state-text"), figures = $("figures"), unmute = $("unmute"), notice = $("notice");
+  const example = location.pathname + "#token=…";
+
+  const looks = {
+    "loading": ["", "Loading…"],
+    "no-library": ["bad", "The mpegts.js library is missing from this build"],
+    "unsupported": ["bad", "This browser cannot play H.264 with Media Source Extensions"],
+    "connecting": ["warn", "Connecting…"],
+    "waiting": ["warn", "Connected; waiting for the stream to send data"],
+    "playing": ["ok", "Playing"],
+    "stalled": ["warn", "Connected, but no data is arriving: the stream has stopped or paused"],
+    "reconnecting": ["bad", "Connection lost; reconnecting…"],
+    "needs-token": ["bad", "This stream needs a token: open the link you were given (" + example + ")"],
+    "unauthorized": ["bad", "The relay refused this link's token: ask for a new link"],
+    "forbidden": ["bad", "This link's token does not allow watching this stream"],
+    "error": ["bad", "The player failed"]
+  };
+  const refusals = ["needs-token", "unauthorized", "forbidden"];
+  let shown = "";
+  function show() {
+    const [cls, text] = looks[vw.state] || ["", vw.state];
+    const full = text + (vw.detail ? " (" + vw.detail + ")" : "");
+    if (full !== shown) {
+      shown = full;
+      dot.className = cls;
+      stateText.textContent = full;
+      if (notice) {
+        notice.hidden = !refusals.includes(vw.state);
+        $("notice-text").textContent = text;
+        $("notice-detail").textContent = vw.detail ? "The relay said: " + vw.detail : "";
+      }
+    }
+  }
+
+  if (!cfg.library || typeof mpegts === "undefined" || typeof vwCodec === "undefined") {
+    vw.state = "no-library";
+    show();
+    return;
+  }
+  if (!mpegts.getFeatureList().mseLivePlayback) {
+    vw.state = "unsupported";
+    show();
+    return;
+  }
+
+  // mpegts.js narrates every segment at "info"; warnings and errors stay.
+  mpegts.LoggingControl.enableVerbose = false;
+  mpegts.LoggingControl.enableDebug = false;
+  mpegts.LoggingControl.enableInfo = false;
+
+  class Refused extends Error {
+    constructor(status, reason) { super(reason); this.status = status; }
+  }
+
+  // socketURL gives the URL of each connection attempt: with an access
+  // point, a fresh one-time code every time.
+  async function socketURL() {
+    if (!cfg.accessPath) return wsURL;
+    const headers = token ? { Authorization: "Bearer " + token } : {};
+    let resp;
+    try {
+      resp = await fetch(cfg.accessPath + cfg.wsPath, { method: "POST", headers, cache: "no-store", credentials: "omit" });
+    } catch (err) {
+      throw new Error("the relay's access point cannot be reached: " + err.message);
+    }
+    let body = {};
+    try { body = await resp.json(); } catch (e) { /* not JSON: said below */ }
+    if (resp.ok && typeof body.uri === "string") return body.uri;
+    if (resp.status === 401 || resp.status === 403) throw new Refused(resp.status, body.error || resp.statusText);
+    if (resp.status === 404 && !body.error) return wsURL;
+    throw new Error("the access point answered " + resp.status + (body.error ? ": " + body.error : ""));
+  }
+
+  const video = $("video");
+
+  // Sound goes through an analyser on its way out, so that the page can
+  // tell sound from silence (a muted stream sends silence).
+  let actx = null, analyser = null, samples = null;
+  try {
+    actx = new AudioContext();
+    analyser = actx.createAnalyser();
+    analyser.fftSize = 2048;
+    samples = new Float32Array(analyser.fftSize);
+    actx.createMediaElementSource(video).connect(analyser);
+    analyser.connect(actx.destination);
+  } catch (e) {
+    actx = null; // no Web Audio: the element plays the sound itself
+  }
+
+  // The loader mpegts.js reads from: the page's own websocket feeds it,
+  // one connection per player. Data that arrives before mpegts.js opens it
+  // (it waits for the MediaSource) is held, up to a bound.
+  let sink = null, held = [], heldBytes = 0;
+  const holdMax = 8 << 20;
+  class Loader extends mpegts.BaseLoader {
+    constructor() {
+      super("vw-websocket");
+      this._needStash = false;
+      this.received = 0;
+    }
+    open() {
+      this._status = mpegts.LoaderStatus.kBuffering;
+      sink = this;
+      const h = held;
+      held = [];
+      heldBytes = 0;
+      for (const b of h) this.push(b);
+    }
+    push(buf) {
+      const from = this.received;
+      this.received += buf.byteLength;
+      if (this._onDataArrival) this._onDataArrival(buf, from, this.received);
+    }
+    abort() {
+      if (sink === this) sink = null;
+      this._status = mpegts.LoaderStatus.kComplete;
+    }
+  }
+  function feed(buf) {
+    if (sink) {
+      sink.push(buf);
+      return;
+    }
+    held.push(buf);
+    heldBytes += buf.byteLength;
+    while (heldBytes > holdMax && held.length > 1) heldBytes -= held.shift().byteLength;
+  }
+
+  // One mpegts.js player per connection: a new connection starts a fresh
+  // demuxer and MediaSource, so nothing of the old stream's state (a cut
+  // frame, another clock after a restart) can wedge the new one.
+  let player = null, framesBase = 0, framesLast = 0, framesStart = 0;
+  function newPlayer() {
+    dropPlayer();
+    player = mpegts.createPlayer({ type: "mpegts", isLive: true, url: "vw:" + cfg.wsPath }, {
+      isLive: true,
+      enableWorker: false,
+      enableStashBuffer: false,
+      lazyLoad: false,
+      deferLoadAfterSourceOpen: true,
+      autoCleanupSourceBuffer: true,
+      autoCleanupMaxBackwardDuration: 20,
+      autoCleanupMinBackwardDuration: 10,
+      liveBufferLatencyChasing: false, // chase() below does it, and says so in behindMs
+      customLoader: Loader
+    });
+    player.on(mpegts.Events.ERROR, (type, detail, info) => {
+      const why = "player: " + type + " " + detail + (info && info.msg ? " " + info.msg : "");
+      if (conn) conn.close(4000, "player error");
+      drop(why);
+    });
+    player.attachMediaElement(video);
+    // The element's frame counter may or may not start over with the new
+    // source: count from here either way.
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    framesStart = q ? q.totalVideoFrames : 0;
+    player.load();
+    play();
+  }
+  function dropPlayer() {
+    sink = null;
+    held = [];
+    heldBytes = 0;
+    if (!player) return;
+    const p = player;
+    player = null;
+    framesBase += framesLast;
+    framesLast = 0;
+    try { p.pause(); p.unload(); p.detachMediaElement(); p.destroy(); } catch (e) { /* going anyway */ }
+  }
+
+  // Autoplay with sound may be refused until the visitor clicks: then the
+  // video plays muted and the unmute button says why there is no sound.
+  let soundBlocked = false;
+  function play() {
+    const p = video.play();
+    if (p && p.catch) {
+      p.catch(() => {
+        if (video.muted) return;
+        soundBlocked = true;
+        video.muted = true;
+        video.play().catch(() => { /* tried */ });
+      });
+    }
+  }
+  function tryUnmute() {
+    if (actx && actx.state === "suspended") actx.resume();
+    if (soundBlocked) {
+      soundBlocked = false;
+      video.muted = false;
+      play();
+    }
+  }
+  unmute.addEventListener("click", tryUnmute);
+  $("stage").addEventListener("click", tryUnmute);
+
+  if (video.requestVideoFrameCallback) {
+    video.requestVideoFrameCallback((now) => { vw.firstFrameMs = Math.round(now); });
+  } else {
+    video.addEventListener("playing", () => { if (!vw.firstFrameMs) vw.firstFrameMs = Math.round(performance.now()); }, { once: true });
+  }
+
+  // The connection: one websocket at a time, reconnecting with backoff and
+  // asking for a fresh URL each time.
+  let socket = "connecting", gotData = false, lastData = 0, closeInfo = "", refusal = null;
+  let conn = null, timer = 0, backoff = 500, sniffer = null;
+  const stallMs = 3000;
+
+  function start() {
+    clearTimeout(timer);
+    socket = "connecting";
+    gotData = false;
+    Promise.resolve().then(socketURL).then(open, (err) => {
+      if (err instanceof Refused) {
+        socket = "refused";
+        refusal = err;
+      } else {
+        drop(err && err.message ? err.message : String(err));
+      }
+    });
+  }
+  function open(url) {
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (err) {
+      drop(String(err));
+      return;
+    }
+    conn = ws;
+    sniffer = new vwCodec.Sniffer();
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => {
+      socket = "open";
+      vw.connects++;
+    };
+    ws.onmessage = (ev) => {
+      if (conn !== ws || !(ev.data instanceof ArrayBuffer)) return; // text is not video
+      backoff = 500;
+      gotData = true;
+      lastData = performance.now();
+      vw.bytes += ev.data.byteLength;
+      if (sniffer.push(ev.data) === "mpeg1") {
+        conn = null;
+        ws.close();
+        dropPlayer();
+        vwCodec.switchTo("mpeg1");
+        return;
+      }
+      if (!player) newPlayer();
+      feed(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (conn !== ws) return;
+      drop("code " + ev.code + (ev.reason ? ": " + ev.reason : ""));
+    };
+  }
+  // drop ends the connection and its player and tries again later.
+  function drop(why) {
+    conn = null;
+    dropPlayer();
+    socket = "closed";
+    closeInfo = why + "; next try in " + (backoff / 1000) + " s";
+    clearTimeout(timer);
+    timer = setTimeout(start, backoff);
+    backoff = Math.min(backoff * 2, 5000);
+  }
+
+  // chase keeps the picture near the live edge: a little behind, it plays
+  // faster; far behind, or stuck before a gap, it jumps.
+  let lastTime = -1, stuckSince = 0;
+  function chase(now) {
+    const b = video.buffered;
+    if (!player || !b.length) {
+      vw.behindMs = 0;
+      return;
+    }
+    const end = b.end(b.length - 1), t = video.currentTime;
+    const behind = Math.max(0, end - t);
+    vw.behindMs = Math.round(behind * 1000);
+    if (t < b.start(0) || behind > 1.5) {
+      video.currentTime = Math.max(b.start(b.length - 1), end - 0.3);
+      video.playbackRate = 1;
+      return;
+    }
+    video.playbackRate = behind > 0.5 ? 1.1 : 1;
+    if (t !== lastTime || video.paused) {
+      lastTime = t;
+      stuckSince = now;
+    } else if (now - stuckSince > 1000 && behind > 0.1) {
+      // Not moving with media ahead: a hole in the buffer. Jump past it.
+      for (let i = 0; i < b.length; i++) {
+        if (b.start(i) > t) {
+          video.currentTime = b.start(i);
+          break;
+        }
+      }
+      stuckSince = now;
+    }
+    if (video.paused && !soundBlocked) play();
+  }
+
+  // Sound heard: the analyser's latest window; frames of sound played
+  // since the last tick count while it is not silent.
+  let audioTime = -1, audioAcc = 0;
+  function listen() {
+    if (!analyser) return;
+    analyser.getFloatTimeDomainData(samples);
+    let peak = 0;
+    for (let i = 0; i < samples.length; i++) peak = Math.max(peak, Math.abs(samples[i]));
+    vw.audioLevel = Math.round(peak * 1000) / 1000;
+    const t = video.currentTime, dt = t - audioTime;
+    audioTime = t;
+    if (peak > 1e-4 && dt > 0 && dt < 2 && actx.state === "running" && !video.muted) {
+      audioAcc += dt * actx.sampleRate / 1024;
+      vw.audioFrames = Math.floor(audioAcc);
+    }
+  }
+
+  let rateBytes = 0, rateAt = performance.now(), bitRate = 0;
+  function tick() {
+    const now = performance.now();
+    switch (socket) {
+      case "connecting":
+        vw.state = vw.connects > 0 ? "reconnecting" : "connecting";
+        vw.detail = vw.connects > 0 ? closeInfo : "";
+        break;
+      case "open":
+        if (!gotData) vw.state = "waiting";
+        else if (now - lastData > stallMs) vw.state = "stalled";
+        else vw.state = "playing";
+        vw.detail = vw.state === "stalled" ? "for " + Math.round((now - lastData) / 1000) + " s" : "";
+        break;
+      case "refused":
+        vw.status = refusal.status;
+        vw.state = refusal.status === 403 ? "forbidden" : token ? "unauthorized" : "needs-token";
+        vw.detail = vw.state === "needs-token" ? "" : refusal.message;
+        break;
+      default:
+        vw.state = "reconnecting";
+        vw.detail = closeInfo;
+    }
+    const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
+    if (q && player) {
+      if (q.totalVideoFrames < framesStart) framesStart = 0; // it started over after all
+      framesLast = q.totalVideoFrames - framesStart;
+    }
+    vw.frames = framesBase + framesLast;
+    chase(now);
+    listen();
+    vw.audio = actx ? actx.state : "none";
+    if (soundBlocked) vw.audio = "suspended";
+    unmute.hidden = !(vw.audio === "suspended" && vw.frames > 0);
+    if (now - rateAt >= 2000) {
+      bitRate = (vw.bytes - rateBytes) * 8 / ((now - rateAt) / 1000);
+      rateBytes = vw.bytes;
+      rateAt = now;
+    }
+    const kbps = bitRate >= 1e6 ? (bitRate / 1e6).toFixed(1) + " Mbit/s" : Math.round(bitRate / 1e3) + " kbit/s";
+    figures.textContent = "H.264 · video " + vw.frames + " frames · " + (vw.behindMs / 1000).toFixed(1) + " s behind · audio " +
+      (vw.audioLevel > 1e-4 ? "playing" : "silent") + " · " + kbps +
+      (vw.audio === "running" ? "" : vw.audio === "none" ? " · no audio output" : " · sound off");
+    show();
+  }
+  window.vwMSE = () => player; // for poking at from the console; vwPlayer stays plain data
+  start();
+  tick();
+  setInterval(tick, 250);
+})();
