@@ -6,6 +6,7 @@
 //	vwbench fanout [flags]      relay fan-out vs. the naive PreparedMessage loop
 //	vwbench path [flags]        vw stream → vw relay: latency per hop, mute, hot swap, reconnect
 //	vwbench churn [flags]       10,000 rule add/delete cycles: goroutines and heap after
+//	vwbench codecs [flags]      MPEG-1 vs H.264: bit rate at equal quality (SSIM), encoder CPU
 //
 // Servers under test run as child processes (vwbench serve-relay,
 // vwbench serve-floor) so that their CPU time is theirs alone.
@@ -38,6 +39,7 @@ commands:
   fanout        one stream to many websocket viewers: the relay against the naive floor
   path          vw stream → vw relay as processes: latency per hop, mute, hot swap, reconnect
   churn         rule add/delete cycles: goroutines and heap against the baseline
+  codecs        MPEG-1 vs H.264 with the README's settings: bit rate at SSIM 0.95, encoder CPU
   serve-relay   (child) a relay built on crossbar.New, for fanout
   serve-floor   (child) one loop writing a PreparedMessage to every viewer, for fanout
 
@@ -59,7 +61,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := runPath(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
-		return runChurn(ctx, nil, stdout, stderr)
+		if err := runChurn(ctx, nil, stdout, stderr); err != nil {
+			return err
+		}
+		return runCodecs(ctx, nil, stdout, stderr)
+	case "codecs":
+		return runCodecs(ctx, args, stdout, stderr)
 	case "path":
 		return runPath(ctx, args, stdout, stderr)
 	case "churn":
