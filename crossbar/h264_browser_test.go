@@ -81,3 +81,35 @@ func TestH264PlayerInChromium(t *testing.T) {
 	t.Logf("after the relay returned: %v", v)
 	page.Screenshot("recovered")
 }
+
+// TestH264UnmuteHintInChromium opens the H.264 player in a browser that
+// blocks sound until a gesture: the picture plays anyway, the page offers
+// to unmute, and a click brings the sound.
+func TestH264UnmuteHintInChromium(t *testing.T) {
+	needPlayers(t)
+	testutil.NeedTool(t, "ffmpeg")
+	b := browser.Start(t, browser.BlockAutoplay())
+	r := startRelay(t, Config{})
+	startPublisherCodec(t, r.ws+"/in/cam", nil, h264Codecs)
+	testutil.Eventually(t, 10*time.Second, func() bool { return r.codecOf("cam") == "h264" }, "the relay has not seen the H.264 PMT")
+	page := b.Open(r.http.URL + "/play/cam")
+	v := page.WaitPlayer(30*time.Second, "played the picture with the sound blocked", func(v browser.Player) bool {
+		return v.Frames > 25 && v.Audio == "suspended"
+	})
+	if v.AudioFrames != 0 {
+		t.Errorf("sound counted as heard while blocked: %v", v)
+	}
+	visible := func() bool {
+		hidden, err := browser.Eval[bool](page, `document.getElementById("unmute").hidden`)
+		return err == nil && !hidden
+	}
+	testutil.Eventually(t, 5*time.Second, visible, "the unmute hint is not shown while the sound is blocked")
+	page.Screenshot("muted")
+	if err := page.Click("#unmute"); err != nil {
+		t.Fatal(err)
+	}
+	page.WaitPlayer(10*time.Second, "played sound after a click", func(v browser.Player) bool {
+		return v.Audio == "running" && v.AudioFrames > 20 && v.AudioLevel > 0.05
+	})
+	testutil.Eventually(t, 5*time.Second, func() bool { return !visible() }, "the unmute hint stays after the sound is on")
+}
