@@ -8,6 +8,10 @@
 // drops the feeds' PSI and writes one PAT and PMT of its own, owns the
 // continuity counters, rebases every feed's timestamps onto one stream
 // clock, and drops a feed that has gone silent from the PMT until it returns.
+// It keeps a stream to one codec family, leaving out a feed that does not
+// fit (codec.go), and in an H.264 stream it keeps a muted AAC track alive
+// with silence, since browsers' decoders freeze the picture without it
+// (silence.go).
 package agg
 
 import (
@@ -123,8 +127,8 @@ func NewWithConfig(cfg Config, h *hub.Hub, log *logrus.Entry) *Agg {
 // that (a removed feed first finishes the PES it is in, for at most
 // Config.DrainMax), and packets a new feed publishes from then on are muxed
 // from its next PES start. Feeds whose known codecs cannot form one stream
-// are refused with ErrCodecMix, and nothing is stored. If ctx ends first, Set returns its error with the
-// rule stored and the change still under way.
+// are refused with ErrCodecMix, and nothing is stored. If ctx ends first,
+// Set returns its error with the rule stored and the change still under way.
 func (a *Agg) Set(ctx context.Context, name string, feeds []string) error {
 	feeds = slices.Clone(feeds)
 	if err := a.codecs.check(feeds); err != nil {
