@@ -318,12 +318,14 @@
     const end = b.end(b.length - 1), t = video.currentTime;
     const behind = Math.max(0, end - t);
     vw.behindMs = Math.round(behind * 1000);
-    if (t < b.start(0) || behind > 1.5) {
-      video.currentTime = Math.max(b.start(b.length - 1), end - 0.3);
+    if (t < b.start(0) || behind > 1) {
+      // A backlog (a cached GOP at the start, a stall): the browser decodes
+      // from the keyframe before the jump, so the picture lands at once.
+      video.currentTime = Math.max(b.start(b.length - 1), end - 0.2);
       video.playbackRate = 1;
       return;
     }
-    video.playbackRate = behind > 0.5 ? 1.1 : 1;
+    video.playbackRate = behind > 0.3 ? 1.15 : 1;
     if (t !== lastTime || video.paused) {
       lastTime = t;
       stuckSince = now;
