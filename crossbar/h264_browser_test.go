@@ -113,3 +113,30 @@ func TestH264UnmuteHintInChromium(t *testing.T) {
 	})
 	testutil.Eventually(t, 5*time.Second, func() bool { return !visible() }, "the unmute hint stays after the sound is on")
 }
+
+// TestPlayerSwitchesCodecInChromium opens each stream on the other
+// family's page (as when the page was served before the stream was live):
+// the page reads the codec off the stream's PMT and puts the right player
+// in its place, which plays.
+func TestPlayerSwitchesCodecInChromium(t *testing.T) {
+	needPlayers(t)
+	testutil.NeedTool(t, "ffmpeg")
+	b := browser.Start(t)
+	r := startRelay(t, Config{})
+	startPublisherCodec(t, r.ws+"/in/h264", nil, h264Codecs)
+	startPublisher(t, r.ws+"/in/mpeg1")
+
+	page := b.Open(r.http.URL + "/play/h264?codec=mpeg1")
+	v := page.WaitPlayer(30*time.Second, "switched to the H.264 player and played", func(v browser.Player) bool {
+		return v.Codec == "h264" && v.Frames > 25
+	})
+	t.Logf("h264 stream on the jsmpeg page: %v", v)
+	page = b.Open(r.http.URL + "/play/mpeg1?codec=h264")
+	v = page.WaitPlayer(30*time.Second, "switched to the jsmpeg player and played", func(v browser.Player) bool {
+		return v.Codec == "mpeg1" && v.Frames > 25
+	})
+	if loc, err := browser.Eval[string](page, `location.search`); err != nil || loc != "?codec=mpeg1" {
+		t.Errorf("the page's address ends %q (%v), want ?codec=mpeg1", loc, err)
+	}
+	t.Logf("mpeg1 stream on the H.264 page: %v", v)
+}

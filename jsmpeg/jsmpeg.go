@@ -167,6 +167,7 @@ type playerData struct {
 	Index   string
 	Library bool
 	Script  playerScript
+	CodecJS string // the codec sniffer's path (mse.go)
 }
 
 // playerScript is handed to the page's script as JSON.
@@ -192,6 +193,7 @@ func (p *Pages) Player() http.Handler {
 			Stream:  name,
 			Index:   "/",
 			Library: p.lib != nil,
+			CodecJS: p.mse.dir + codecScript,
 			Script: playerScript{
 				Stream:     name,
 				WSPath:     strings.ReplaceAll(p.cfg.WSPath, "{stream}", name),

@@ -89,7 +89,6 @@ func newMSEPage(funcs template.FuncMap, libPath string) msePage {
 // with the mpegts.js library in the jsmpeg library's place.
 type mseData struct {
 	playerData
-	CodecJS  string
 	PlayerJS string
 }
 
@@ -97,7 +96,7 @@ func (m msePage) data(d playerData) mseData {
 	d.Library = m.lib.data != nil
 	d.Script.Library = d.Library
 	d.Script.LibPath = m.dir + MSELibraryFile
-	return mseData{playerData: d, CodecJS: m.dir + codecScript, PlayerJS: m.dir + mseScript}
+	return mseData{playerData: d, PlayerJS: m.dir + mseScript}
 }
 
 // routes adds the scripts to the pages' mux.
