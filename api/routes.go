@@ -8,9 +8,10 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// Handler returns every route of vw stream. The "all" routes are registered
-// before the {stream}/{id} ones so that they win (the original tool routed
-// DELETE /api/streams/all to the single-stream handler and deleted nothing).
+// Handler returns every route of vw stream, behind the guard (Host and
+// Origin checks; see guard.go). The "all" routes are registered before the
+// {stream}/{id} ones so that they win (the original tool routed DELETE
+// /api/streams/all to the single-stream handler and deleted nothing).
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -30,13 +31,13 @@ func (s *Server) Handler() http.Handler {
 	p.HandleFunc("/ws/{stream:.+}", s.handlePreview).Methods(http.MethodGet)
 
 	p.HandleFunc("/api/feeds", s.handleGetFeeds).Methods(http.MethodGet)
-	p.HandleFunc("/api/streams", s.handleSetStream).Methods(http.MethodPost, http.MethodPut)
+	p.Handle("/api/streams", s.requireJSON(http.HandlerFunc(s.handleSetStream))).Methods(http.MethodPost, http.MethodPut)
 	p.HandleFunc("/api/streams/all", s.handleGetStreams).Methods(http.MethodGet)
 	p.HandleFunc("/api/streams/all", s.handleDeleteStreams).Methods(http.MethodDelete)
 	p.HandleFunc("/api/streams/{stream:.+}", s.handleGetStream).Methods(http.MethodGet)
 	p.HandleFunc("/api/streams/{stream:.+}", s.handleDeleteStream).Methods(http.MethodDelete)
 
-	p.HandleFunc("/api/destinations", s.handleSetDestination).Methods(http.MethodPost, http.MethodPut)
+	p.Handle("/api/destinations", s.requireJSON(http.HandlerFunc(s.handleSetDestination))).Methods(http.MethodPost, http.MethodPut)
 	p.HandleFunc("/api/destinations/all", s.handleGetDestinations).Methods(http.MethodGet)
 	p.HandleFunc("/api/destinations/all", s.handleDeleteDestinations).Methods(http.MethodDelete)
 	p.HandleFunc("/api/destinations/{id:.+}", s.handleGetDestination).Methods(http.MethodGet)
@@ -46,7 +47,7 @@ func (s *Server) Handler() http.Handler {
 		p.PathPrefix("/play/").Handler(s.cfg.Player).Methods(http.MethodGet, http.MethodHead)
 		p.PathPrefix("/lib/").Handler(s.cfg.Player).Methods(http.MethodGet, http.MethodHead)
 	}
-	return r
+	return s.guard(r)
 }
 
 // requireToken refuses a request without the configured bearer token. With

@@ -34,6 +34,12 @@ type Config struct {
 	// Player, if set, serves the preview player page at /play/{stream...}
 	// and its library under /lib/; it is given the request unchanged.
 	Player http.Handler
+	// ListenHost is the address vw stream listens on (VW_HOST): a Host
+	// header naming it is accepted, as are loopback names and addresses.
+	ListenHost string
+	// AllowedHosts are further names clients may use to reach vw stream
+	// (VW_ALLOWED_HOSTS); a request for any other Host is refused.
+	AllowedHosts []string
 }
 
 func (c Config) withDefaults() Config {
@@ -52,6 +58,9 @@ type Server struct {
 	hub   *hub.Hub
 	rules *Rules
 	log   *logrus.Entry
+	// refusals logs refused requests and control commands, at most one
+	// line a second per reason.
+	refusals *rateLog
 
 	mu      sync.Mutex
 	feeds   map[string]*ingest // the current ingest of each live feed
@@ -68,7 +77,9 @@ func NewServer(cfg Config, h *hub.Hub, rules *Rules, log *logrus.Entry) *Server 
 		rules: rules,
 		log:   log,
 		feeds: make(map[string]*ingest),
-		done:  make(chan struct{}),
+
+		refusals: newRateLog(log, time.Second),
+		done:     make(chan struct{}),
 	}
 }
 
@@ -100,6 +111,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
 	msg := oneLine(err.Error())
 	s.log.WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": status, "err": msg}).Warn("request refused")
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// refuse answers like fail, but logs through the rate limit: it is for
+// refusals a web page could make vw stream send in a loop.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
+	msg := oneLine(err.Error())
+	s.refusals.Warn("http "+strconv.Itoa(status), logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": status, "err": msg}, "request refused")
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -30,6 +31,7 @@ type streamConfig struct {
 	APIToken      string `envconfig:"API_TOKEN" desc:"bearer token required on every route but /healthcheck"`
 	Recordings    string `envconfig:"RECORDINGS" default:"./recordings" desc:"folder that destination \"file\" names are relative to"`
 	CAFile        string `envconfig:"CA_FILE" desc:"PEM file of CAs to trust for wss:// destinations, on top of the system's"`
+	AllowedHosts  string `envconfig:"ALLOWED_HOSTS" desc:"comma-separated host names clients may use to reach vw stream, besides loopback names and the listen address"`
 	State         string `envconfig:"STATE" desc:"file that keeps the rules across restarts (default $STATE_DIRECTORY/rules.json, else ~/.local/state/vw/rules.json); off keeps none"`
 }
 
@@ -88,7 +90,10 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	// The preview player connects straight to /ws/{stream}: there is no
 	// access point on the lab host.
 	pages := jsmpeg.New(jsmpeg.Config{Title: "vw stream", WSPath: "/ws/{stream}", Codec: rules.Codec})
-	srv := api.NewServer(api.Config{Token: cfg.APIToken, Player: pages.Handler()}, h, rules, log.WithField("component", "api"))
+	srv := api.NewServer(api.Config{
+		Token: cfg.APIToken, Player: pages.Handler(),
+		ListenHost: cfg.Host, AllowedHosts: splitList(cfg.AllowedHosts),
+	}, h, rules, log.WithField("component", "api"))
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return err
@@ -130,6 +135,17 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // isLoopback reports whether host only accepts connections from this machine.
