@@ -86,10 +86,11 @@ type RWC struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per pump
 
-	mu     sync.Mutex
-	rules  map[string]Rule
-	dests  map[string]*dest
-	closed bool
+	mu      sync.Mutex
+	rules   map[string]Rule
+	dests   map[string]*dest
+	recErrs map[string]string // why a rule's recording could not be opened
+	closed  bool
 }
 
 // New returns an RWC with no rules.
@@ -112,8 +113,9 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *RWC {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &RWC{
 		cfg: cfg, h: h, log: log, ctx: ctx, cancel: cancel,
-		rules: make(map[string]Rule),
-		dests: make(map[string]*dest),
+		rules:   make(map[string]Rule),
+		dests:   make(map[string]*dest),
+		recErrs: make(map[string]string),
 	}
 }
 
@@ -124,6 +126,10 @@ func Validate(rule Rule) error {
 	}
 	if strings.TrimSpace(rule.Stream) == "" {
 		return fmt.Errorf("%w: missing \"stream\"", ErrInvalid)
+	}
+	if hasUserinfo(rule.Destination) {
+		// Never echoed: the part before @ is likely a password.
+		return fmt.Errorf("%w: destination %q has a user name or password in it, which websocket URLs cannot carry: send a \"token\" instead", ErrInvalid, redactURL(rule.Destination))
 	}
 	if err := reconws.CheckURL(rule.Destination); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -162,7 +168,14 @@ func checkFile(name string) error {
 // subscription without reconnecting; the same rule again changes nothing.
 // Set never waits on the network; it opens the recording file, so that a
 // file that cannot be written is reported here.
-func (r *RWC) Set(rule Rule) error {
+func (r *RWC) Set(rule Rule) error { return r.set(rule, false) }
+
+// Restore is Set for a rule saved before a restart: if its recording cannot
+// be opened now, the rule is installed all the same, without recording, so
+// that its stream still flows; RecordingError says why, and the log.
+func (r *RWC) Restore(rule Rule) error { return r.set(rule, true) }
+
+func (r *RWC) set(rule Rule, lenient bool) error {
 	if err := Validate(rule); err != nil {
 		return err
 	}
@@ -172,20 +185,31 @@ func (r *RWC) Set(rule Rule) error {
 		return ErrClosed
 	}
 	old, exists := r.rules[rule.ID]
-	if exists && old == rule {
+	_, failed := r.recErrs[rule.ID]
+	if exists && old == rule && !failed {
 		return nil
 	}
 	var f *os.File
-	if rule.File != "" && (!exists || filepath.Clean(old.File) != filepath.Clean(rule.File)) {
+	reopen := rule.File != "" && (!exists || failed || filepath.Clean(old.File) != filepath.Clean(rule.File))
+	if reopen {
 		for id, o := range r.rules {
 			if id != rule.ID && o.File != "" && filepath.Clean(o.File) == filepath.Clean(rule.File) {
 				return fmt.Errorf("%w: file %q is already recorded by destination %q", ErrInvalid, rule.File, id)
 			}
 		}
 		var err error
-		if f, err = r.openRecording(rule.File); err != nil {
+		if f, err = r.openRecording(rule.File); err != nil && !lenient {
 			return err
+		} else if err != nil {
+			r.recErrs[rule.ID] = err.Error()
+			r.log.WithFields(logrus.Fields{"id": rule.ID, "file": rule.File, "err": err}).Error("recording cannot be opened: the rule is restored without it")
 		}
+	}
+	if f != nil || rule.File == "" {
+		delete(r.recErrs, rule.ID)
+	}
+	if !exists || old.Destination != rule.Destination || old.Token != rule.Token {
+		r.warnPlainToken(rule)
 	}
 	topic := r.cfg.Resolve(rule.Stream)
 	if d := r.dests[rule.ID]; d != nil {
@@ -197,27 +221,12 @@ func (r *RWC) Set(rule Rule) error {
 	return nil
 }
 
-func (r *RWC) openRecording(name string) (*os.File, error) {
-	if err := os.MkdirAll(r.cfg.Recordings, 0o755); err != nil {
-		return nil, fmt.Errorf("recordings folder: %w", err)
-	}
-	root, err := os.OpenRoot(r.cfg.Recordings)
-	if err != nil {
-		return nil, fmt.Errorf("recordings folder: %w", err)
-	}
-	defer root.Close()
-	if sub := filepath.Dir(name); sub != "." {
-		if err := root.MkdirAll(sub, 0o755); err != nil {
-			return nil, fmt.Errorf("recording %q: %w", name, err)
-		}
-	}
-	// Append, so that a rule restored after a restart adds to its
-	// recording instead of wiping it.
-	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("recording %q: %w", name, err)
-	}
-	return f, nil
+// RecordingError says why destination id's recording is not being made,
+// or "" if it is (or the rule has no file).
+func (r *RWC) RecordingError(id string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.recErrs[id]
 }
 
 // Get returns the rule with id, and whether it exists.
@@ -273,6 +282,7 @@ func (r *RWC) Delete(id string) bool {
 	d := r.dests[id]
 	delete(r.dests, id)
 	delete(r.rules, id)
+	delete(r.recErrs, id)
 	r.mu.Unlock()
 	if d == nil {
 		return false
@@ -291,6 +301,7 @@ func (r *RWC) DeleteAll(keep ...string) {
 			gone = append(gone, d)
 			delete(r.dests, id)
 			delete(r.rules, id)
+			delete(r.recErrs, id)
 		}
 	}
 	r.mu.Unlock()
