@@ -30,12 +30,27 @@ type ingest struct {
 }
 
 // stop makes the ingest's pending read fail at once, from any goroutine,
-// and stops it publishing.
+// and stops it publishing. The deadline stays in the past: the server's
+// discarding of the unread body after the handler returns fails at once
+// too, instead of waiting for a client that sends nothing more.
 func (in *ingest) stop() {
 	in.mu.Lock()
+	defer in.mu.Unlock()
 	in.replaced = true
-	in.mu.Unlock()
 	_ = in.rc.SetReadDeadline(time.Now())
+}
+
+// extend gives the next read idle more time, unless the ingest has been
+// stopped; under stop's lock, so that stop's deadline is never overwritten
+// by a read that starts just after it.
+func (in *ingest) extend(idle time.Duration) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.replaced {
+		return false
+	}
+	_ = in.rc.SetReadDeadline(time.Now().Add(idle))
+	return true
 }
 
 // publish sends m unless the ingest has been replaced or stopped.
@@ -103,7 +118,9 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 		err      error
 	)
 	for {
-		_ = in.rc.SetReadDeadline(time.Now().Add(s.cfg.IngestIdle))
+		if !in.extend(s.cfg.IngestIdle) {
+			break
+		}
 		var n int
 		n, err = r.Body.Read(buf)
 		if n > 0 {
