@@ -16,10 +16,11 @@ import (
 )
 
 type fixture struct {
-	url   string
-	hub   *hub.Hub
-	rules *Rules
-	srv   *Server
+	url        string
+	hub        *hub.Hub
+	rules      *Rules
+	srv        *Server
+	recordings string
 }
 
 // newFixture starts a real vw stream HTTP server on loopback with real
@@ -29,7 +30,8 @@ func newFixture(t testing.TB, cfg Config, apiRule *rwc.Rule) *fixture {
 	log := testutil.Log(t)
 	h := hub.New()
 	a := agg.New(h, log)
-	r := rwc.New(rwc.Config{Recordings: t.TempDir(), Resolve: Resolver(a)}, h, log)
+	recordings := t.TempDir()
+	r := rwc.New(rwc.Config{Recordings: recordings, Resolve: Resolver(a)}, h, log)
 	rules, err := NewRules(a, r, apiRule, log)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func newFixture(t testing.TB, cfg Config, apiRule *rwc.Rule) *fixture {
 		ts.Close()
 		rules.Close()
 	})
-	return &fixture{url: ts.URL, hub: h, rules: rules, srv: srv}
+	return &fixture{url: ts.URL, hub: h, rules: rules, srv: srv, recordings: recordings}
 }
 
 // do sends a request and returns the status and the body with its trailing
@@ -93,8 +95,8 @@ func TestRESTContract(t *testing.T) {
 		{"GET", "/api/streams/all", "", 200, `{}`},
 
 		{"POST", "/api/destinations", `{"stream":"stream/front/large","destination":"wss://relay.example/in/lab1","id":"0"}`, 200, `{"stream":"stream/front/large","destination":"wss://relay.example/in/lab1","id":"0"}`},
-		{"PUT", "/api/destinations", `{"stream":"video1","destination":"ws://127.0.0.1:1/in/v1","id":"1","token":"t0k","file":"v1.ts"}`, 200, `{"stream":"video1","destination":"ws://127.0.0.1:1/in/v1","id":"1","token":"t0k","file":"v1.ts"}`},
-		{"GET", "/api/destinations/all", "", 200, `{"0":{"stream":"stream/front/large","destination":"wss://relay.example/in/lab1","id":"0"},"1":{"stream":"video1","destination":"ws://127.0.0.1:1/in/v1","id":"1","token":"t0k","file":"v1.ts"}}`},
+		{"PUT", "/api/destinations", `{"stream":"video1","destination":"ws://127.0.0.1:1/in/v1","id":"1","token":"t0k","file":"v1.ts"}`, 200, `{"stream":"video1","destination":"ws://127.0.0.1:1/in/v1","id":"1","token":"set","file":"v1.ts"}`},
+		{"GET", "/api/destinations/all", "", 200, `{"0":{"stream":"stream/front/large","destination":"wss://relay.example/in/lab1","id":"0"},"1":{"stream":"video1","destination":"ws://127.0.0.1:1/in/v1","id":"1","token":"set","file":"v1.ts"}}`},
 		{"GET", "/api/destinations/0", "", 200, `{"stream":"stream/front/large","destination":"wss://relay.example/in/lab1","id":"0"}`},
 		{"POST", "/api/destinations", `{"stream":"stream/front/large","destination":"wss://other.example/in/lab1","id":"0"}`, 200, `{"stream":"stream/front/large","destination":"wss://other.example/in/lab1","id":"0"}`},
 		{"GET", "/api/destinations/0", "", 200, `{"stream":"stream/front/large","destination":"wss://other.example/in/lab1","id":"0"}`},
@@ -224,7 +226,9 @@ func TestControlAPI(t *testing.T) {
 }
 
 // FuzzCommand feeds arbitrary messages to the control API interpreter: it
-// must never panic and must always answer one JSON object.
+// must never panic, must answer every message that is not JSON with one
+// JSON object, and must never answer JSON without a string "verb" (a
+// reply, which answering would start a loop between hosts).
 func FuzzCommand(f *testing.F) {
 	for _, s := range []string{
 		`{"verb":"healthcheck"}`,
@@ -240,6 +244,14 @@ func FuzzCommand(f *testing.F) {
 	fx := newFixture(f, Config{}, &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/api"})
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		reply := fx.srv.Command(context.Background(), msg)
+		var probe map[string]json.RawMessage
+		isCommand := json.Unmarshal(msg, &probe) == nil && len(probe["verb"]) > 0 && probe["verb"][0] == '"'
+		if json.Valid(msg) && !isCommand {
+			if reply != nil {
+				t.Fatalf("%q is not a command but was answered %s", msg, reply)
+			}
+			return
+		}
 		var obj map[string]any
 		if err := json.Unmarshal(reply, &obj); err != nil || obj == nil {
 			t.Fatalf("reply %q is not a JSON object: %v", reply, err)

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,10 +24,11 @@ type command struct {
 // understand; operators' scripts may match on it.
 var errUnrecognised = errors.New("Unrecognised Command")
 
-// RunControl answers control API commands until ctx ends: each message that
+// RunControl answers control API commands until ctx ends: each command that
 // arrives on the api topic (sent by an operator through the relay and
 // published there by the apiRule destination) gets one reply, published back
-// to the same topic for the apiRule to carry out.
+// to the same topic for the apiRule to carry out. Binary messages and
+// messages that are not commands get none.
 func (s *Server) RunControl(ctx context.Context) {
 	topic := s.rules.Topic(APIStream)
 	sub := s.hub.Subscribe(topic, hub.SubConfig{Queue: 64, Policy: hub.Drop})
@@ -38,17 +38,36 @@ func (s *Server) RunControl(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case m := <-sub.C():
-			reply := s.Command(ctx, m.Data)
-			s.hub.Publish(topic, &hub.Message{Data: reply, Text: true, From: sub.ID()})
+			if !m.Text {
+				continue
+			}
+			if reply := s.Command(ctx, m.Data); reply != nil {
+				s.hub.Publish(topic, &hub.Message{Data: reply, Text: true, From: sub.ID()})
+			}
 		}
 	}
 }
 
-// Command interprets one control API message and returns the JSON reply.
+// Command interprets one control API message and returns the JSON reply, or
+// nil for a message that gets none. Every peer of the control route hears
+// every message on it, replies included; so a reply must never be answered,
+// or two vw streams on one route would answer each other forever. A
+// command is a JSON object whose "verb" is a string, and no reply has one:
+// JSON without it is not answered. Text that is not JSON is answered
+// "Unrecognised Command", as the original tool did.
 func (s *Server) Command(ctx context.Context, msg []byte) []byte {
-	reply, err := s.command(ctx, msg)
+	c, isCommand, err := parseCommand(msg)
+	if !isCommand {
+		return nil
+	}
+	var reply any
+	if err == nil {
+		reply, err = s.command(ctx, c)
+	}
 	if err != nil {
-		s.log.WithFields(logrus.Fields{"command": oneLine(string(truncate(msg, 200))), "err": err}).Warn("control API command refused")
+		s.refusals.Warn(refusalReason(err), logrus.Fields{
+			"verb": clip(c.Verb), "what": clip(c.What), "which": clip(c.Which), "err": clip(oneLine(err.Error())),
+		}, "control API command refused")
 		reply = map[string]string{"error": oneLine(err.Error())}
 	}
 	b, err := json.Marshal(reply)
@@ -58,11 +77,59 @@ func (s *Server) Command(ctx context.Context, msg []byte) []byte {
 	return b
 }
 
-func (s *Server) command(ctx context.Context, msg []byte) (any, error) {
-	var c command
-	if err := json.Unmarshal(msg, &c); err != nil {
-		return nil, errUnrecognised
+// parseCommand reads msg's verb, what, which and rule, with names exactly
+// so spelled, unknown members ignored as the original tool did, and no
+// member twice. isCommand is false for a message that must not be answered.
+func parseCommand(msg []byte) (c command, isCommand bool, err error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(msg, &m); err != nil {
+		return c, !json.Valid(msg), errUnrecognised
 	}
+	verb := m["verb"]
+	if len(verb) == 0 || verb[0] != '"' {
+		return c, false, nil
+	}
+	if err := checkStrict(msg, nil); err != nil {
+		return c, true, fmt.Errorf("%w: %v", errUnrecognised, err)
+	}
+	for _, f := range []struct {
+		raw json.RawMessage
+		to  *string
+	}{{verb, &c.Verb}, {m["what"], &c.What}, {m["which"], &c.Which}} {
+		if f.raw != nil && json.Unmarshal(f.raw, f.to) != nil {
+			return c, true, errUnrecognised
+		}
+	}
+	c.Rule = m["rule"]
+	return c, true, nil
+}
+
+// refusalReason sorts refusals into the few kinds the log counts apart.
+func refusalReason(err error) string {
+	switch {
+	case errors.Is(err, errUnrecognised):
+		return "unrecognised command"
+	case errors.Is(err, ErrLimit):
+		return "over a limit"
+	case errors.Is(err, ErrBadRule), errors.Is(err, rwc.ErrInvalid):
+		return "bad rule"
+	case errors.Is(err, ErrNotFound):
+		return "not found"
+	case errors.Is(err, ErrAPIRule):
+		return "apiRule"
+	}
+	return "other"
+}
+
+// clip keeps a logged value short: a peer chooses it.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}
+
+func (s *Server) command(ctx context.Context, c command) (any, error) {
 	switch c.Verb {
 	case "healthcheck":
 		return map[string]string{"healthcheck": "ok"}, nil
@@ -79,14 +146,14 @@ func (s *Server) command(ctx context.Context, msg []byte) (any, error) {
 func (s *Server) commandAdd(ctx context.Context, c command) (any, error) {
 	switch c.What {
 	case "stream":
-		var rule StreamRule
-		if err := decodeRule(c.Rule, &rule); err != nil {
+		rule, err := decodeRule[StreamRule](c.Rule)
+		if err != nil {
 			return nil, err
 		}
 		return s.rules.SetStream(ctx, rule)
 	case "destination":
-		var rule rwc.Rule
-		if err := decodeRule(c.Rule, &rule); err != nil {
+		rule, err := decodeRule[rwc.Rule](c.Rule)
+		if err != nil {
 			return nil, err
 		}
 		return s.rules.SetDestination(rule, true)
@@ -136,21 +203,14 @@ func (s *Server) commandDelete(c command) (any, error) {
 }
 
 // decodeRule decodes a command's rule strictly, as the REST routes do.
-func decodeRule(raw json.RawMessage, v any) error {
+func decodeRule[T any](raw json.RawMessage) (T, error) {
 	if len(raw) == 0 {
-		return fmt.Errorf("%w: missing \"rule\"", ErrBadRule)
+		var zero T
+		return zero, fmt.Errorf("%w: missing \"rule\"", ErrBadRule)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadRule, err)
+	v, err := unmarshalStrict[T](raw)
+	if err != nil {
+		return v, fmt.Errorf("%w: %v", ErrBadRule, err)
 	}
-	return nil
-}
-
-func truncate(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
+	return v, nil
 }

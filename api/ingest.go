@@ -92,7 +92,7 @@ func (s *Server) release(in *ingest) {
 // publishes each read's whole packets at once, never a partial packet.
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	feed := mux.Vars(r)["feed"]
-	if err := CheckName("feed", feed); err != nil {
+	if err := CheckName("feed name", feed); err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}

@@ -31,7 +31,7 @@ var upgrader = websocket.Upgrader{
 // allowed to hold messages back from anyone else.
 func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["stream"]
-	if err := CheckName("stream", name); err != nil {
+	if err := CheckName("stream name", name); err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}

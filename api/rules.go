@@ -40,20 +40,21 @@ type StreamRule struct {
 // nameRE is the original tool's alphabet for feed and stream names.
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_\-/]{1,200}$`)
 
-// CheckName returns why name cannot be a feed or stream name, or nil. what
-// names the thing in the error ("feed", "stream").
+// CheckName returns why name cannot be a feed or stream name, or a
+// destination id, or nil. what names the thing in the error ("feed name",
+// "stream name", "destination id").
 func CheckName(what, name string) error {
 	switch {
 	case name == "":
-		return fmt.Errorf("%w: %s name is empty", ErrBadRule, what)
+		return fmt.Errorf("%w: %s is empty", ErrBadRule, what)
 	case !nameRE.MatchString(name):
-		return fmt.Errorf("%w: %s name %q: use 1 to 200 of a-z A-Z 0-9 - _ /", ErrBadRule, what, name)
+		return fmt.Errorf("%w: %s %q: use 1 to 200 of a-z A-Z 0-9 - _ /", ErrBadRule, what, name)
 	case name == "all":
-		return fmt.Errorf("%w: %s name \"all\" is reserved", ErrBadRule, what)
+		return fmt.Errorf("%w: %s \"all\" is reserved", ErrBadRule, what)
 	case name == APIStream:
-		return fmt.Errorf("%w: %s name %q is reserved for the control API", ErrBadRule, what, APIStream)
+		return fmt.Errorf("%w: %s %q is reserved for the control API", ErrBadRule, what, APIStream)
 	case strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//"):
-		return fmt.Errorf("%w: %s name %q has an empty path segment", ErrBadRule, what, name)
+		return fmt.Errorf("%w: %s %q has an empty path segment", ErrBadRule, what, name)
 	}
 	return nil
 }
@@ -82,13 +83,14 @@ type Rules struct {
 
 	mu       sync.Mutex
 	onChange func()
+	limits   Limits
 }
 
 // NewRules returns the rules service over a and r. If apiRule is not nil it
 // is installed at once and kept: it cannot be deleted over the control API
 // and survives "delete all".
 func NewRules(a *agg.Agg, r *rwc.RWC, apiRule *rwc.Rule, log *logrus.Entry) (*Rules, error) {
-	rs := &Rules{agg: a, rwc: r, log: log}
+	rs := &Rules{agg: a, rwc: r, log: log, limits: Limits{}.withDefaults()}
 	if apiRule != nil {
 		rule := *apiRule
 		rule.ID, rule.Stream = APIRuleID, APIStream
@@ -117,8 +119,14 @@ func (rs *Rules) changed() {
 
 // SetStream stores a stream rule; when it returns the rule is in force.
 func (rs *Rules) SetStream(ctx context.Context, s StreamRule) (StreamRule, error) {
+	return rs.setStream(ctx, s, false)
+}
+
+// setStream is SetStream; restoring skips the limits, so that rules saved
+// under larger ones are not lost when the limits shrink.
+func (rs *Rules) setStream(ctx context.Context, s StreamRule, restoring bool) (StreamRule, error) {
 	s.Stream = strings.TrimPrefix(s.Stream, "/")
-	if err := CheckName("stream", s.Stream); err != nil {
+	if err := CheckName("stream name", s.Stream); err != nil {
 		return s, err
 	}
 	if s.Feeds == nil {
@@ -127,10 +135,17 @@ func (rs *Rules) SetStream(ctx context.Context, s StreamRule) (StreamRule, error
 	if len(s.Feeds) == 0 {
 		return s, fmt.Errorf("%w: \"feeds\" is empty; delete the stream instead", ErrBadRule)
 	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if !restoring {
+		if err := rs.checkFeedCount(s.Stream, len(s.Feeds)); err != nil {
+			return s, err
+		}
+	}
 	seen := make(map[string]bool, len(s.Feeds))
 	for i, f := range s.Feeds {
 		f = strings.TrimPrefix(f, "/")
-		if err := CheckName("feed", f); err != nil {
+		if err := CheckName("feed name", f); err != nil {
 			return s, err
 		}
 		if seen[f] {
@@ -139,14 +154,17 @@ func (rs *Rules) SetStream(ctx context.Context, s StreamRule) (StreamRule, error
 		seen[f] = true
 		s.Feeds[i] = f
 	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
+	if !restoring {
+		if err := rs.checkStreamCount(s.Stream); err != nil {
+			return s, err
+		}
+	}
 	if err := rs.agg.Set(ctx, s.Stream, s.Feeds); err != nil {
 		return s, err
 	}
 	rs.rwc.Refresh()
 	rs.changed()
-	rs.log.WithFields(logrus.Fields{"stream": s.Stream, "feeds": s.Feeds}).Info("stream rule set")
+	rs.log.WithFields(logrus.Fields{"stream": s.Stream, "feeds": len(s.Feeds)}).Info("stream rule set")
 	return s, nil
 }
 
@@ -190,44 +208,83 @@ func (rs *Rules) DeleteStreams() {
 
 // SetDestination stores a destination rule; a rule with the same ID is
 // replaced make-before-break. remote marks a change that came over the
-// control API, which may not touch the apiRule that carries it.
-func (rs *Rules) SetDestination(d rwc.Rule, remote bool) (rwc.Rule, error) {
+// control API, which may not touch the apiRule that carries it. The answer
+// shows the rule as stored, its token redacted.
+func (rs *Rules) SetDestination(d rwc.Rule, remote bool) (DestinationView, error) {
+	return rs.setDestination(d, remote, false)
+}
+
+// setDestination is SetDestination; restoring skips the limits and the
+// id's name rules (older versions allowed any id), and a recording that
+// cannot be opened does not keep the rule out (see rwc.RWC.Restore).
+func (rs *Rules) setDestination(d rwc.Rule, remote, restoring bool) (DestinationView, error) {
 	d.Stream = strings.TrimPrefix(d.Stream, "/")
-	if d.ID == "" {
-		return d, fmt.Errorf("%w: missing \"id\"", ErrBadRule)
-	}
-	if d.ID == "all" {
-		return d, fmt.Errorf("%w: id \"all\" is reserved", ErrBadRule)
-	}
-	if d.Destination == "" {
-		return d, fmt.Errorf("%w: missing \"destination\"", ErrBadRule)
+	if err := rs.checkDestination(d, remote, restoring); err != nil {
+		return DestinationView{}, err
 	}
 	if d.ID == APIRuleID {
-		if remote {
-			return d, fmt.Errorf("%w: Cannot modify apiRule over the control API", ErrBadRule)
-		}
 		d.Stream = APIStream
-	} else if err := CheckName("stream", d.Stream); err != nil {
-		return d, err
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if err := rs.rwc.Set(d); err != nil {
-		return d, err // rwc.ErrInvalid answers 400 (statusOf)
+	var err error
+	if d, err = rs.resolveToken(d); err != nil {
+		return DestinationView{}, err
+	}
+	if restoring {
+		err = rs.rwc.Restore(d)
+	} else if err = rs.checkDestinationCount(d.ID); err == nil {
+		err = rs.rwc.Set(d)
+	}
+	if err != nil {
+		return DestinationView{}, err // rwc.ErrInvalid answers 400 (statusOf)
 	}
 	if d.ID == APIRuleID {
 		rs.apiRule = &d
 	}
 	rs.changed()
 	rs.log.WithFields(logrus.Fields{"id": d.ID, "stream": d.Stream, "url": d.Destination}).Info("destination rule set")
-	return d, nil
+	return rs.view(d), nil
 }
 
-// Destination returns one destination rule.
-func (rs *Rules) Destination(id string) (rwc.Rule, bool) { return rs.rwc.Get(id) }
+// checkDestination validates what a destination rule says on its own.
+func (rs *Rules) checkDestination(d rwc.Rule, remote, restoring bool) error {
+	switch {
+	case d.ID == "":
+		return fmt.Errorf("%w: missing \"id\"", ErrBadRule)
+	case d.ID == "all":
+		return fmt.Errorf("%w: id \"all\" is reserved", ErrBadRule)
+	case d.Destination == "":
+		return fmt.Errorf("%w: missing \"destination\"", ErrBadRule)
+	case d.ID == APIRuleID && remote:
+		return fmt.Errorf("%w: Cannot modify apiRule over the control API", ErrBadRule)
+	case d.ID == APIRuleID:
+		return nil
+	}
+	if !restoring {
+		if err := CheckName("destination id", d.ID); err != nil {
+			return err
+		}
+	}
+	return CheckName("stream name", d.Stream)
+}
 
-// Destinations returns every destination rule, the apiRule included.
-func (rs *Rules) Destinations() map[string]rwc.Rule { return rs.rwc.All() }
+// Destination returns one destination rule, as the API shows it.
+func (rs *Rules) Destination(id string) (DestinationView, bool) {
+	r, ok := rs.rwc.Get(id)
+	return rs.view(r), ok
+}
+
+// Destinations returns every destination rule, the apiRule included, as the
+// API shows them.
+func (rs *Rules) Destinations() map[string]DestinationView {
+	all := rs.rwc.All()
+	out := make(map[string]DestinationView, len(all))
+	for id, r := range all {
+		out[id] = rs.view(r)
+	}
+	return out
+}
 
 // DeleteDestination removes one destination rule. Over the control API the
 // apiRule cannot be deleted: the operator would cut the branch they sit on.

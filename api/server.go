@@ -125,7 +125,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, err 
 // statusOf maps a rules error to its HTTP status.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRule), errors.Is(err, ErrAPIRule), errors.Is(err, rwc.ErrInvalid):
+	case errors.Is(err, ErrBadRule), errors.Is(err, ErrAPIRule), errors.Is(err, ErrLimit), errors.Is(err, rwc.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
@@ -140,28 +140,25 @@ func oneLine(s string) string {
 }
 
 // decode reads one JSON object of type T from the body, strictly: size
-// capped, unknown fields and trailing data refused, so a typo is an error
-// rather than a silently different rule.
+// capped, field names exactly as documented, no key twice, no unknown
+// field, no trailing data; so a typo is an error rather than a silently
+// different rule.
 func decode[T any](s *Server, w http.ResponseWriter, r *http.Request) (T, int, error) {
-	var v T
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
+	var zero T
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
 		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			return v, http.StatusRequestEntityTooLarge, errors.New("body larger than " + sizeString(s.cfg.MaxBody))
-		case errors.Is(err, io.EOF):
-			return v, http.StatusBadRequest, errors.New("empty body: send a JSON object")
+		if errors.As(err, &tooBig) {
+			return zero, http.StatusRequestEntityTooLarge, errors.New("body larger than " + sizeString(s.cfg.MaxBody))
 		}
-		return v, http.StatusBadRequest, errors.New("bad JSON: " + err.Error())
+		return zero, http.StatusBadRequest, errors.New("reading body: " + err.Error())
 	}
-	if dec.More() {
-		return v, http.StatusBadRequest, errors.New("bad JSON: more than one value in body")
-	}
-	if _, err := io.Copy(io.Discard, body); err != nil {
-		return v, http.StatusRequestEntityTooLarge, errors.New("body larger than " + sizeString(s.cfg.MaxBody))
+	v, err := unmarshalStrict[T](body)
+	switch {
+	case errors.Is(err, io.EOF):
+		return zero, http.StatusBadRequest, errors.New("empty body: send a JSON object")
+	case err != nil:
+		return zero, http.StatusBadRequest, errors.New("bad JSON: " + err.Error())
 	}
 	return v, 0, nil
 }

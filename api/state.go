@@ -33,7 +33,10 @@ func (rs *Rules) Snapshot() State {
 
 // Restore installs every rule of st. If one is refused it removes what it
 // installed and returns the error: a rule set is restored whole or not at
-// all, never in part.
+// all, never in part. A recording that cannot be opened is not a refusal:
+// its rule is restored without it, and its listing says why
+// (recording_error). Limits do not apply, so that lowering them loses no
+// saved rule.
 func (rs *Rules) Restore(ctx context.Context, st State) (err error) {
 	if err := st.check(); err != nil {
 		return err
@@ -50,12 +53,12 @@ func (rs *Rules) Restore(ctx context.Context, st State) (err error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if _, err := rs.SetStream(ctx, StreamRule{Stream: n, Feeds: st.Streams[n]}); err != nil {
+		if _, err := rs.setStream(ctx, StreamRule{Stream: n, Feeds: st.Streams[n]}, true); err != nil {
 			return err
 		}
 	}
 	for _, d := range st.Destinations {
-		if _, err := rs.SetDestination(d, false); err != nil {
+		if _, err := rs.setDestination(d, false, true); err != nil {
 			return err
 		}
 	}
@@ -68,14 +71,14 @@ func (st State) check() error {
 		return fmt.Errorf("state version %d, want %d", st.Version, stateVersion)
 	}
 	for n, feeds := range st.Streams {
-		if err := CheckName("stream", n); err != nil {
+		if err := CheckName("stream name", n); err != nil {
 			return err
 		}
 		if len(feeds) == 0 {
 			return fmt.Errorf("stream %q has no feeds", n)
 		}
 		for _, f := range feeds {
-			if err := CheckName("feed", f); err != nil {
+			if err := CheckName("feed name", f); err != nil {
 				return err
 			}
 		}
