@@ -13,8 +13,9 @@ import (
 
 // TestHostAPIClosedByDefault checks the lab host's control surface: vw
 // stream listens on loopback unless told otherwise; told to listen wider it
-// refuses to start without an API token; with one, the API answers 401 to a
-// request without it, and ffmpeg must send it too.
+// refuses to start without an API token, or with one shorter than 16 bytes;
+// with one, the API answers 401 to a request without it, and ffmpeg must
+// send it too.
 func TestHostAPIClosedByDefault(t *testing.T) {
 	s := streamProc(t)
 	// The port accepts connections just before the line is logged.
@@ -29,10 +30,16 @@ func TestHostAPIClosedByDefault(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "VW_API_TOKEN") {
 		t.Fatalf("VW_HOST=0.0.0.0 without a token: %v\n%s", err, out)
 	}
+	cmd = exec.Command(vwBin, "stream")
+	cmd.Env = []string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_API_TOKEN=123456789012345", "VW_STATE=off", "HOME=" + t.TempDir()}
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "VW_API_TOKEN is 15 bytes") {
+		t.Fatalf("VW_HOST=0.0.0.0 with a 15-byte token: %v\n%s", err, out)
+	}
 
 	port = freePort(t)
 	open := startVW(t, fmt.Sprintf("127.0.0.1:%d", port),
-		[]string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_API_TOKEN=lab-secret", "VW_STATE=off"}, "stream")
+		[]string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_API_TOKEN=lab1-api-secret-0123", "VW_STATE=off"}, "stream")
 	for _, path := range []string{"/api/streams/all", "/api/destinations/all", "/ws/video0"} {
 		if status, body := httpDo(t, "GET", open.baseURL+path, ""); status != 401 || !strings.Contains(body, "API token") {
 			t.Fatalf("GET %s without the token: %d %s", path, status, body)
@@ -45,7 +52,7 @@ func TestHostAPIClosedByDefault(t *testing.T) {
 		t.Fatalf("healthcheck: %d %s", status, body)
 	}
 	// With the token, ffmpeg's feed gets in (it sends it with -headers).
-	ffmpeg(t, "video", open.baseURL+"/ts/video0", "-headers", "Authorization: Bearer lab-secret\r\n")
-	v := watchURL(t, "ws://"+open.addr+"/ws/video0", http.Header{"Authorization": {"Bearer lab-secret"}})
+	ffmpeg(t, "video", open.baseURL+"/ts/video0", "-headers", "Authorization: Bearer lab1-api-secret-0123\r\n")
+	v := watchURL(t, "ws://"+open.addr+"/ws/video0", http.Header{"Authorization": {"Bearer lab1-api-secret-0123"}})
 	v.grows(t, 20_000, 10*time.Second, "preview of a feed sent with the token")
 }

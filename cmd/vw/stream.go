@@ -31,6 +31,8 @@ type streamConfig struct {
 	APIToken      string `envconfig:"API_TOKEN" desc:"bearer token required on every route but /healthcheck"`
 	Recordings    string `envconfig:"RECORDINGS" default:"./recordings" desc:"folder that destination \"file\" names are relative to"`
 	CAFile        string `envconfig:"CA_FILE" desc:"PEM file of CAs to trust for wss:// destinations, on top of the system's"`
+	MaxFeeds      int    `envconfig:"MAX_FEEDS_PER_STREAM" default:"16" desc:"most feeds one stream rule may combine"`
+	MaxRules      int    `envconfig:"MAX_RULES" default:"256" desc:"most stream rules, and most destination rules"`
 	AllowedHosts  string `envconfig:"ALLOWED_HOSTS" desc:"comma-separated host names clients may use to reach vw stream, besides loopback names and the listen address"`
 	State         string `envconfig:"STATE" desc:"file that keeps the rules across restarts (default $STATE_DIRECTORY/rules.json, else ~/.local/state/vw/rules.json); off keeps none"`
 }
@@ -60,8 +62,8 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if !isLoopback(cfg.Host) && cfg.APIToken == "" {
-		return fmt.Errorf("VW_HOST=%s lets other machines reach the API: set VW_API_TOKEN (--api-token) too", cfg.Host)
+	if err := checkAPIToken(cfg); err != nil {
+		return err
 	}
 
 	tlsCfg, err := rwc.TLSConfig(cfg.CAFile)
@@ -82,6 +84,7 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 		return err
 	}
 
+	rules.SetLimits(api.Limits{FeedsPerStream: cfg.MaxFeeds, Rules: cfg.MaxRules})
 	if err := restoreRules(ctx, rules, cfg.State, log); err != nil {
 		rules.Close()
 		return err
@@ -133,6 +136,25 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	log.Info("vw stream stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	return nil
+}
+
+// minAPIToken is the shortest VW_API_TOKEN accepted when other machines can
+// reach vw stream: a short one can be guessed over the network.
+const minAPIToken = 16
+
+// checkAPIToken refuses to listen beyond loopback without a token, or with
+// one too short to stand up to guessing.
+func checkAPIToken(cfg streamConfig) error {
+	switch {
+	case isLoopback(cfg.Host):
+		return nil
+	case cfg.APIToken == "":
+		return fmt.Errorf("VW_HOST=%s lets other machines reach the API: set VW_API_TOKEN (--api-token) too", cfg.Host)
+	case len(cfg.APIToken) < minAPIToken:
+		return fmt.Errorf("VW_API_TOKEN is %d bytes: with VW_HOST=%s other machines can try to guess it, so use at least %d (head -c 24 /dev/urandom | base64)",
+			len(cfg.APIToken), cfg.Host, minAPIToken)
 	}
 	return nil
 }
