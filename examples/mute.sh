@@ -16,5 +16,5 @@ case "${1:-}" in
   off) feeds="\"$VIDEO\",\"$AUDIO\"" ;;
   *) echo "usage: $0 on|off" >&2; exit 2 ;;
 esac
-curl -sS --fail-with-body -X POST ${AUTH:+-H "$AUTH"} "$VW/api/streams" -d "{\"stream\":\"$STREAM\",\"feeds\":[$feeds]}"
+curl -sS --fail-with-body -X POST ${AUTH:+-H "$AUTH"} -H 'Content-Type: application/json' "$VW/api/streams" -d "{\"stream\":\"$STREAM\",\"feeds\":[$feeds]}"
 echo

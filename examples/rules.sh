@@ -14,7 +14,7 @@ AUDIO=${AUDIO:-audio0}
 AUTH=${VW_API_TOKEN:+Authorization: Bearer $VW_API_TOKEN}
 
 post() {
-  curl -sS --fail-with-body -X POST ${AUTH:+-H "$AUTH"} "$VW/api/$1" -d "$2"
+  curl -sS --fail-with-body -X POST ${AUTH:+-H "$AUTH"} -H 'Content-Type: application/json' "$VW/api/$1" -d "$2"
   echo
 }
 post streams "{\"stream\":\"$STREAM\",\"feeds\":[\"$VIDEO\",\"$AUDIO\"]}"

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"strings"
@@ -60,22 +62,57 @@ func localize(s string, stream, relay *proc) string {
 	return strings.ReplaceAll(s, "localhost:8080", relay.addr)
 }
 
+// mintToken returns a relay token made by `vw token`, as a lab hoster gets
+// one.
+func mintToken(t *testing.T) string {
+	t.Helper()
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vwBin, "token", "--path", "lab1/", "--scope", "read,write", "--ttl", "1h")
+	cmd.Env = []string{"VW_RELAY_SECRET=" + base64.StdEncoding.EncodeToString(secret), "HOME=" + t.TempDir()}
+	out, err := cmd.Output()
+	tok := strings.TrimSpace(string(out))
+	if err != nil || strings.Count(tok, ".") != 2 {
+		t.Fatalf("vw token: %v %q", err, out)
+	}
+	return tok
+}
+
+// noToken fails the test if any of outs holds tok.
+func noToken(t *testing.T, tok string, outs ...string) {
+	t.Helper()
+	for _, o := range outs {
+		if strings.Contains(o, tok) {
+			t.Fatalf("the relay token leaked:\n%s", o)
+		}
+	}
+}
+
 // TestREADMECurlSession runs the README's curl session, command by command
 // with real curl, against a real vw stream and vw relay, and checks each
-// answer is exactly what the README shows.
+// answer is exactly what the README shows. The session's $TOKEN and the
+// apiRule's token are tokens minted by vw token: no answer and no log line
+// of vw stream holds them.
 func TestREADMECurlSession(t *testing.T) {
 	curl := testutil.NeedTool(t, "curl")
+	tok := mintToken(t)
 	relay := relayProc(t)
-	stream := streamProc(t, "VW_API=ws://"+relay.addr+"/bi/lab1/api")
+	stream := streamProc(t, "VW_API=ws://"+relay.addr+"/bi/lab1/api", "VW_API_RELAY_TOKEN="+tok)
+	var outs []string
 	for _, s := range readmeSession(t, "curl") {
 		cmdline := localize(s.send, stream, relay)
 		if !strings.HasPrefix(cmdline, "curl ") {
 			t.Fatalf("curl session line is not a curl command: %q", s.send)
 		}
-		out, err := exec.Command("sh", "-c", curl+cmdline[len("curl"):]).Output()
+		cmd := exec.Command("sh", "-c", curl+cmdline[len("curl"):])
+		cmd.Env = append(os.Environ(), "TOKEN="+tok)
+		out, err := cmd.Output()
 		if err != nil {
 			t.Fatalf("%s: %v", cmdline, err)
 		}
+		outs = append(outs, string(out))
 		got := lines(string(out))
 		want := make([]string, len(s.want))
 		for i, w := range s.want {
@@ -85,6 +122,10 @@ func TestREADMECurlSession(t *testing.T) {
 			t.Fatalf("%s\n got: %s\nwant: %s", s.send, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
+	if !strings.Contains(strings.Join(outs, ""), `"token":"set"`) {
+		t.Fatal("the session set no token: it tests nothing about tokens")
+	}
+	noToken(t, tok, append(outs, stream.logText())...)
 }
 
 // TestREADMEWebsocatSession plays the README's websocat session as an
@@ -92,8 +133,9 @@ func TestREADMECurlSession(t *testing.T) {
 // driving vw stream through VW_API. (websocat itself is not packaged for
 // Debian; this client sends and reads exactly what it would.)
 func TestREADMEWebsocatSession(t *testing.T) {
+	tok := mintToken(t)
 	relay := relayProc(t)
-	stream := streamProc(t, "VW_API=ws://"+relay.addr+"/bi/lab1/api")
+	stream := streamProc(t, "VW_API=ws://"+relay.addr+"/bi/lab1/api", "VW_API_RELAY_TOKEN="+tok)
 	steps := readmeSession(t, "websocat")
 	connect := localize(steps[0].send, stream, relay)
 	url, ok := strings.CutPrefix(connect, "websocat ")
@@ -114,5 +156,7 @@ func TestREADMEWebsocatSession(t *testing.T) {
 		if want := localize(s.want[0], stream, relay); string(m.data) != want {
 			t.Fatalf("%s\n got: %s\nwant: %s", s.send, m.data, want)
 		}
+		noToken(t, tok, string(m.data))
 	}
+	noToken(t, tok, stream.logText())
 }
