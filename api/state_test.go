@@ -137,3 +137,30 @@ func TestRestoreWithoutRecording(t *testing.T) {
 		t.Fatalf("the other rule does not record: %v", err)
 	}
 }
+
+// TestRefusedFileIs400: every file vw stream will not record to is the
+// rule's fault, a 400 with the reason, never a 500.
+func TestRefusedFileIs400(t *testing.T) {
+	f := newFixture(t, Config{}, nil)
+	outside := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(f.recordings, "fifo.ts"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(f.recordings, "out")); err != nil {
+		t.Fatal(err)
+	}
+	for file, reason := range map[string]string{
+		"fifo.ts":                "FIFO",
+		"out/x.ts":               "escapes",
+		strings.Repeat("n", 300): "too long",
+	} {
+		body := `{"stream":"s","destination":"ws://127.0.0.1:1/in/x","id":"0","file":"` + file + `"}`
+		status, got := f.do(t, "POST", "/api/destinations", body, "Content-Type", "application/json")
+		if status != 400 || !strings.Contains(got, reason) {
+			t.Fatalf("file %.20s: %d %s, want 400 saying %q", file, status, got, reason)
+		}
+	}
+	if len(f.rules.Destinations()) != 0 {
+		t.Fatal("a refused rule was stored")
+	}
+}
