@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-var testSecret = []byte("0123456789abcdef0123456789abcdef")
+var testSecret = []byte("test-secret-for-the-vw-relay-012")
 
 type testClock struct {
 	mu sync.Mutex

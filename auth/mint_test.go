@@ -78,7 +78,7 @@ func TestSecret(t *testing.T) {
 		}
 		return p
 	}
-	long := strings.Repeat("k", 40)
+	long := "a-long-enough-test-secret-for-vw-relay"
 	tests := []struct {
 		name, value, file string
 		want              string // the secret, or the error substring after "!"
@@ -90,6 +90,15 @@ func TestSecret(t *testing.T) {
 		{"both", long, write("both", long), "!not both"},
 		{"short value", "short", "", "!at least 32"},
 		{"short file", "", write("short", "short\n"), "!at least 32"},
+		{"one character repeated", strings.Repeat("k", 40), "", "!looks weak (1 distinct bytes"},
+		{"a word repeated", strings.Repeat("changeme", 5), "", "!repeating every 8"},
+		{"a pattern repeated", strings.Repeat("0123456789abcdef", 2), "", "!repeating every 16"},
+		{"a word repeated, cut short", strings.Repeat("password", 4) + "pass", "", "!repeating every 8"},
+		{"few characters", "abcabcabcabcabcabcabcabcabcabcaab", "", "!3 distinct bytes"},
+		{"weak file", "", write("weak", strings.Repeat("x", 64)+"\n"), "!looks weak"},
+		{"random hex", "3f0a9c1be47d2865d0b3e19a7c54f8062b9e1d4a7f3c0856e2d9b41a6c7f0e38", "", "3f0a9c1be47d2865d0b3e19a7c54f8062b9e1d4a7f3c0856e2d9b41a6c7f0e38"},
+		{"hex using 9 characters", "0123456780123456788765432101234567801234568", "", "0123456780123456788765432101234567801234568"},
+		{"random base64", "q8Jm3T0vWc1sZ7y2YbN4kPx9HdLf6RgA5eUoKiQ0tBE=", "", "q8Jm3T0vWc1sZ7y2YbN4kPx9HdLf6RgA5eUoKiQ0tBE="},
 		{"empty file", "", write("empty", "\n"), "!is empty"},
 		{"missing file", "", filepath.Join(dir, "nope"), "!no such file"},
 	}

@@ -20,8 +20,8 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var (
-	secret      = []byte("0123456789abcdef0123456789abcdef") // 32 bytes
-	otherSecret = []byte("fedcba9876543210fedcba9876543210")
+	secret      = []byte("test-secret-for-the-vw-relay-012") // 32 bytes
+	otherSecret = []byte("another-secret-for-a-vw-relay-98")
 	epoch       = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 )
 

@@ -19,8 +19,8 @@ import (
 )
 
 var (
-	secret      = []byte("0123456789abcdef0123456789abcdef") // 32 bytes, the least HS256 takes
-	otherSecret = []byte("fedcba9876543210fedcba9876543210")
+	secret      = []byte("test-secret-for-the-vw-relay-012") // 32 bytes, the least HS256 takes
+	otherSecret = []byte("another-secret-for-a-vw-relay-98")
 )
 
 // clock is the time a test's Auth (and relay) read, moved by the test
