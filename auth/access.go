@@ -133,7 +133,7 @@ func (a *Auth) redeem(code string, rt route) (*Grant, error) {
 		return nil, unauthorized("code was issued for another route")
 	case now.After(e.grant.Expires.Add(Leeway)):
 		return nil, unauthorized("token expired")
-	case a.Denied(e.grant.ID):
+	case a.Denied(e.grant.ID, e.grant.Path):
 		return nil, unauthorized("token id denied")
 	}
 	g := e.grant
@@ -141,7 +141,7 @@ func (a *Auth) redeem(code string, rt route) (*Grant, error) {
 	return &g, nil
 }
 
-// sweepLocked drops expired codes and deny entries, at most once per CodeTTL
+// sweepLocked drops expired codes, at most once per CodeTTL
 // unless forced, so the work is amortized over the calls that grow the maps.
 func (a *Auth) sweepLocked(now time.Time, force bool) {
 	if d := now.Sub(a.lastSweep); !force && d >= 0 && d < a.codeTTL {
@@ -151,11 +151,6 @@ func (a *Auth) sweepLocked(now time.Time, force bool) {
 	for c, e := range a.codes {
 		if now.After(e.expires) {
 			delete(a.codes, c)
-		}
-	}
-	for id, until := range a.denied {
-		if now.After(until) {
-			delete(a.denied, id)
 		}
 	}
 }

@@ -2,7 +2,8 @@
 // name a path prefix and scopes, the decision for one websocket handshake,
 // the access point that trades a bearer token for a one-time code (browsers
 // cannot set headers, and a token in a URL leaks into logs), and revocation
-// of token ids.
+// of token ids, kept in a state file; and which topics and tokens an admin
+// token's path reaches.
 //
 // It is not in DESIGN.md's component table on purpose: relay auth lives in
 // its own package, with no websocket or topic code, so that every refusal can
@@ -29,7 +30,7 @@ import (
 const (
 	ScopeRead  = "read"  // receive: /out/ routes, and half of a bidirectional route
 	ScopeWrite = "write" // send: /in/ routes, and the other half of a bidirectional route
-	ScopeAdmin = "admin" // deny token ids through DenyHandler; grants no route
+	ScopeAdmin = "admin" // see and deny under its path (Admin, DenyHandler); grants no route
 )
 
 // Defaults applied by New to a zero Config field.
@@ -71,6 +72,10 @@ type Config struct {
 	// refuses longer ones and Authorize refuses them too. It is also how long
 	// a denied id whose expiry is unknown is remembered. Default DefaultMaxTTL.
 	MaxTTL time.Duration
+	// StatePath is the file the deny list is kept in across restarts: New
+	// loads it (an unusable file is an error) and every deny saves it.
+	// Empty keeps the list in memory only.
+	StatePath string
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -88,12 +93,18 @@ type Auth struct {
 	log      *logrus.Entry
 	parser   *jwt.Parser
 
-	mu        sync.Mutex
-	codes     map[string]codeEntry
-	denied    map[string]time.Time // jti -> forget after
-	lastSweep time.Time
-	onDeny    map[int]func(jti string)
-	nextHook  int
+	statePath string
+
+	mu            sync.Mutex
+	codes         map[string]codeEntry
+	lastSweep     time.Time
+	denied        map[string][]Denial // by token id
+	nDenied       int                 // entries in denied
+	lastDenySweep time.Time
+	onDeny        map[int]func(Denial)
+	nextHook      int
+
+	saveMu sync.Mutex // one save of the state file at a time
 }
 
 // Claims is the payload of a relay token.
@@ -107,8 +118,8 @@ type Claims struct {
 }
 
 // Grant is what a successful Authorize allowed. The relay should use Route
-// as the topic name (it is the path that was checked) and ID to find the
-// connections to close when OnDeny reports that id.
+// as the topic name (it is the path that was checked), and ID and Path to
+// find the connections to close when OnDeny reports a Denial.
 type Grant struct {
 	Route     string    // the request's path, checked canonical: use it as the topic
 	ID        string    // the token's jti; empty when Anonymous
@@ -134,15 +145,16 @@ func New(cfg Config, log *logrus.Entry) (*Auth, error) {
 		}
 	}
 	a := &Auth{
-		secret:   slices.Clone(cfg.Secret),
-		audience: cfg.Audience,
-		codeTTL:  cfg.CodeTTL,
-		maxTTL:   cfg.MaxTTL,
-		now:      cfg.Now,
-		log:      log,
-		codes:    make(map[string]codeEntry),
-		denied:   make(map[string]time.Time),
-		onDeny:   make(map[int]func(string)),
+		secret:    slices.Clone(cfg.Secret),
+		audience:  cfg.Audience,
+		codeTTL:   cfg.CodeTTL,
+		maxTTL:    cfg.MaxTTL,
+		now:       cfg.Now,
+		log:       log,
+		statePath: cfg.StatePath,
+		codes:     make(map[string]codeEntry),
+		denied:    make(map[string][]Denial),
+		onDeny:    make(map[int]func(Denial)),
 	}
 	if a.audience == "" {
 		a.audience = DefaultAudience
@@ -174,6 +186,11 @@ func New(cfg Config, log *logrus.Entry) (*Auth, error) {
 		jwt.WithLeeway(Leeway),
 		jwt.WithTimeFunc(a.now),
 	)
+	if a.statePath != "" {
+		if err := a.restore(); err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -267,7 +284,7 @@ func (a *Auth) Verify(token string) (*Grant, error) {
 	if err != nil {
 		return nil, unauthorized("token path claim: " + err.Error())
 	}
-	if a.Denied(c.ID) {
+	if a.Denied(c.ID, p) {
 		return nil, unauthorized("token id denied")
 	}
 	var sc []string

@@ -267,9 +267,9 @@ func TestDenyClosesLive(t *testing.T) {
 
 	denyOK(t, r, jti)
 	select {
-	case id := <-r.hooks:
-		if id != jti {
-			t.Fatalf("OnDeny reported %q, want %q", id, jti)
+	case d := <-r.hooks:
+		if d.JTI != jti || d.Path != "/" {
+			t.Fatalf("OnDeny reported %+v, want %q under /", d, jti)
 		}
 	default:
 		t.Fatal("OnDeny had not run when POST /api/deny answered")
@@ -325,7 +325,7 @@ func TestDenyRoute(t *testing.T) {
 			}
 		})
 	}
-	if !r.a.Denied(vid) {
+	if !r.a.Denied(vid, "lab1/") {
 		t.Fatal("denying by token did not deny its id")
 	}
 	if _, st, _ := r.dial(t, r.wsURL("/out/lab1/cam"), bearerHdr(victim)); st != 401 {
@@ -350,29 +350,29 @@ func TestDenyExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	until, err := a.Deny("x", c.Now().Add(time.Hour))
+	d, err := a.Deny("x", "/", c.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := c.Now().Add(time.Hour + auth.Leeway); !until.Equal(want) {
-		t.Fatalf("until %v, want %v", until, want)
+	if want := c.Now().Add(time.Hour + auth.Leeway); !d.Until.Equal(want) {
+		t.Fatalf("until %v, want %v", d.Until, want)
 	}
-	if !a.Denied("x") {
+	if !a.Denied("x", "lab1/") {
 		t.Fatal("not denied")
 	}
 	c.Advance(time.Hour + auth.Leeway + time.Second)
-	if a.Denied("x") {
+	if a.Denied("x", "lab1/") {
 		t.Fatal("still denied after the token's expiry")
 	}
 	// Unknown expiry: kept for MaxTTL, since no accepted token lives longer.
-	until, err = a.Deny("y", time.Time{})
+	d, err = a.Deny("y", "/", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := c.Now().Add(auth.DefaultMaxTTL + auth.Leeway); !until.Equal(want) {
-		t.Fatalf("unknown exp: until %v, want %v", until, want)
+	if want := c.Now().Add(auth.DefaultMaxTTL + auth.Leeway); !d.Until.Equal(want) {
+		t.Fatalf("unknown exp: until %v, want %v", d.Until, want)
 	}
-	if _, err := a.Deny("", time.Time{}); err == nil {
+	if _, err := a.Deny("", "/", time.Time{}); err == nil {
 		t.Fatal("empty id denied")
 	}
 }

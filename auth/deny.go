@@ -15,81 +15,166 @@ const DenyPath = "/api/deny"
 
 const maxDenyBody = 64 << 10
 
-// DenyRequest is the body of POST /api/deny: a token id with, if known, its
-// expiry (unix seconds), or the token itself, from which both are read.
+// DenyRequest is the body of POST /api/deny: the token itself, from which
+// its id, path and expiry are read; or a token id with, if known, its expiry
+// (unix seconds) and the path it was minted for, or a path above that.
+// Without a path, a deny by id reaches as far as the admin's own path.
 type DenyRequest struct {
 	JTI   string `json:"jti,omitempty"`
+	Path  string `json:"path,omitempty"`
 	Exp   int64  `json:"exp,omitempty"`
 	Token string `json:"token,omitempty"`
 }
 
-// DenyResponse answers a deny: the id and until when it stays denied.
+// DenyResponse answers a deny: the id, the path under which tokens with that
+// id are refused, and until when.
 type DenyResponse struct {
 	Denied string    `json:"denied"`
+	Path   string    `json:"path"`
 	Until  time.Time `json:"until"`
 }
 
-// Deny refuses token id jti from now on: its handshakes, and codes issued to
-// it, earlier ones too. exp is the token's expiry if known (zero if not); the
-// entry is kept until then (plus Leeway), or for MaxTTL when unknown, since
-// no token accepted here lives longer. Then every OnDeny hook runs, in the
-// caller's goroutine, before Deny returns.
-func (a *Auth) Deny(jti string, exp time.Time) (until time.Time, err error) {
+// Denial is one entry of the deny list: a token whose id is JTI and whose
+// path lies under Path is refused until Until. Scoping an entry by path is
+// what lets an admin of one lab deny by id without reaching another lab's
+// token that happens to carry the same id.
+type Denial struct {
+	JTI   string    `json:"jti"`
+	Path  string    `json:"path"`
+	Until time.Time `json:"until"`
+}
+
+// Refuses reports whether the entry refuses a token with id jti minted for
+// path (normalized), leaving time aside.
+func (d Denial) Refuses(jti, path string) bool {
+	return jti != "" && jti == d.JTI && within(d.Path, path)
+}
+
+// Deny refuses tokens with id jti under path ("lab1/", or "/" for every
+// path) from now on: their handshakes, and codes issued to them, earlier ones
+// too. exp is the token's expiry if known (zero if not); the entry is kept
+// until then (plus Leeway), or for MaxTTL when unknown, since no token
+// accepted here lives longer. An exp already past (beyond Leeway) is a 400:
+// such a token is refused anyway. With a state file the list is saved before
+// Deny returns; every OnDeny hook has run by then, in the caller's goroutine.
+func (a *Auth) Deny(jti, path string, exp time.Time) (Denial, error) {
 	if jti == "" {
-		return time.Time{}, badRequest("no token id to deny")
+		return Denial{}, badRequest("no token id to deny")
+	}
+	p, err := normalizePrefix(path)
+	if err != nil {
+		return Denial{}, badRequest(fmt.Sprintf("path %q: %v", path, err))
 	}
 	now := a.now()
+	if !exp.IsZero() && now.After(exp.Add(Leeway)) {
+		return Denial{}, badRequest(fmt.Sprintf("exp %s is in the past: that token has expired and is refused anyway", exp.UTC().Format(time.RFC3339)))
+	}
 	limit := now.Add(a.maxTTL + Leeway)
-	until = exp.Add(Leeway)
-	if exp.IsZero() || until.After(limit) {
-		until = limit
+	d := Denial{JTI: jti, Path: p, Until: exp.Add(Leeway)}
+	if exp.IsZero() || d.Until.After(limit) {
+		d.Until = limit
 	}
+	if d, err = a.addDenial(now, d); err != nil {
+		return Denial{}, err
+	}
+	hooks := a.denyHooks()
+	a.log.WithFields(logrus.Fields{"id": jti, "path": p, "until": d.Until}).Info("relay token id denied")
+	for _, h := range hooks {
+		h(d)
+	}
+	if err := a.persist(); err != nil {
+		a.log.WithFields(logrus.Fields{"id": jti, "state": a.statePath, "err": err}).Error("deny list not saved: this deny lasts only until the relay restarts")
+		return d, &Error{Code: http.StatusInternalServerError, Reason: "denied until the relay restarts only: saving the deny list failed"}
+	}
+	return d, nil
+}
+
+// addDenial puts d on the list, or lengthens the entry it repeats, and
+// returns the entry as kept.
+func (a *Auth) addDenial(now time.Time, d Denial) (Denial, error) {
 	a.mu.Lock()
-	a.sweepLocked(now, false)
-	if old, ok := a.denied[jti]; ok && old.After(until) {
-		until = old
-	}
-	if _, ok := a.denied[jti]; !ok && len(a.denied) >= maxDenied {
-		a.sweepLocked(now, true)
-		if len(a.denied) >= maxDenied {
-			a.mu.Unlock()
-			return time.Time{}, &Error{Code: http.StatusServiceUnavailable, Reason: fmt.Sprintf("deny list full (%d ids); rotate the secret instead", maxDenied)}
+	defer a.mu.Unlock()
+	a.sweepDeniedLocked(now, false)
+	list := a.denied[d.JTI]
+	for i, old := range list {
+		if old.Path == d.Path {
+			if old.Until.After(d.Until) {
+				d.Until = old.Until
+			}
+			list[i] = d
+			return d, nil
 		}
 	}
-	a.denied[jti] = until
-	hooks := make([]func(string), 0, len(a.onDeny))
+	if a.nDenied >= maxDenied {
+		a.sweepDeniedLocked(now, true)
+		if a.nDenied >= maxDenied {
+			return Denial{}, &Error{Code: http.StatusServiceUnavailable, Reason: fmt.Sprintf("deny list full (%d entries); rotate the secret instead", maxDenied)}
+		}
+	}
+	a.denied[d.JTI] = append(a.denied[d.JTI], d)
+	a.nDenied++
+	return d, nil
+}
+
+func (a *Auth) denyHooks() []func(Denial) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	hooks := make([]func(Denial), 0, len(a.onDeny))
 	for _, h := range a.onDeny {
 		hooks = append(hooks, h)
 	}
-	a.mu.Unlock()
-	a.log.WithFields(logrus.Fields{"id": jti, "until": until}).Info("relay token id denied")
-	for _, h := range hooks {
-		h(jti)
-	}
-	return until, nil
+	return hooks
 }
 
-// Denied reports whether token id jti is denied now.
-func (a *Auth) Denied(jti string) bool {
+// Denied reports whether a token with id jti minted for path (normalized)
+// is denied now.
+func (a *Auth) Denied(jti, path string) bool {
 	if jti == "" {
 		return false
 	}
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.sweepLocked(now, false)
-	until, ok := a.denied[jti]
-	return ok && !now.After(until)
+	a.sweepDeniedLocked(now, false)
+	for _, d := range a.denied[jti] {
+		if d.Refuses(jti, path) && !now.After(d.Until) {
+			return true
+		}
+	}
+	return false
 }
 
-// OnDeny registers f to be called with each denied token id, so the relay
-// can close that id's live connections at once. f must not block for long:
-// it runs in the goroutine calling Deny (the HTTP handler). The returned func
-// unregisters f.
+// sweepDeniedLocked drops the entries whose tokens have expired, at most
+// once per CodeTTL unless forced, so the work is amortized over the calls.
+func (a *Auth) sweepDeniedLocked(now time.Time, force bool) {
+	if d := now.Sub(a.lastDenySweep); !force && d >= 0 && d < a.codeTTL {
+		return
+	}
+	a.lastDenySweep = now
+	for id, list := range a.denied {
+		kept := list[:0]
+		for _, d := range list {
+			if !now.After(d.Until) {
+				kept = append(kept, d)
+			}
+		}
+		a.nDenied -= len(list) - len(kept)
+		if len(kept) == 0 {
+			delete(a.denied, id)
+		} else {
+			a.denied[id] = kept
+		}
+	}
+}
+
+// OnDeny registers f to be called with each new or lengthened entry, so the
+// relay can close the live connections it refuses (Denial.Refuses) at once.
+// f must not block for long: it runs in the goroutine calling Deny (the HTTP
+// handler). The returned func unregisters f.
 //
 // Between Authorize and registering a new connection a deny can slip by;
-// the relay closes that gap by checking Denied(grant.ID) after registering.
-func (a *Auth) OnDeny(f func(jti string)) (remove func()) {
+// the relay closes that gap by checking Denied after registering.
+func (a *Auth) OnDeny(f func(Denial)) (remove func()) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	id := a.nextHook
@@ -103,8 +188,8 @@ func (a *Auth) OnDeny(f func(jti string)) (remove func()) {
 }
 
 // DenyHandler serves POST /api/deny: with a bearer token carrying scope
-// admin (any path: revocation is relay-wide) and a DenyRequest body, it
-// denies the id and answers a DenyResponse.
+// admin and a DenyRequest body, it denies the id under the path, if the
+// admin's path covers it, and answers a DenyResponse.
 func (a *Auth) DenyHandler() http.Handler { return http.HandlerFunc(a.serveDeny) }
 
 func (a *Auth) serveDeny(w http.ResponseWriter, r *http.Request) {
@@ -126,68 +211,77 @@ func (a *Auth) deny(w http.ResponseWriter, r *http.Request) (*DenyResponse, erro
 	if a.Open() {
 		return nil, &Error{Code: http.StatusNotFound, Reason: "relay runs without auth: there are no tokens to deny"}
 	}
-	tok, err := bearer(r)
+	admin, err := a.Admin(r)
 	if err != nil {
 		return nil, err
-	}
-	g, err := a.Verify(tok)
-	if err != nil {
-		return nil, err
-	}
-	if !g.Has(ScopeAdmin) {
-		return nil, &Error{Code: http.StatusForbidden, Reason: "token lacks scope admin needed for " + DenyPath}
 	}
 	var req DenyRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxDenyBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return nil, badRequest("body must be {\"jti\":\"…\",\"exp\":unix seconds} or {\"token\":\"…\"}: " + err.Error())
+		return nil, badRequest("body must be {\"jti\":\"…\",\"path\":\"lab1/\",\"exp\":unix seconds} or {\"token\":\"…\"}: " + err.Error())
 	}
-	jti, exp, err := a.denyTarget(req)
+	jti, path, exp, err := a.denyTarget(req, admin.Path)
 	if err != nil {
 		return nil, err
 	}
-	until, err := a.Deny(jti, exp)
+	if !admin.MayDeny(path) {
+		return nil, &Error{Code: http.StatusForbidden, Reason: fmt.Sprintf("an admin token for %s cannot deny tokens for %s", admin.Path, path)}
+	}
+	d, err := a.Deny(jti, path, exp)
 	if err != nil {
 		return nil, err
 	}
-	return &DenyResponse{Denied: jti, Until: until.UTC()}, nil
+	return &DenyResponse{Denied: d.JTI, Path: d.Path, Until: d.Until.UTC()}, nil
 }
 
-// denyTarget reads the id and expiry to deny from req.
-func (a *Auth) denyTarget(req DenyRequest) (string, time.Time, error) {
+// denyTarget reads the id, path and expiry to deny from req; a deny by id
+// without a path takes the admin's.
+func (a *Auth) denyTarget(req DenyRequest, adminPath string) (jti, path string, exp time.Time, err error) {
 	switch {
-	case req.Token != "" && (req.JTI != "" || req.Exp != 0):
-		return "", time.Time{}, badRequest("give a token or a jti (with exp), not both")
+	case req.Token != "" && (req.JTI != "" || req.Exp != 0 || req.Path != ""):
+		return "", "", time.Time{}, badRequest("give a token, or a jti (with path and exp), not both")
 	case req.Token != "":
-		// Only the signature matters: an expired or not-yet-valid token of
-		// ours may still be worth denying.
-		var c Claims
-		p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
-		if len(req.Token) > maxTokenLen {
-			return "", time.Time{}, badRequest("token too long")
-		}
-		if _, err := p.ParseWithClaims(req.Token, &c, a.key); err != nil {
-			return "", time.Time{}, badRequest("token to deny: " + jwtReason(err))
-		}
-		if c.ID == "" {
-			return "", time.Time{}, badRequest("token to deny has no id (jti)")
-		}
-		var exp time.Time
-		if c.ExpiresAt != nil {
-			exp = c.ExpiresAt.Time
-		}
-		return c.ID, exp, nil
+		return a.tokenTarget(req.Token)
 	case req.JTI != "":
 		if req.Exp < 0 {
-			return "", time.Time{}, badRequest("exp must be unix seconds")
+			return "", "", time.Time{}, badRequest("exp must be unix seconds")
 		}
-		var exp time.Time
 		if req.Exp > 0 && req.Exp < 1<<40 { // beyond that: unknown, so MaxTTL; avoids time overflow
 			exp = time.Unix(req.Exp, 0)
 		}
-		return req.JTI, exp, nil
+		path = adminPath
+		if req.Path != "" {
+			if path, err = normalizePrefix(req.Path); err != nil {
+				return "", "", time.Time{}, badRequest(fmt.Sprintf("path %q: %v", req.Path, err))
+			}
+		}
+		return req.JTI, path, exp, nil
 	default:
-		return "", time.Time{}, badRequest("no jti or token to deny")
+		return "", "", time.Time{}, badRequest("no jti or token to deny")
 	}
+}
+
+// tokenTarget reads the id, path and expiry of a token to deny. Only the
+// signature matters: a token of ours that is not valid yet may still be
+// worth denying (an expired one is refused by Deny).
+func (a *Auth) tokenTarget(tok string) (jti, path string, exp time.Time, err error) {
+	if len(tok) > maxTokenLen {
+		return "", "", time.Time{}, badRequest("token too long")
+	}
+	var c Claims
+	p := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithoutClaimsValidation())
+	if _, err := p.ParseWithClaims(tok, &c, a.key); err != nil {
+		return "", "", time.Time{}, badRequest("token to deny: " + jwtReason(err))
+	}
+	if c.ID == "" {
+		return "", "", time.Time{}, badRequest("token to deny has no id (jti)")
+	}
+	if path, err = normalizePrefix(c.Path); err != nil {
+		return "", "", time.Time{}, badRequest("token to deny: path claim: " + err.Error())
+	}
+	if c.ExpiresAt != nil {
+		exp = c.ExpiresAt.Time
+	}
+	return c.ID, path, exp, nil
 }

@@ -49,12 +49,12 @@ func Example() {
 		}
 		// Register c under g.ID in topic g.Route; then close the gap with a
 		// deny that landed between Authorize and the registration:
-		if g.ID != "" && a.Denied(g.ID) {
+		if g.ID != "" && a.Denied(g.ID, g.Path) {
 			c.Close()
 		}
 	})
-	remove := a.OnDeny(func(jti string) {
-		// close every live connection registered under jti
+	remove := a.OnDeny(func(d auth.Denial) {
+		// close every live connection whose grant g has d.Refuses(g.ID, g.Path)
 	})
 	defer remove()
 	_ = mux

@@ -209,23 +209,23 @@ func TestCodesSwept(t *testing.T) {
 func TestDenyBounded(t *testing.T) {
 	a, c := newTestAuth(t, Config{})
 	for i := 0; i < maxDenied; i++ {
-		if _, err := a.Deny(fmt.Sprint(i), c.Now().Add(time.Minute)); err != nil {
+		if _, err := a.Deny(fmt.Sprint(i), "/", c.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := a.Deny("one more", time.Time{})
+	_, err := a.Deny("one more", "/", time.Time{})
 	if e, ok := err.(*Error); !ok || e.Status() != http.StatusServiceUnavailable {
 		t.Fatalf("deny over the cap: %v, want 503", err)
 	}
-	if _, err := a.Deny("0", c.Now().Add(time.Hour)); err != nil {
+	if _, err := a.Deny("0", "/", c.Now().Add(time.Hour)); err != nil {
 		t.Fatalf("re-denying a listed id must work at the cap: %v", err)
 	}
 	c.Advance(time.Minute + Leeway + time.Second)
-	if _, err := a.Deny("one more", time.Time{}); err != nil {
+	if _, err := a.Deny("one more", "/", time.Time{}); err != nil {
 		t.Fatalf("after expiry the cap must free up: %v", err)
 	}
 	a.mu.Lock()
-	n := len(a.denied)
+	n := a.nDenied
 	a.mu.Unlock()
 	if n != 2 { // "0" (extended) and "one more"
 		t.Fatalf("%d deny entries, want 2", n)
@@ -266,7 +266,7 @@ func TestCodeOnce(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := n - 1; i >= n-10; i-- {
-			_, _ = a.Deny(fmt.Sprint("id", i), time.Time{})
+			_, _ = a.Deny(fmt.Sprint("id", i), "lab1/", time.Time{})
 		}
 	}()
 	wg.Wait()

@@ -55,17 +55,17 @@ type relay struct {
 	a     *auth.Auth
 	clock *clock
 	srv   *httptest.Server
-	hooks chan string // ids reported by OnDeny
+	hooks chan auth.Denial // reported by OnDeny
 
 	mu     sync.Mutex
-	conns  map[*websocket.Conn]string // -> token id
+	conns  map[*websocket.Conn]*auth.Grant
 	closed bool
 	wg     sync.WaitGroup
 }
 
 func newRelay(t *testing.T, cfg auth.Config, useTLS bool) *relay {
 	t.Helper()
-	r := &relay{clock: newClock(), conns: map[*websocket.Conn]string{}, hooks: make(chan string, 16)}
+	r := &relay{clock: newClock(), conns: map[*websocket.Conn]*auth.Grant{}, hooks: make(chan auth.Denial, 16)}
 	if cfg.Now == nil {
 		cfg.Now = r.clock.Now
 	}
@@ -74,7 +74,7 @@ func newRelay(t *testing.T, cfg auth.Config, useTLS bool) *relay {
 		t.Fatalf("auth.New: %v", err)
 	}
 	r.a = a
-	remove := a.OnDeny(r.closeID)
+	remove := a.OnDeny(r.closeDenied)
 	if useTLS {
 		r.srv = httptest.NewTLSServer(r)
 	} else {
@@ -123,7 +123,7 @@ func (r *relay) handshake(w http.ResponseWriter, req *http.Request) {
 		c.Close()
 		return
 	}
-	r.conns[c] = g.ID
+	r.conns[c] = g
 	r.wg.Add(1)
 	r.mu.Unlock()
 	defer func() {
@@ -135,7 +135,7 @@ func (r *relay) handshake(w http.ResponseWriter, req *http.Request) {
 	}()
 	// A deny between Authorize and the registration above would otherwise
 	// go unnoticed: OnDeny ran before this connection was in the map.
-	if g.ID != "" && r.a.Denied(g.ID) {
+	if g.ID != "" && r.a.Denied(g.ID, g.Path) {
 		return
 	}
 	if err := c.WriteMessage(websocket.TextMessage, []byte("ok "+g.Route)); err != nil {
@@ -148,16 +148,17 @@ func (r *relay) handshake(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// closeID is the OnDeny hook: close every live connection of that token id.
-func (r *relay) closeID(id string) {
+// closeDenied is the OnDeny hook: close every live connection the entry
+// refuses.
+func (r *relay) closeDenied(d auth.Denial) {
 	select {
-	case r.hooks <- id:
+	case r.hooks <- d:
 	default:
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for c, cid := range r.conns {
-		if cid == id {
+	for c, g := range r.conns {
+		if d.Refuses(g.ID, g.Path) {
 			msg := websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "token denied")
 			_ = c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 			c.Close()

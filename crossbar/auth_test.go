@@ -535,7 +535,7 @@ func TestDenyDuringHandshake(t *testing.T) {
 	r := startAuthRelay(t, Config{})
 	tok := r.mint(t, "lab1/", "read")
 	hook := func(g *auth.Grant) {
-		if _, err := r.auth.Deny(g.ID, g.Expires); err != nil {
+		if _, err := r.auth.Deny(g.ID, g.Path, g.Expires); err != nil {
 			t.Error(err)
 		}
 	}

@@ -92,10 +92,11 @@ type client struct {
 
 	path string // the websocket path it connected on
 
-	// From the grant: the token id (empty when anonymous) and when the
-	// token expires (zero when anonymous).
-	tokenID string
-	expires time.Time
+	// From the grant: the token id and path (empty when anonymous) and
+	// when the token expires (zero when anonymous).
+	tokenID   string
+	tokenPath string
+	expires   time.Time
 
 	// ctx ends when the relay closes or CloseClients picks this client;
 	// its cause, a *closeCause, says how to close.
@@ -181,22 +182,23 @@ func (s *Server) admit(rt route, g *auth.Grant, r *http.Request) (*client, error
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	c := &client{
-		s:        s,
-		path:     r.URL.Path,
-		tokenID:  g.ID,
-		expires:  g.Expires,
-		ctx:      ctx,
-		cancel:   cancel,
-		id:       s.hub.NewID(),
-		role:     rt.role,
-		topic:    t,
-		remote:   ip,
-		addr:     r.RemoteAddr,
-		since:    time.Now(),
-		pong:     make(chan []byte, 1),
-		flush:    make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		sizeHint: 16 << 10,
+		s:         s,
+		path:      r.URL.Path,
+		tokenID:   g.ID,
+		tokenPath: g.Path,
+		expires:   g.Expires,
+		ctx:       ctx,
+		cancel:    cancel,
+		id:        s.hub.NewID(),
+		role:      rt.role,
+		topic:     t,
+		remote:    ip,
+		addr:      r.RemoteAddr,
+		since:     time.Now(),
+		pong:      make(chan []byte, 1),
+		flush:     make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		sizeHint:  16 << 10,
 	}
 	c.log = s.log.WithFields(logrus.Fields{"id": c.id, "url": r.URL.Path, "role": string(c.role), "remote": c.addr})
 	if g.ID != "" {
@@ -276,7 +278,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	// A deny that landed between Authorize and admit found no connection to
 	// close; from admit on, the deny hook sees this one.
-	if g.ID != "" && s.auth.Denied(g.ID) {
+	if g.ID != "" && s.auth.Denied(g.ID, g.Path) {
 		s.leave(c)
 		c.log.Info("connection refused: token id denied")
 		auth.WriteError(w, &auth.Error{Code: http.StatusUnauthorized, Reason: "token id denied"})
@@ -736,12 +738,12 @@ func (s *Server) closeMatching(match func(*client) bool, code int, reason string
 	return n
 }
 
-// closeToken is the deny hook: it closes the live connections of a revoked
-// token id (close 1008, "token revoked"). It runs in the goroutine that
+// closeToken is the deny hook: it closes the live connections the deny
+// refuses (close 1008, "token revoked"). It runs in the goroutine that
 // called Deny and returns at once.
-func (s *Server) closeToken(jti string) {
-	n := s.closeMatching(func(c *client) bool { return c.tokenID == jti }, websocket.ClosePolicyViolation, "token revoked")
-	s.log.WithFields(logrus.Fields{"token": jti, "clients": n}).Info("revoked token's connections closed")
+func (s *Server) closeToken(d auth.Denial) {
+	n := s.closeMatching(func(c *client) bool { return d.Refuses(c.tokenID, c.tokenPath) }, websocket.ClosePolicyViolation, "token revoked")
+	s.log.WithFields(logrus.Fields{"token": d.JTI, "path": d.Path, "clients": n}).Info("revoked token's connections closed")
 }
 
 // scanStep is how many bytes a topic takes in between two checks of its
