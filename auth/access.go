@@ -4,20 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/sirupsen/logrus"
 )
 
 // AccessPrefix is where AccessHandler is mounted: POST AccessPrefix+route.
 const AccessPrefix = "/access"
-
-// codeEntry is one outstanding code: good once, on route, until expires.
-type codeEntry struct {
-	route   string
-	grant   Grant
-	expires time.Time
-}
 
 // AccessHandler serves `POST /access/{route...}` (mount it at "/access/"
 // without stripping the prefix). With a bearer token that may use route it
@@ -88,7 +80,7 @@ func (a *Auth) access(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	code, err := a.issue(rt.path, *g)
+	code, err := a.issue(rt.path, *g, remoteIP(r))
 	if err != nil {
 		return "", err
 	}
@@ -96,34 +88,23 @@ func (a *Auth) access(r *http.Request) (string, error) {
 	return u.String(), nil
 }
 
-// issue stores a new code for route on behalf of g.
-func (a *Auth) issue(route string, g Grant) (string, error) {
+// issue stores a new code for route on behalf of g, asked for from addr.
+func (a *Auth) issue(route string, g Grant, addr string) (string, error) {
 	code, err := randomString(24) // 192 bits
 	if err != nil {
 		return "", err
 	}
 	now := a.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.sweepLocked(now, false)
-	if len(a.codes) >= maxCodes {
-		a.sweepLocked(now, true)
-		if len(a.codes) >= maxCodes {
-			return "", &Error{Code: http.StatusServiceUnavailable, Reason: "too many outstanding codes; retry shortly"}
-		}
+	if err := a.codes.add(now, code, codeEntry{route: route, grant: g, addr: addr, expires: now.Add(a.codeTTL)}); err != nil {
+		return "", err
 	}
-	a.codes[code] = codeEntry{route: route, grant: g, expires: now.Add(a.codeTTL)}
 	return code, nil
 }
 
 // redeem spends code: whatever the outcome, it cannot be presented again.
 func (a *Auth) redeem(code string, rt route) (*Grant, error) {
 	now := a.now()
-	a.mu.Lock()
-	e, ok := a.codes[code]
-	delete(a.codes, code)
-	a.sweepLocked(now, false)
-	a.mu.Unlock()
+	e, ok := a.codes.take(now, code)
 	switch {
 	case !ok:
 		return nil, unauthorized("code unknown or already used")
@@ -139,20 +120,6 @@ func (a *Auth) redeem(code string, rt route) (*Grant, error) {
 	g := e.grant
 	g.Route = rt.path
 	return &g, nil
-}
-
-// sweepLocked drops expired codes, at most once per CodeTTL
-// unless forced, so the work is amortized over the calls that grow the maps.
-func (a *Auth) sweepLocked(now time.Time, force bool) {
-	if d := now.Sub(a.lastSweep); !force && d >= 0 && d < a.codeTTL {
-		return
-	}
-	a.lastSweep = now
-	for c, e := range a.codes {
-		if now.After(e.expires) {
-			delete(a.codes, c)
-		}
-	}
 }
 
 // secure reports whether the client reached us over TLS, directly or through

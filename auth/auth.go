@@ -72,6 +72,10 @@ type Config struct {
 	// refuses longer ones and Authorize refuses them too. It is also how long
 	// a denied id whose expiry is unknown is remembered. Default DefaultMaxTTL.
 	MaxTTL time.Duration
+	// MaxCodesPerClient caps the codes from the access point that one token
+	// id, and one client address, may hold unused; more are refused with 429.
+	// Default DefaultMaxCodesPerClient.
+	MaxCodesPerClient int
 	// StatePath is the file the deny list is kept in across restarts: New
 	// loads it (an unusable file is an error) and every deny saves it.
 	// Empty keeps the list in memory only.
@@ -93,11 +97,10 @@ type Auth struct {
 	log      *logrus.Entry
 	parser   *jwt.Parser
 
+	codes     *codeTable
 	statePath string
 
 	mu            sync.Mutex
-	codes         map[string]codeEntry
-	lastSweep     time.Time
 	denied        map[string][]Denial // by token id
 	nDenied       int                 // entries in denied
 	lastDenySweep time.Time
@@ -152,7 +155,6 @@ func New(cfg Config, log *logrus.Entry) (*Auth, error) {
 		now:       cfg.Now,
 		log:       log,
 		statePath: cfg.StatePath,
-		codes:     make(map[string]codeEntry),
 		denied:    make(map[string][]Denial),
 		onDeny:    make(map[int]func(Denial)),
 	}
@@ -168,6 +170,10 @@ func New(cfg Config, log *logrus.Entry) (*Auth, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if cfg.MaxCodesPerClient <= 0 {
+		cfg.MaxCodesPerClient = DefaultMaxCodesPerClient
+	}
+	a.codes = newCodeTable(a.codeTTL, cfg.MaxCodesPerClient)
 	for _, p := range cfg.Public {
 		if strings.TrimSpace(p) == "" {
 			continue // "a,b," from an env var: an empty entry means nothing, not everything

@@ -171,38 +171,105 @@ func TestNewRefuses(t *testing.T) {
 }
 
 // TestCodesSwept: codes nobody used are dropped once expired, so a flood of
-// access calls cannot grow memory; at the cap the access point says 503.
+// access calls cannot grow memory; at the cap of the whole table (many
+// tokens, many addresses) the access point says 503.
 func TestCodesSwept(t *testing.T) {
 	a, c := newTestAuth(t, Config{})
-	g := Grant{ID: "x", Expires: c.Now().Add(time.Hour)}
+	grant := func(i int) (Grant, string) {
+		return Grant{ID: fmt.Sprint("id", i), Expires: c.Now().Add(time.Hour)}, fmt.Sprintf("10.%d.%d.1", i/250, i%250)
+	}
 	for i := 0; i < 100; i++ {
-		if _, err := a.issue("/out/x", g); err != nil {
+		g, addr := grant(i)
+		if _, err := a.issue("/out/x", g, addr); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c.Advance(DefaultCodeTTL + time.Second)
-	if _, err := a.issue("/out/x", g); err != nil {
+	g, addr := grant(0)
+	if _, err := a.issue("/out/x", g, addr); err != nil {
 		t.Fatal(err)
 	}
-	a.mu.Lock()
-	n := len(a.codes)
-	a.mu.Unlock()
-	if n != 1 {
+	if n := a.codes.len(); n != 1 {
 		t.Fatalf("%d codes outstanding after the others expired, want 1", n)
 	}
 
 	for i := 1; i < maxCodes; i++ {
-		if _, err := a.issue("/out/x", g); err != nil {
+		g, addr := grant(i)
+		if _, err := a.issue("/out/x", g, addr); err != nil {
 			t.Fatalf("code %d: %v", i, err)
 		}
 	}
-	_, err := a.issue("/out/x", g)
+	g, addr = grant(maxCodes)
+	_, err := a.issue("/out/x", g, addr)
 	if e, ok := err.(*Error); !ok || e.Status() != http.StatusServiceUnavailable {
 		t.Fatalf("over the cap: %v, want 503", err)
 	}
 	c.Advance(DefaultCodeTTL + time.Second)
-	if _, err := a.issue("/out/x", g); err != nil {
+	if _, err := a.issue("/out/x", g, addr); err != nil {
 		t.Fatalf("after expiry the cap must free up: %v", err)
+	}
+	a.codes.mu.Lock()
+	ids, addrs := len(a.codes.byID), len(a.codes.byAddr)
+	a.codes.mu.Unlock()
+	if ids != 1 || addrs != 1 {
+		t.Fatalf("holders left after the sweep: %d ids, %d addresses; want 1 and 1", ids, addrs)
+	}
+}
+
+// TestCodesPerClient: one token id, or one address, holds at most
+// MaxCodesPerClient unused codes (429 beyond); a code spent or expired
+// frees its place; other tokens and addresses are not affected.
+func TestCodesPerClient(t *testing.T) {
+	a, c := newTestAuth(t, Config{MaxCodesPerClient: 3})
+	rt, err := parseRoute("/out/lab1/cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := func(id string) Grant {
+		return Grant{ID: id, Path: "lab1/", Scopes: []string{ScopeRead}, Expires: c.Now().Add(time.Hour)}
+	}
+	status := func(err error) int {
+		if err == nil {
+			return 200
+		}
+		if e, ok := err.(*Error); ok {
+			return e.Status()
+		}
+		return 500
+	}
+	var codes []string
+	for i, tc := range []struct {
+		id, addr string
+		want     int
+	}{
+		{"a", "10.0.0.1", 200}, {"a", "10.0.0.2", 200}, {"a", "10.0.0.3", 200},
+		{"a", "10.0.0.4", 429}, // the token holds 3
+		{"b", "10.0.0.1", 200}, {"c", "10.0.0.1", 200},
+		{"d", "10.0.0.1", 429}, // the address holds 3
+		{"d", "10.0.0.9", 200},
+	} {
+		code, err := a.issue(rt.path, g(tc.id), tc.addr)
+		if got := status(err); got != tc.want {
+			t.Fatalf("code %d (%s from %s): %d %v, want %d", i, tc.id, tc.addr, got, err, tc.want)
+		}
+		if err == nil {
+			codes = append(codes, code)
+		}
+	}
+	if _, err := a.redeem(codes[0], rt); err != nil { // a's, from 10.0.0.1
+		t.Fatal(err)
+	}
+	if _, err := a.issue(rt.path, g("a"), "10.0.0.5"); err != nil {
+		t.Fatalf("a spent code must free the token's place: %v", err)
+	}
+	if _, err := a.issue(rt.path, g("d"), "10.0.0.1"); err != nil {
+		t.Fatalf("a spent code must free the address's place: %v", err)
+	}
+	c.Advance(DefaultCodeTTL + time.Second)
+	for i := 0; i < 3; i++ {
+		if _, err := a.issue(rt.path, g("a"), "10.0.1.1"); err != nil {
+			t.Fatalf("expired codes must free the token's places: %v", err)
+		}
 	}
 }
 
@@ -245,7 +312,7 @@ func TestCodeOnce(t *testing.T) {
 	codes := make([]string, n)
 	for i := range codes {
 		g := Grant{ID: fmt.Sprint("id", i), Expires: c.Now().Add(time.Hour), Path: "lab1/", Scopes: []string{ScopeRead}}
-		if codes[i], err = a.issue(rt.path, g); err != nil {
+		if codes[i], err = a.issue(rt.path, g, fmt.Sprint("192.0.2.", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
