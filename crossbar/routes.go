@@ -3,9 +3,9 @@ package crossbar
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/gorilla/websocket"
+	"github.com/sirupsen/logrus"
 
 	"github.com/vwlab/vw/auth"
 )
@@ -26,12 +26,13 @@ import (
 //	GET  /lib/...        the jsmpeg library
 //	GET  /healthcheck    "ok"
 //	GET  /stats          topics and clients: JSON, or HTML for a browser;
-//	                     with auth on, only for a token with scope admin
+//	                     with auth on, only for a token with scope admin,
+//	                     and only the topics under its path
 //	POST /access/{route} a bearer token for a one-time code: {"uri":"ws://…?code=…"}
-//	POST /api/deny       revoke a token id (scope admin)
+//	POST /api/deny       revoke a token id (scope admin, under its path)
 func (s *Server) Handler() http.Handler {
 	pages := http.NewServeMux()
-	pages.Handle("GET /stats", s.adminOnly(s.handleStats()))
+	pages.Handle("GET /stats", s.adminOnly(s.handleStats))
 	pages.Handle("GET /healthcheck", http.HandlerFunc(handleHealthcheck))
 	pages.Handle(auth.AccessPrefix+"/", s.auth.AccessHandler())
 	pages.Handle(auth.DenyPath, s.auth.DenyHandler())
@@ -51,37 +52,18 @@ func handleHealthcheck(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode("ok")
 }
 
-// adminOnly lets through, when auth is on, only requests with a bearer token
-// carrying scope admin: /stats names every topic, private ones too, and the
-// address and token id of every client.
-func (s *Server) adminOnly(h http.Handler) http.Handler {
+// adminOnly serves h to requests with a bearer token carrying scope admin
+// (to everyone when the relay runs open), with its grant: h must show only
+// the topics the grant Sees, since a lab's admin token is for its lab. Any
+// admin view of the relay (/stats, /metrics) goes through it.
+func (s *Server) adminOnly(h func(http.ResponseWriter, *http.Request, *auth.Grant)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.auth.Open() {
-			if err := s.checkAdmin(r); err != nil {
-				auth.WriteError(w, err)
-				return
-			}
+		g, err := s.auth.Admin(r)
+		if err != nil {
+			s.log.WithFields(logrus.Fields{"url": r.URL.Path, "remote": r.RemoteAddr, "err": err}).Debug("admin request refused")
+			auth.WriteError(w, err)
+			return
 		}
-		h.ServeHTTP(w, r)
+		h(w, r, g)
 	})
-}
-
-func (s *Server) checkAdmin(r *http.Request) error {
-	const need = "a token with scope admin"
-	h := r.Header.Values("Authorization")
-	if len(h) == 0 {
-		return &auth.Error{Code: http.StatusUnauthorized, Reason: r.URL.Path + " needs " + need + ": send Authorization: Bearer <token>"}
-	}
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(h[0]), " ")
-	if len(h) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") {
-		return &auth.Error{Code: http.StatusUnauthorized, Reason: "Authorization must be one header: Bearer <token>"}
-	}
-	g, err := s.auth.Verify(strings.TrimSpace(tok))
-	if err != nil {
-		return err
-	}
-	if !g.Has(auth.ScopeAdmin) {
-		return &auth.Error{Code: http.StatusForbidden, Reason: r.URL.Path + " needs " + need}
-	}
-	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/jsmpeg"
 )
 
@@ -103,11 +104,19 @@ func (s *Server) sampleRates(ctx context.Context) {
 
 // Stats returns a snapshot of every topic and client, sorted by topic name
 // and client age.
-func (s *Server) Stats() Stats {
+func (s *Server) Stats() Stats { return s.StatsFor(nil) }
+
+// StatsFor is Stats of the topics sees reports true for (nil: all), as an
+// admin's view filters them with auth.Grant.Sees. The others are skipped
+// before their clients are walked.
+func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Stats{Since: s.started, Topics: make([]TopicStats, 0, len(s.topics))}
 	for _, t := range s.topics {
+		if sees != nil && !sees(t.name) {
+			continue
+		}
 		hs := t.ht.Stats()
 		ts := TopicStats{
 			Name:            t.name,
@@ -212,38 +221,37 @@ func newStatsPage() *template.Template {
 	}).ParseFS(templates, "templates/stats.html"))
 }
 
-// handleStats answers JSON, or HTML when asked for with ?format=html or
-// when the Accept header prefers text/html (a browser).
-func (s *Server) handleStats() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := s.Stats()
-		format := r.URL.Query().Get("format")
-		if format == "" {
-			format = "json"
-			if prefersHTML(r.Header.Get("Accept")) {
-				format = "html"
-			}
+// handleStats answers the topics g sees, as JSON, or HTML when asked for
+// with ?format=html or when the Accept header prefers text/html (a
+// browser).
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request, g *auth.Grant) {
+	st := s.StatsFor(g.Sees)
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "json"
+		if prefersHTML(r.Header.Get("Accept")) {
+			format = "html"
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Add("Vary", "Accept")
-		switch format {
-		case "json":
-			w.Header().Set("Content-Type", "application/json")
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			_ = enc.Encode(st)
-		case "html":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			if err := s.statsPage.Execute(w, struct {
-				Title string
-				Stats
-			}{s.cfg.Title, st}); err != nil {
-				s.log.WithField("err", err).Warn("rendering the stats page")
-			}
-		default:
-			httpError(w, http.StatusBadRequest, "format must be json or html")
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Add("Vary", "Accept")
+	switch format {
+	case "json":
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+	case "html":
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := s.statsPage.Execute(w, struct {
+			Title string
+			Stats
+		}{s.cfg.Title, st}); err != nil {
+			s.log.WithField("err", err).Warn("rendering the stats page")
 		}
-	})
+	default:
+		httpError(w, http.StatusBadRequest, "format must be json or html")
+	}
 }
 
 // prefersHTML reports whether an Accept header ranks text/html above
