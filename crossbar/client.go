@@ -63,8 +63,11 @@ type topic struct {
 	psi   psiCache
 
 	// guarded by Server.mu
-	clients map[uint64]*client
-	rate    rateSample
+	clients   map[uint64]*client
+	rate      rateSample
+	pubs      int       // publishers among clients
+	subs      int       // viewers and peers among clients
+	liveSince time.Time // when pubs last became 1
 
 	timeouts atomic.Uint64 // viewers dropped for a passed write deadline
 	behind   atomic.Uint64 // viewers dropped for a backlog over QueueBytes
@@ -159,22 +162,9 @@ func (s *Server) admit(rt route, g *auth.Grant, r *http.Request) (*client, error
 	if s.closed {
 		return nil, &admitError{http.StatusServiceUnavailable, "the relay is shutting down"}
 	}
-	if s.perAddr[ip] >= s.cfg.MaxConnsPerAddr {
-		return nil, &admitError{http.StatusTooManyRequests,
-			fmt.Sprintf("too many connections from %s: %d is the most allowed", ip, s.cfg.MaxConnsPerAddr)}
-	}
-	t := s.topics[rt.topic]
-	if rt.role != Publisher && t != nil {
-		n := 0
-		for _, c := range t.clients {
-			if c.role != Publisher {
-				n++
-			}
-		}
-		if n >= s.cfg.MaxViewers {
-			return nil, &admitError{http.StatusServiceUnavailable,
-				fmt.Sprintf("%s has %d viewers, the most allowed", rt.topic, n)}
-		}
+	t, err := s.checkLimitsLocked(rt, g, ip)
+	if err != nil {
+		return nil, err
 	}
 	if t == nil {
 		t = &topic{name: rt.topic, since: time.Now(), ht: s.hub.Join(rt.topic), clients: make(map[uint64]*client)}
@@ -204,24 +194,9 @@ func (s *Server) admit(rt route, g *auth.Grant, r *http.Request) (*client, error
 	if g.ID != "" {
 		c.log = c.log.WithField("token", g.ID)
 	}
-	if rt.role == Publisher && t.publishers() == 0 {
-		s.log.WithField("stream", t.name).Info("stream live")
-	}
-	t.clients[c.id] = c
-	s.perAddr[ip]++
+	s.joinLocked(c)
 	s.wg.Add(1)
 	return c, nil
-}
-
-// publishers counts the topic's publishers; Server.mu must be held.
-func (t *topic) publishers() int {
-	n := 0
-	for _, c := range t.clients {
-		if c.role == Publisher {
-			n++
-		}
-	}
-	return n
 }
 
 // leave undoes admit.
@@ -230,17 +205,14 @@ func (s *Server) leave(c *client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := c.topic
-	delete(t.clients, c.id)
-	if c.role == Publisher && t.publishers() == 0 {
+	s.partLocked(c)
+	if c.role == Publisher && t.pubs == 0 {
 		t.psi.reset()
 		s.log.WithField("stream", t.name).Info("stream ended")
 	}
 	if len(t.clients) == 0 {
 		delete(s.topics, t.name)
 		t.ht.Leave()
-	}
-	if s.perAddr[c.remote]--; s.perAddr[c.remote] <= 0 {
-		delete(s.perAddr, c.remote)
 	}
 	s.wg.Done()
 }

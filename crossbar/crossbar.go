@@ -25,6 +25,7 @@ import (
 	"context"
 	"html/template"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,9 +69,26 @@ type Config struct {
 	// MaxViewers caps the viewers (and peers) of one topic; more are refused
 	// at the handshake with 503. Default 1000.
 	MaxViewers int
-	// MaxConnsPerAddr caps the websocket connections from one client IP;
-	// more are refused at the handshake with 429. Default 100.
+	// MaxConnsPerAddr caps the anonymous websocket connections (a public
+	// route, or an open relay) from one client address; more are refused at
+	// the handshake with 429. Connections with a token count against the
+	// token instead, so a class behind one NAT can watch with its tokens.
+	// Default 100.
 	MaxConnsPerAddr int
+	// MaxConnsPerToken caps the websocket connections of one token id;
+	// more are refused at the handshake with 429. Default 1000.
+	MaxConnsPerToken int
+	// MaxConns caps the relay's websocket connections; more are refused at
+	// the handshake with 503. Default 20,000.
+	MaxConns int
+	// MaxTopics caps the relay's topics: a connection that would open one
+	// more is refused at the handshake with 503. Default 10,000.
+	MaxTopics int
+	// TrustedProxies are the reverse proxies in front of the relay (see
+	// ParseProxies): for a request from one of them, the client address is
+	// the rightmost address of X-Forwarded-For that is not one of them.
+	// Empty trusts none: the address is the connection's own.
+	TrustedProxies []netip.Prefix
 	// WriteTimeout is how long one write to a client may take before the
 	// client is dropped as stalled: between half of it and all of it.
 	// Default 10 s.
@@ -98,6 +116,9 @@ const (
 	DefaultMaxMessage       = 1 << 20
 	DefaultMaxViewers       = 1000
 	DefaultMaxConnsPerAddr  = 100
+	DefaultMaxConnsPerToken = 1000
+	DefaultMaxConns         = 20000
+	DefaultMaxTopics        = 10000
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultPingInterval     = 20 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
@@ -117,6 +138,9 @@ func (c Config) withDefaults() Config {
 	def(&c.Queue, DefaultQueue)
 	def(&c.MaxViewers, DefaultMaxViewers)
 	def(&c.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
+	def(&c.MaxConnsPerToken, DefaultMaxConnsPerToken)
+	def(&c.MaxConns, DefaultMaxConns)
+	def(&c.MaxTopics, DefaultMaxTopics)
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = DefaultMaxMessage
 	}
@@ -155,10 +179,13 @@ type Server struct {
 	beforeAdmit atomic.Pointer[func(*auth.Grant)]
 	wg          sync.WaitGroup // connection handlers and the rate sampler
 
-	mu      sync.Mutex
-	closed  bool
-	topics  map[string]*topic
-	perAddr map[string]int
+	mu       sync.Mutex
+	closed   bool
+	topics   map[string]*topic
+	live     map[string]*topic // the /out/ topics with a publisher
+	conns    int               // websocket clients admitted
+	perAddr  map[string]int    // anonymous clients per address
+	perToken map[string]int    // clients per token id
 }
 
 // New returns a relay using h for fan-out. h should be the relay's own hub:
@@ -175,15 +202,17 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:     cfg,
-		auth:    a,
-		hub:     h,
-		log:     log,
-		started: time.Now(),
-		ctx:     ctx,
-		cancel:  cancel,
-		topics:  make(map[string]*topic),
-		perAddr: make(map[string]int),
+		cfg:      cfg,
+		auth:     a,
+		hub:      h,
+		log:      log,
+		started:  time.Now(),
+		ctx:      ctx,
+		cancel:   cancel,
+		topics:   make(map[string]*topic),
+		live:     make(map[string]*topic),
+		perAddr:  make(map[string]int),
+		perToken: make(map[string]int),
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,

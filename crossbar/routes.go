@@ -19,7 +19,8 @@ import (
 //	any other  bidirectional (scopes read and write): receive what every
 //	           other client sends
 //
-// Plain requests:
+// Behind reverse proxies (Config.TrustedProxies) every route sees the
+// client's address from X-Forwarded-For. Plain requests:
 //
 //	GET  /               live streams anyone may watch, with links to their players
 //	GET  /play/{x}       the player of /out/{x} (a private one: /play/{x}#token=…)
@@ -37,13 +38,13 @@ func (s *Server) Handler() http.Handler {
 	pages.Handle(auth.AccessPrefix+"/", s.auth.AccessHandler())
 	pages.Handle(auth.DenyPath, s.auth.DenyHandler())
 	pages.Handle("/", s.pages.Handler())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.withClientAddr(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if websocket.IsWebSocketUpgrade(r) {
 			s.serveWS(w, r)
 			return
 		}
 		pages.ServeHTTP(w, r)
-	})
+	}))
 }
 
 func handleHealthcheck(w http.ResponseWriter, _ *http.Request) {
