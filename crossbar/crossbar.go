@@ -105,7 +105,8 @@ type Config struct {
 	// Title names the relay on its pages. Default "vw relay".
 	Title string
 	// Now is the clock that token expiry of live connections is checked
-	// against; nil is time.Now. Tests give the Auth's clock.
+	// against, and that ages the index page's list of live streams; nil is
+	// time.Now. Tests give the Auth's clock.
 	Now func() time.Time
 }
 
@@ -178,6 +179,7 @@ type Server struct {
 	// the window a deny can slip through.
 	beforeAdmit atomic.Pointer[func(*auth.Grant)]
 	wg          sync.WaitGroup // connection handlers and the rate sampler
+	index       indexCache
 
 	mu       sync.Mutex
 	closed   bool

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/auth"
-	"github.com/vwlab/vw/jsmpeg"
 )
 
 // Stats is what /stats answers.
@@ -169,27 +168,6 @@ func (c *client) stats() ClientStats {
 		cs.Queued = len(c.sub.C())
 	}
 	return cs
-}
-
-// liveStreams lists the streams that have a publisher, for the index page:
-// only those anyone may watch, so that the names of private streams stay
-// private.
-func (s *Server) liveStreams() []jsmpeg.Stream {
-	var out []jsmpeg.Stream
-	for _, t := range s.Stats().Topics {
-		name, ok := strings.CutPrefix(t.Name, "/out/")
-		if !ok || t.Publishers == 0 || !s.watchable(name) {
-			continue
-		}
-		since := time.Now()
-		for _, c := range t.Clients {
-			if c.Role == Publisher && c.Since.Before(since) {
-				since = c.Since
-			}
-		}
-		out = append(out, jsmpeg.Stream{Name: name, Viewers: t.Viewers, BitRate: t.RateIn, Since: since, Codec: s.codecTitle(name)})
-	}
-	return out
 }
 
 // watchable reports whether anyone may watch the stream without a token.
