@@ -29,7 +29,12 @@ type relayConfig struct {
 	QueueBytes      int      `envconfig:"RELAY_QUEUE_BYTES" flag:"queue-bytes" default:"8388608" desc:"bytes a viewer may fall behind before it is disconnected"`
 	MaxMessage      int      `envconfig:"RELAY_MAX_MESSAGE" flag:"max-message" default:"1048576" desc:"largest message a client may send, in bytes"`
 	MaxViewers      int      `envconfig:"RELAY_MAX_VIEWERS" flag:"max-viewers" default:"1000" desc:"clients per topic; more are refused with 503"`
-	MaxConnsPerAddr int      `envconfig:"RELAY_MAX_CONNS_PER_ADDR" flag:"max-conns-per-addr" default:"100" desc:"websocket connections per client IP; more are refused with 429"`
+	MaxConnsPerAddr int      `envconfig:"RELAY_MAX_CONNS_PER_ADDR" flag:"max-conns-per-addr" default:"100" desc:"websocket connections without a token per client IP; more are refused with 429"`
+	MaxConnsPerTok  int      `envconfig:"RELAY_MAX_CONNS_PER_TOKEN" flag:"max-conns-per-token" default:"1000" desc:"websocket connections per token; more are refused with 429"`
+	MaxConns        int      `envconfig:"RELAY_MAX_CONNS" flag:"max-conns" default:"20000" desc:"websocket connections in all; more are refused with 503"`
+	MaxTopics       int      `envconfig:"RELAY_MAX_TOPICS" flag:"max-topics" default:"10000" desc:"topics in all; a connection that would open one more is refused with 503"`
+	TrustedProxies  []string `envconfig:"RELAY_TRUSTED_PROXIES" flag:"trusted-proxies" desc:"reverse proxies in front of the relay, comma-separated addresses or CIDRs: for their requests the client address comes from X-Forwarded-For"`
+	State           string   `envconfig:"RELAY_STATE" flag:"state" desc:"file that keeps the deny list across restarts (default $STATE_DIRECTORY/relay.json, else ~/.local/state/vw/relay.json); off keeps none"`
 	TLSCert         string   `envconfig:"RELAY_TLS_CERT" flag:"tls-cert" desc:"PEM certificate (chain) file; with --tls-key the relay serves HTTPS and WSS"`
 	TLSKey          string   `envconfig:"RELAY_TLS_KEY" flag:"tls-key" desc:"PEM private key file for --tls-cert"`
 }
@@ -60,7 +65,16 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	access, err := auth.New(auth.Config{Secret: secret, Audience: cfg.Audience, Public: cfg.Public}, log.WithField("component", "auth"))
+	proxies, err := crossbar.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("VW_RELAY_TRUSTED_PROXIES: %w", err)
+	}
+	access, err := auth.New(auth.Config{
+		Secret:    secret,
+		Audience:  cfg.Audience,
+		Public:    cfg.Public,
+		StatePath: relayStatePath(cfg.State, secret != nil, log),
+	}, log.WithField("component", "auth"))
 	if err != nil {
 		return err
 	}
@@ -68,12 +82,16 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 		log.Warn("no VW_RELAY_SECRET_FILE or VW_RELAY_SECRET: the relay is open, anyone can publish and watch; fine for a demo or a private network only")
 	}
 	relay := crossbar.New(crossbar.Config{
-		Auth:            access,
-		Queue:           cfg.Queue,
-		QueueBytes:      int64(cfg.QueueBytes),
-		MaxMessage:      int64(cfg.MaxMessage),
-		MaxViewers:      cfg.MaxViewers,
-		MaxConnsPerAddr: cfg.MaxConnsPerAddr,
+		Auth:             access,
+		Queue:            cfg.Queue,
+		QueueBytes:       int64(cfg.QueueBytes),
+		MaxMessage:       int64(cfg.MaxMessage),
+		MaxViewers:       cfg.MaxViewers,
+		MaxConnsPerAddr:  cfg.MaxConnsPerAddr,
+		MaxConnsPerToken: cfg.MaxConnsPerTok,
+		MaxConns:         cfg.MaxConns,
+		MaxTopics:        cfg.MaxTopics,
+		TrustedProxies:   proxies,
 	}, hub.New(), log.WithField("component", "relay"))
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		relay.Close()
@@ -124,4 +142,21 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 		return fmt.Errorf("relay: %w", err)
 	}
 	return nil
+}
+
+// relayStatePath is where the deny list is kept: VW_RELAY_STATE, its
+// default, or nowhere when it is off or the relay runs open (no token to
+// deny).
+func relayStatePath(setting string, withAuth bool, log *logrus.Entry) string {
+	switch {
+	case !withAuth:
+		return ""
+	case setting == "off":
+		log.Warn("VW_RELAY_STATE=off: revoked tokens will work again after a restart")
+		return ""
+	case setting == "":
+		return auth.DefaultStatePath()
+	default:
+		return setting
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,12 +32,14 @@ func newTokenCmd(stdout io.Writer) *cobra.Command {
 		Long: `Print a relay token (JWT, HS256) signed with VW_RELAY_SECRET or VW_RELAY_SECRET_FILE.
 
 Scopes: read (watch /out/ routes), write (publish to /in/ routes); a
-bidirectional route such as the control API needs both; admin may deny
-token ids (POST /api/deny). The path prefix limits the routes: lab1/
-covers /in/lab1/..., /out/lab1/... and /bi/lab1/....
+bidirectional route such as the control API needs both; admin may see
+/stats and deny tokens (POST /api/deny) under its path. The path prefix
+limits the routes: lab1/ covers /in/lab1/..., /out/lab1/... and
+/bi/lab1/...; only --path / reaches every lab.
 
   vw token --path lab1/ --scope write --ttl 8760h    # for a lab host's vw stream
-  vw token --path lab1/ --scope read --ttl 24h       # for a viewer`,
+  vw token --path lab1/ --scope read --ttl 24h       # for a viewer
+  vw token --path lab1/ --scope admin --ttl 1h       # lab1's stats and revocations`,
 		Args: cobra.NoArgs,
 	}
 	envErr := bindConfig(cmd.Flags(), "VW", &cfg)
@@ -65,6 +68,9 @@ covers /in/lab1/..., /out/lab1/... and /bi/lab1/....
 		tok, err := a.Mint(path, scopes, ttl)
 		if err != nil {
 			return err
+		}
+		if strings.TrimSpace(path) == "/" && slices.Contains(scopes, auth.ScopeAdmin) {
+			fmt.Fprintln(cmd.ErrOrStderr(), "vw token: warning: this admin token is relay-wide (--path /): it sees every lab's topics in /stats and can deny any token; for one lab's admin use --path lab1/ --scope admin")
 		}
 		_, err = fmt.Fprintln(stdout, tok)
 		return err
