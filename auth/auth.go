@@ -51,6 +51,9 @@ const (
 	maxTokenLen = 8 << 10 // no honest token is near this; refuse before parsing
 	maxCodes    = 10000   // outstanding codes; bounds memory under a flood of /access calls
 	maxDenied   = 10000   // deny-list entries; bounds memory if an admin script runs away
+	// maxDeniedPerAdmin bounds the entries under one lab admin's path, so
+	// that one lab's admin cannot fill the list and leave the others none.
+	maxDeniedPerAdmin = 1000
 )
 
 // Config is what New needs. Only Secret decides whether auth is on.

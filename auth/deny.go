@@ -51,13 +51,20 @@ func (d Denial) Refuses(jti, path string) bool {
 }
 
 // Deny refuses tokens with id jti under path ("lab1/", or "/" for every
-// path) from now on: their handshakes, and codes issued to them, earlier ones
+// path), as the relay-wide admin does, from now on: their handshakes, and codes issued to them, earlier ones
 // too. exp is the token's expiry if known (zero if not); the entry is kept
 // until then (plus Leeway), or for MaxTTL when unknown, since no token
 // accepted here lives longer. An exp already past (beyond Leeway) is a 400:
 // such a token is refused anyway. With a state file the list is saved before
 // Deny returns; every OnDeny hook has run by then, in the caller's goroutine.
 func (a *Auth) Deny(jti, path string, exp time.Time) (Denial, error) {
+	return a.denyAs("/", jti, path, exp)
+}
+
+// denyAs is Deny on behalf of an admin for adminPath, which must cover path:
+// an admin that is not relay-wide may keep at most maxDeniedPerAdmin
+// entries under its path (429 beyond).
+func (a *Auth) denyAs(adminPath, jti, path string, exp time.Time) (Denial, error) {
 	if jti == "" {
 		return Denial{}, badRequest("no token id to deny")
 	}
@@ -74,7 +81,7 @@ func (a *Auth) Deny(jti, path string, exp time.Time) (Denial, error) {
 	if exp.IsZero() || d.Until.After(limit) {
 		d.Until = limit
 	}
-	if d, err = a.addDenial(now, d); err != nil {
+	if d, err = a.addDenial(now, d, adminPath); err != nil {
 		return Denial{}, err
 	}
 	hooks := a.denyHooks()
@@ -89,9 +96,9 @@ func (a *Auth) Deny(jti, path string, exp time.Time) (Denial, error) {
 	return d, nil
 }
 
-// addDenial puts d on the list, or lengthens the entry it repeats, and
-// returns the entry as kept.
-func (a *Auth) addDenial(now time.Time, d Denial) (Denial, error) {
+// addDenial puts d on the list for an admin of adminPath, or lengthens the
+// entry it repeats, and returns the entry as kept.
+func (a *Auth) addDenial(now time.Time, d Denial, adminPath string) (Denial, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.sweepDeniedLocked(now, false)
@@ -103,6 +110,19 @@ func (a *Auth) addDenial(now time.Time, d Denial) (Denial, error) {
 			}
 			list[i] = d
 			return d, nil
+		}
+	}
+	if adminPath != "/" {
+		n := 0
+		for _, list := range a.denied {
+			for _, e := range list {
+				if within(adminPath, e.Path) {
+					n++
+				}
+			}
+		}
+		if n >= maxDeniedPerAdmin {
+			return Denial{}, &Error{Code: http.StatusTooManyRequests, Reason: fmt.Sprintf("%d ids are denied under %s, the most one lab's admin may keep; they leave as their tokens expire", n, adminPath)}
 		}
 	}
 	if a.nDenied >= maxDenied {
@@ -228,7 +248,7 @@ func (a *Auth) deny(w http.ResponseWriter, r *http.Request) (*DenyResponse, erro
 	if !admin.MayDeny(path) {
 		return nil, &Error{Code: http.StatusForbidden, Reason: fmt.Sprintf("an admin token for %s cannot deny tokens for %s", admin.Path, path)}
 	}
-	d, err := a.Deny(jti, path, exp)
+	d, err := a.denyAs(admin.Path, jti, path, exp)
 	if err != nil {
 		return nil, err
 	}

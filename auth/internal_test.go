@@ -380,3 +380,29 @@ func TestAuthorizeRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestDenyPerAdmin: one lab's admin keeps at most maxDeniedPerAdmin entries
+// under its path, so the list has room left for every other lab; the
+// relay-wide admin is bound only by the whole list.
+func TestDenyPerAdmin(t *testing.T) {
+	a, c := newTestAuth(t, Config{})
+	exp := c.Now().Add(time.Hour)
+	for i := 0; i < maxDeniedPerAdmin; i++ {
+		if _, err := a.denyAs("lab1/", fmt.Sprint("junk", i), "lab1/", exp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := a.denyAs("lab1/", "one more", "lab1/cam", exp)
+	if e, ok := err.(*Error); !ok || e.Status() != http.StatusTooManyRequests {
+		t.Fatalf("lab1's admin over its share: %v, want 429", err)
+	}
+	if _, err := a.denyAs("lab1/", "junk0", "lab1/", exp.Add(time.Hour)); err != nil {
+		t.Fatalf("lengthening an entry at the cap: %v", err)
+	}
+	if _, err := a.denyAs("lab2/", "x", "lab2/", exp); err != nil {
+		t.Fatalf("lab2's admin after lab1's filled its share: %v", err)
+	}
+	if _, err := a.Deny("y", "lab1/", exp); err != nil {
+		t.Fatalf("the relay-wide admin: %v", err)
+	}
+}
