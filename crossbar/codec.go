@@ -31,14 +31,6 @@ func (c *psiCache) family() ts.Family {
 // has not seen its PMT.
 func (s *Server) codecOf(stream string) string { return s.family(stream).String() }
 
-// codecTitle names it for people, "" when unknown.
-func (s *Server) codecTitle(stream string) string {
-	if f := s.family(stream); f != ts.FamilyNone {
-		return f.Title()
-	}
-	return ""
-}
-
 func (s *Server) family(stream string) ts.Family {
 	s.mu.Lock()
 	t := s.topics["/out/"+stream]
