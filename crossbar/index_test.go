@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
+	"github.com/vwlab/vw/ts"
 )
 
 // TestIndexCached: the index's list of live streams is built at most once
@@ -20,8 +24,12 @@ func TestIndexCached(t *testing.T) {
 		t.Fatalf("the index lacks the live stream:\n%s", index)
 	}
 
-	r.dial(t, "/in/lab2/cam")
+	lab2 := r.dial(t, "/in/lab2/cam")
 	r.waitClients(t, "/out/lab2/cam", 1, 0, 0)
+	synth := tscheck.NewSynth(true, 0)
+	synth.H264 = true
+	send(t, lab2, bin, synth.Append(nil, 2))
+	testutil.Eventually(t, 5*time.Second, func() bool { return r.family("lab2/cam") == ts.FamilyH264 }, "the relay never saw lab2's PMT")
 	if index := getBody(t, r.http.URL+"/"); strings.Contains(index, "lab2/cam") {
 		t.Fatalf("the index was built again within a second:\n%s", index)
 	}
@@ -36,8 +44,8 @@ func TestIndexCached(t *testing.T) {
 	_ = resp.Body.Close()
 
 	clk.Advance(time.Second)
-	if index := getBody(t, r.http.URL+"/"); !strings.Contains(index, `href="/play/lab2/cam"`) {
-		t.Fatalf("a second later the index still lacks the new stream:\n%s", index)
+	if index := getBody(t, r.http.URL+"/"); !strings.Contains(index, `href="/play/lab2/cam"`) || !strings.Contains(index, ts.FamilyH264.Title()) {
+		t.Fatalf("a second later the index still lacks the new stream and its codec:\n%s", index)
 	}
 }
 
