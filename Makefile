@@ -4,20 +4,28 @@
 
 SHELL := /bin/bash
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# The build's date, or SOURCE_DATE_EPOCH's for a reproducible build.
+DATE := $(shell date -u $${SOURCE_DATE_EPOCH:+-d @$$SOURCE_DATE_EPOCH} +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
+DIST ?= dist
 JSMPEG := node_modules/@cycjimmy/jsmpeg-player/dist/jsmpeg-player.umd.min.js
 ASSET := jsmpeg/assets/jsmpeg-player.umd.min.js
 MPEGTS := node_modules/mpegts.js/dist/mpegts.js
 MSEASSET := jsmpeg/assets/mpegts.js
 FUZZTIME ?= 5s
 
-.PHONY: all build test demo bench lint deps tools js fuzz clean
+.PHONY: all build dist test demo bench lint deps tools js fuzz clean
 
 all: build
 
 ## build: bin/vw (with the jsmpeg library embedded when npm is available)
 build: js
 	go build -ldflags '$(LDFLAGS)' -o bin/vw ./cmd/vw
+
+## dist: tarballs and .deb packages for linux amd64, arm64 and armv7 in $(DIST)/ (needs npm for the player library)
+dist: js
+	VERSION=$(VERSION) COMMIT=$(COMMIT) DATE=$(DATE) ./scripts/dist.sh $(DIST)
 
 ## test: install what is missing, then lint, every test under -race, and a short fuzz of every parser
 test: deps lint
@@ -60,4 +68,4 @@ $(ASSET) $(MSEASSET) &: package-lock.json
 	else echo "npm not found: building without the player libraries (the player pages will say so)"; fi
 
 clean:
-	rm -rf bin node_modules $(ASSET) $(MSEASSET)
+	rm -rf bin dist node_modules $(ASSET) $(MSEASSET)
