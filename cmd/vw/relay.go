@@ -21,6 +21,7 @@ import (
 type relayConfig struct {
 	Listen          string   `envconfig:"RELAY_LISTEN" flag:"listen" default:":8080" desc:"address to listen on"`
 	LogLevel        string   `envconfig:"LOGLEVEL" flag:"loglevel" default:"info" desc:"log level: trace, debug, info, warn, error, fatal, panic"`
+	LogFormat       string   `envconfig:"LOG_FORMAT" flag:"log-format" default:"text" desc:"log format: text, or json (one object a line)"`
 	SecretFile      string   `envconfig:"RELAY_SECRET_FILE" flag:"secret-file" desc:"file holding the token signing secret (at least 32 bytes); with no secret the relay is open"`
 	Secret          string   `envconfig:"RELAY_SECRET" flag:"secret" desc:"the token signing secret itself (prefer --secret-file: arguments and environments leak)"`
 	Audience        string   `envconfig:"RELAY_AUDIENCE" flag:"audience" default:"vw-relay" desc:"audience required in tokens, so one relay's tokens do not open another"`
@@ -57,7 +58,7 @@ func newRelayCmd(stderr io.Writer) *cobra.Command {
 }
 
 func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
-	log, err := newLogger(cfg.LogLevel, stderr)
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
 		return err
 	}
@@ -114,15 +115,17 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 		relay.Close()
 		return err
 	}
+	// Serve writes to hs.TLSConfig (it adds HTTP/2): decide before it runs.
+	useTLS := hs.TLSConfig != nil
 	serveErr := make(chan error, 1)
 	go func() {
-		if hs.TLSConfig != nil {
+		if useTLS {
 			serveErr <- hs.ServeTLS(ln, "", "")
 		} else {
 			serveErr <- hs.Serve(ln)
 		}
 	}()
-	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "tls": hs.TLSConfig != nil, "version": version}).Info("vw relay listening")
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "tls": useTLS, "version": version}).Info("vw relay listening")
 
 	select {
 	case <-ctx.Done():
