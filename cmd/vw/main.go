@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -45,8 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return root.ExecuteContext(ctx)
 }
 
-// newLogger returns a logger at the named level writing to w.
-func newLogger(level string, w io.Writer) (*logrus.Entry, error) {
+// newLogger returns a logger at the named level writing to w, as text for
+// people or as one JSON object a line for log collectors.
+func newLogger(level, format string, w io.Writer) (*logrus.Entry, error) {
 	lvl, err := logrus.ParseLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("log level %q: use trace, debug, info, warn, error, fatal or panic", level)
@@ -54,7 +56,14 @@ func newLogger(level string, w io.Writer) (*logrus.Entry, error) {
 	l := logrus.New()
 	l.SetOutput(w)
 	l.SetLevel(lvl)
-	l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	switch format {
+	case "text":
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	case "json":
+		l.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	default:
+		return nil, fmt.Errorf("log format %q: use text or json", format)
+	}
 	return logrus.NewEntry(l), nil
 }
 

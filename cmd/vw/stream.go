@@ -26,6 +26,7 @@ type streamConfig struct {
 	Host          string `envconfig:"HOST" default:"127.0.0.1" desc:"address to listen on; anything but loopback needs --api-token"`
 	Port          int    `envconfig:"PORT" default:"8888" desc:"port to listen on (0 picks a free one)"`
 	LogLevel      string `envconfig:"LOGLEVEL" default:"info" desc:"log level: trace, debug, info, warn, error, fatal, panic"`
+	LogFormat     string `envconfig:"LOG_FORMAT" default:"text" desc:"log format: text, or json (one object a line)"`
 	API           string `envconfig:"API" desc:"ws:// or wss:// URL of a relay route that carries the control API (the apiRule destination)"`
 	APIRelayToken string `envconfig:"API_RELAY_TOKEN" desc:"bearer token the apiRule destination presents to the relay"`
 	APIToken      string `envconfig:"API_TOKEN" desc:"bearer token required on every route but /healthcheck"`
@@ -58,7 +59,7 @@ func newStreamCmd(stderr io.Writer) *cobra.Command {
 }
 
 func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
-	log, err := newLogger(cfg.LogLevel, stderr)
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {
 		return err
 	}
