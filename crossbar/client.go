@@ -211,6 +211,7 @@ func (s *Server) leave(c *client) {
 		s.log.WithField("stream", t.name).Info("stream ended")
 	}
 	if len(t.clients) == 0 {
+		s.ended.add(t)
 		delete(s.topics, t.name)
 		t.ht.Leave()
 	}

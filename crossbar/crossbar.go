@@ -102,6 +102,10 @@ type Config struct {
 	// reading a request's headers and body: a connection that sends no
 	// complete request within it is closed. Default 10 s.
 	HandshakeTimeout time.Duration
+	// MetricsTopics caps the topics /metrics reports one by one (those with
+	// a publisher, oldest first); the rest are summed under topic="other".
+	// Default 200.
+	MetricsTopics int
 	// Title names the relay on its pages. Default "vw relay".
 	Title string
 	// Now is the clock that token expiry of live connections is checked
@@ -123,6 +127,7 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultPingInterval     = 20 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMetricsTopics    = 200
 )
 
 func (c Config) withDefaults() Config {
@@ -142,6 +147,7 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxConnsPerToken, DefaultMaxConnsPerToken)
 	def(&c.MaxConns, DefaultMaxConns)
 	def(&c.MaxTopics, DefaultMaxTopics)
+	def(&c.MetricsTopics, DefaultMetricsTopics)
 	if c.MaxMessage <= 0 {
 		c.MaxMessage = DefaultMaxMessage
 	}
@@ -188,6 +194,7 @@ type Server struct {
 	conns    int               // websocket clients admitted
 	perAddr  map[string]int    // anonymous clients per address
 	perToken map[string]int    // clients per token id
+	ended    endedTopics       // what closed topics counted, for /metrics' totals
 }
 
 // New returns a relay using h for fan-out. h should be the relay's own hub:

@@ -29,11 +29,13 @@ import (
 //	GET  /stats          topics and clients: JSON, or HTML for a browser;
 //	                     with auth on, only for a token with scope admin,
 //	                     and only the topics under its path
+//	GET  /metrics        Prometheus metrics (metrics.go); admin only, as /stats
 //	POST /access/{route} a bearer token for a one-time code: {"uri":"ws://…?code=…"}
 //	POST /api/deny       revoke a token id (scope admin, under its path)
 func (s *Server) Handler() http.Handler {
 	pages := http.NewServeMux()
 	pages.Handle("GET /stats", s.adminOnly(s.handleStats))
+	pages.Handle("GET /metrics", s.adminOnly(s.handleMetrics))
 	pages.Handle("GET /healthcheck", http.HandlerFunc(handleHealthcheck))
 	pages.Handle(auth.AccessPrefix+"/", s.auth.AccessHandler())
 	pages.Handle(auth.DenyPath, s.auth.DenyHandler())

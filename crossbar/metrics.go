@@ -1,0 +1,237 @@
+package crossbar
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vwlab/vw/auth"
+)
+
+// The relay's /metrics are read when Prometheus scrapes, from the counters
+// the relay keeps anyway (the hub's per-topic counters, the relay's drop
+// counters, its client lists): nothing is added to the per-message path.
+//
+// Topic names are chosen by whoever connects, so per-topic series are kept
+// for topics with a publisher only, at most Config.MetricsTopics of them
+// (the oldest); every other topic is summed under topic="other". Relay-wide
+// totals count closed topics too (endedTopics), so that they never go down.
+// An admin token for a path (lab1/) sees only the topics under it, and its
+// totals are those topics' sums: closed topics are not kept by path.
+
+// otherTopics labels the sum of the topics not reported one by one. Topic
+// names start with "/", so no topic can be called this.
+const otherTopics = "other"
+
+// counts are a topic's counters as /stats reports them.
+type counts struct {
+	msgsIn, bytesIn, msgsOut, bytesOut, droppedMsgs uint64
+	// Viewers dropped for being too slow, by why: their queue was full
+	// (the hub kicked them), their backlog passed QueueBytes, or a write
+	// passed its deadline.
+	queueFull, backlogBytes, writeTimeout uint64
+}
+
+func (c *counts) add(o counts) {
+	c.msgsIn += o.msgsIn
+	c.bytesIn += o.bytesIn
+	c.msgsOut += o.msgsOut
+	c.bytesOut += o.bytesOut
+	c.droppedMsgs += o.droppedMsgs
+	c.queueFull += o.queueFull
+	c.backlogBytes += o.backlogBytes
+	c.writeTimeout += o.writeTimeout
+}
+
+func (c counts) droppedViewers() uint64 { return c.queueFull + c.backlogBytes + c.writeTimeout }
+
+func topicCounts(t *topic) counts {
+	hs := t.ht.Stats()
+	return counts{
+		msgsIn: hs.MsgsIn, bytesIn: hs.BytesIn, msgsOut: hs.MsgsOut, bytesOut: hs.BytesOut,
+		droppedMsgs: hs.Dropped,
+		queueFull:   hs.Kicked, backlogBytes: t.behind.Load(), writeTimeout: t.timeouts.Load(),
+	}
+}
+
+// endedTopics sums what closed topics counted. Guarded by Server.mu.
+type endedTopics struct{ counts }
+
+// add is called as t closes, when no client is left to count more.
+func (e *endedTopics) add(t *topic) { e.counts.add(topicCounts(t)) }
+
+// topicSnapshot is one live topic at scrape time.
+type topicSnapshot struct {
+	name    string
+	since   time.Time
+	clients map[Role]int
+	counts
+}
+
+// metricsSnapshot reads the counters of every live topic g sees, and, for
+// an admin of the whole relay, the closed topics' sum, under one lock.
+func (s *Server) metricsSnapshot(g *auth.Grant) ([]topicSnapshot, counts) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]topicSnapshot, 0, len(s.topics))
+	for _, t := range s.topics {
+		if !g.Sees(t.name) {
+			continue
+		}
+		ts := topicSnapshot{name: t.name, since: t.since, clients: map[Role]int{}, counts: topicCounts(t)}
+		for _, c := range t.clients {
+			ts.clients[c.role]++
+		}
+		out = append(out, ts)
+	}
+	if g.Path != "/" {
+		return out, counts{} // closed topics are not kept by path
+	}
+	return out, s.ended.counts
+}
+
+// relayCollector is the relay's prometheus.Collector, as one admin sees it.
+type relayCollector struct {
+	s     *Server
+	g     *auth.Grant
+	descs relayDescs
+}
+
+type relayDescs struct {
+	clients, topics, liveStreams                                 *prometheus.Desc
+	msgsIn, bytesIn, msgsOut, bytesOut, droppedMsgs, droppedView *prometheus.Desc
+	tClients, tMsgsIn, tBytesIn, tMsgsOut, tBytesOut             *prometheus.Desc
+	tDroppedMsgs, tDroppedView                                   *prometheus.Desc
+}
+
+func newRelayCollector(s *Server, g *auth.Grant) *relayCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("vw_relay_"+name, help, labels, nil)
+	}
+	const perTopic = ` Topics with a publisher, up to a cap; the others summed under topic="other", which may go down as topics close.`
+	return &relayCollector{s: s, g: g, descs: relayDescs{
+		clients:      d("clients", "Websocket clients connected now, by role (publisher, viewer, peer).", "role"),
+		topics:       d("topics", "Topics open now: streams (/out/...) and bidirectional routes."),
+		liveStreams:  d("live_streams", "Streams with a publisher now."),
+		msgsIn:       d("received_messages_total", "Messages received from publishers and peers."),
+		bytesIn:      d("received_bytes_total", "Payload bytes received from publishers and peers."),
+		msgsOut:      d("sent_messages_total", "Messages handed to viewers and peers (one per receiver)."),
+		bytesOut:     d("sent_bytes_total", "Payload bytes handed to viewers and peers (once per receiver)."),
+		droppedMsgs:  d("dropped_messages_total", "Messages not handed to a viewer because its queue was full."),
+		droppedView:  d("dropped_viewers_total", "Viewers disconnected for being too slow, by reason (queue_full, backlog_bytes, write_timeout).", "reason"),
+		tClients:     d("topic_clients", "Clients of a topic now, by role."+perTopic, "topic", "role"),
+		tMsgsIn:      d("topic_received_messages_total", "Messages received on a topic."+perTopic, "topic"),
+		tBytesIn:     d("topic_received_bytes_total", "Payload bytes received on a topic."+perTopic, "topic"),
+		tMsgsOut:     d("topic_sent_messages_total", "Messages handed to a topic's receivers."+perTopic, "topic"),
+		tBytesOut:    d("topic_sent_bytes_total", "Payload bytes handed to a topic's receivers."+perTopic, "topic"),
+		tDroppedMsgs: d("topic_dropped_messages_total", "Messages a topic's viewers missed for a full queue."+perTopic, "topic"),
+		tDroppedView: d("topic_dropped_viewers_total", "A topic's viewers disconnected for being too slow."+perTopic, "topic"),
+	}}
+}
+
+func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
+	d := c.descs
+	for _, x := range []*prometheus.Desc{d.clients, d.topics, d.liveStreams, d.msgsIn, d.bytesIn, d.msgsOut, d.bytesOut,
+		d.droppedMsgs, d.droppedView, d.tClients, d.tMsgsIn, d.tBytesIn, d.tMsgsOut, d.tBytesOut, d.tDroppedMsgs, d.tDroppedView} {
+		ch <- x
+	}
+}
+
+var roles = []Role{Publisher, Viewer, Peer}
+
+func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
+	topics, total := c.s.metricsSnapshot(c.g)
+	d := c.descs
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(desc *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(v), labels...)
+	}
+
+	// The oldest streams keep their own series, so that a series does not
+	// move in and out of "other" as newer topics come and go.
+	slices.SortFunc(topics, func(a, b topicSnapshot) int {
+		if p, q := a.clients[Publisher] > 0, b.clients[Publisher] > 0; p != q {
+			if p {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(a.since.Compare(b.since), cmp.Compare(a.name, b.name))
+	})
+	clients := map[Role]int{}
+	live := 0
+	other := topicSnapshot{name: otherTopics, clients: map[Role]int{}}
+	folded := 0
+	for i, t := range topics {
+		total.add(t.counts)
+		for r, n := range t.clients {
+			clients[r] += n
+		}
+		if t.clients[Publisher] > 0 {
+			live++
+		}
+		if i >= c.s.cfg.MetricsTopics || t.clients[Publisher] == 0 {
+			other.counts.add(t.counts)
+			for r, n := range t.clients {
+				other.clients[r] += n
+			}
+			folded++
+			continue
+		}
+		c.collectTopic(ch, t)
+	}
+	if folded > 0 {
+		c.collectTopic(ch, other)
+	}
+
+	for _, r := range roles {
+		gauge(d.clients, clients[r], string(r))
+	}
+	gauge(d.topics, len(topics))
+	gauge(d.liveStreams, live)
+	counter(d.msgsIn, total.msgsIn)
+	counter(d.bytesIn, total.bytesIn)
+	counter(d.msgsOut, total.msgsOut)
+	counter(d.bytesOut, total.bytesOut)
+	counter(d.droppedMsgs, total.droppedMsgs)
+	counter(d.droppedView, total.queueFull, "queue_full")
+	counter(d.droppedView, total.backlogBytes, "backlog_bytes")
+	counter(d.droppedView, total.writeTimeout, "write_timeout")
+}
+
+func (c *relayCollector) collectTopic(ch chan<- prometheus.Metric, t topicSnapshot) {
+	d := c.descs
+	counter := func(desc *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), t.name)
+	}
+	for _, r := range roles {
+		ch <- prometheus.MustNewConstMetric(d.tClients, prometheus.GaugeValue, float64(t.clients[r]), t.name, string(r))
+	}
+	counter(d.tMsgsIn, t.msgsIn)
+	counter(d.tBytesIn, t.bytesIn)
+	counter(d.tMsgsOut, t.msgsOut)
+	counter(d.tBytesOut, t.bytesOut)
+	counter(d.tDroppedMsgs, t.droppedMsgs)
+	counter(d.tDroppedView, t.droppedViewers())
+}
+
+// handleMetrics serves the relay's metrics as the admin g may see them
+// (adminOnly), with the Go runtime's and the process's, in the Prometheus
+// text format. A registry per scrape, because what it shows depends on g:
+// a few collectors built every 15 s or so.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request, g *auth.Grant) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		newRelayCollector(s, g),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
