@@ -29,6 +29,7 @@ func (s *Server) Handler() http.Handler {
 	p.Use(s.requireToken)
 	p.HandleFunc("/ts/{feed:.+}", s.handleIngest).Methods(http.MethodPost, http.MethodPut)
 	p.HandleFunc("/ws/{stream:.+}", s.handlePreview).Methods(http.MethodGet)
+	p.Handle("/metrics", s.handleMetrics()).Methods(http.MethodGet)
 
 	p.HandleFunc("/api/feeds", s.handleGetFeeds).Methods(http.MethodGet)
 	p.Handle("/api/streams", s.requireJSON(http.HandlerFunc(s.handleSetStream))).Methods(http.MethodPost, http.MethodPut)

@@ -36,6 +36,7 @@ type relayConfig struct {
 	MaxTopics       int      `envconfig:"RELAY_MAX_TOPICS" flag:"max-topics" default:"10000" desc:"topics in all; a connection that would open one more is refused with 503"`
 	TrustedProxies  []string `envconfig:"RELAY_TRUSTED_PROXIES" flag:"trusted-proxies" desc:"reverse proxies in front of the relay, comma-separated addresses or CIDRs: for their requests the client address comes from X-Forwarded-For"`
 	State           string   `envconfig:"RELAY_STATE" flag:"state" desc:"file that keeps the deny list across restarts (default $STATE_DIRECTORY/relay.json, else ~/.local/state/vw/relay.json); off keeps none"`
+	MetricsTopics   int      `envconfig:"RELAY_METRICS_TOPICS" flag:"metrics-topics" default:"200" desc:"streams /metrics reports one by one (the oldest with a publisher); the rest are summed under topic=\"other\""`
 	TLSCert         string   `envconfig:"RELAY_TLS_CERT" flag:"tls-cert" desc:"PEM certificate (chain) file; with --tls-key the relay serves HTTPS and WSS"`
 	TLSKey          string   `envconfig:"RELAY_TLS_KEY" flag:"tls-key" desc:"PEM private key file for --tls-cert"`
 }
@@ -93,6 +94,7 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 		MaxConns:         cfg.MaxConns,
 		MaxTopics:        cfg.MaxTopics,
 		TrustedProxies:   proxies,
+		MetricsTopics:    cfg.MetricsTopics,
 	}, hub.New(), log.WithField("component", "relay"))
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		relay.Close()

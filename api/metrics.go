@@ -1,0 +1,172 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vwlab/vw/agg"
+	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/ts"
+)
+
+// vw stream's /metrics are read when Prometheus scrapes, from what vw
+// stream keeps anyway: the live ingests, the hub's per-topic counters (a
+// feed's topic counts what its POST brought, a stream's what its muxer
+// sent out), the rules, and each destination client's counters. Nothing is
+// added to the per-packet path. Feeds, streams and destinations are named by
+// the operator (the API is local or token-bound), so every one has its
+// series.
+
+// Destination states, as vw_stream_destinations{state} counts them.
+const (
+	stateConnected  = "connected"
+	stateBackingOff = "backing_off" // a dial has failed; waiting to redial
+	stateConnecting = "connecting"  // no connection yet, no failure yet
+)
+
+type streamCollector struct {
+	s *Server
+	d map[string]*prometheus.Desc
+}
+
+func newStreamCollector(s *Server) *streamCollector {
+	c := &streamCollector{s: s, d: map[string]*prometheus.Desc{}}
+	add := func(name, help string, labels ...string) {
+		c.d[name] = prometheus.NewDesc("vw_stream_"+name, help, labels, nil)
+	}
+	add("feed_up", "1 while a feed's POST is connected; 0 for a feed a rule names that has none.", "feed")
+	add("feed_received_bytes_total", "MPEG-TS bytes a feed's POSTs brought, in whole packets, since its topic opened.", "feed")
+	add("feed_received_packets_total", "MPEG-TS packets a feed's POSTs brought since its topic opened.", "feed")
+	add("stream_feeds", "Feeds a stream rule combines (fewer after a mute).", "stream")
+	add("stream_output_bytes_total", "Bytes a stream's muxer sent out since the stream started.", "stream")
+	add("stream_output_messages_total", "Messages a stream's muxer sent out since the stream started.", "stream")
+	add("destinations", "Destinations by state: connected, backing_off (a dial failed), connecting.", "state")
+	add("destination_up", "1 while a destination's connection is up.", "id", "stream")
+	add("destination_recording", "1 when a destination also records to a file.", "id")
+	add("destination_connects_total", "Connections a destination's client made (reconnects are the ones after the first).", "id")
+	add("destination_dial_failures_total", "Dials of a destination that failed.", "id")
+	add("destination_sent_messages_total", "Messages a destination's client wrote to its connections.", "id")
+	add("destination_dropped_messages_total", "Messages a destination's client could not send (queue full, or lost with a connection).", "id")
+	add("destination_backoff_seconds", "The wait before the latest redial of a destination (0 before any).", "id")
+	return c
+}
+
+func (c *streamCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.d {
+		ch <- d
+	}
+}
+
+func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
+	emit := func(name string, kind prometheus.ValueType, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.d[name], kind, v, labels...)
+	}
+	topics := map[string]hub.TopicStats{}
+	for _, st := range c.s.hub.Stats() {
+		topics[st.Name] = st
+	}
+	streams := c.s.rules.Streams()
+	dests := c.s.rules.Destinations()
+
+	// Feeds: those with a POST, those whose topic is open, those a rule names.
+	feeds := c.s.liveFeeds()
+	known := func(f string) {
+		if _, ok := feeds[f]; !ok {
+			feeds[f] = false
+		}
+	}
+	for _, fs := range streams {
+		for _, f := range fs {
+			known(f)
+		}
+	}
+	for name := range topics {
+		// feed/api carries the control API's commands, not a feed.
+		if f, ok := strings.CutPrefix(name, agg.FeedTopic("")); ok && f != APIStream {
+			known(f)
+		}
+	}
+	for _, d := range dests {
+		if _, isStream := streams[d.Stream]; !isStream && d.Stream != APIStream {
+			known(d.Stream)
+		}
+	}
+	for f, up := range feeds {
+		emit("feed_up", prometheus.GaugeValue, b2f(up), f)
+		if st, ok := topics[agg.FeedTopic(f)]; ok {
+			emit("feed_received_bytes_total", prometheus.CounterValue, float64(st.BytesIn), f)
+			emit("feed_received_packets_total", prometheus.CounterValue, float64(st.BytesIn/ts.PacketSize), f)
+		}
+	}
+
+	for name, fs := range streams {
+		emit("stream_feeds", prometheus.GaugeValue, float64(len(fs)), name)
+		st := topics[agg.StreamTopic(name)]
+		emit("stream_output_bytes_total", prometheus.CounterValue, float64(st.BytesIn), name)
+		emit("stream_output_messages_total", prometheus.CounterValue, float64(st.MsgsIn), name)
+	}
+
+	states := map[string]int{stateConnected: 0, stateBackingOff: 0, stateConnecting: 0}
+	for id, d := range dests {
+		st, ok := c.s.rules.rwc.Stats(id)
+		if !ok {
+			continue // deleted since Destinations
+		}
+		states[destState(st.Connected, st.Failures)]++
+		emit("destination_up", prometheus.GaugeValue, b2f(st.Connected), id, d.Stream)
+		emit("destination_recording", prometheus.GaugeValue, b2f(d.File != ""), id)
+		emit("destination_connects_total", prometheus.CounterValue, float64(st.Connects), id)
+		emit("destination_dial_failures_total", prometheus.CounterValue, float64(st.Failures), id)
+		emit("destination_sent_messages_total", prometheus.CounterValue, float64(st.Sent), id)
+		emit("destination_dropped_messages_total", prometheus.CounterValue, float64(st.Dropped), id)
+		emit("destination_backoff_seconds", prometheus.GaugeValue, st.Backoff.Seconds(), id)
+	}
+	for state, n := range states {
+		emit("destinations", prometheus.GaugeValue, float64(n), state)
+	}
+}
+
+// destState names a destination client's state.
+func destState(connected bool, failures uint64) string {
+	switch {
+	case connected:
+		return stateConnected
+	case failures > 0:
+		return stateBackingOff
+	}
+	return stateConnecting
+}
+
+// liveFeeds returns the feeds with a POST connected now, each true.
+func (s *Server) liveFeeds() map[string]bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]bool, len(s.feeds))
+	for f := range s.feeds {
+		out[f] = true
+	}
+	return out
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// handleMetrics serves vw stream's metrics, with the Go runtime's and the
+// process's, in the Prometheus text format.
+func (s *Server) handleMetrics() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		newStreamCollector(s),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
