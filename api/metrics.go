@@ -10,6 +10,7 @@ import (
 
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rwc"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -72,29 +73,7 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 	streams := c.s.rules.Streams()
 	dests := c.s.rules.Destinations()
 
-	// Feeds: those with a POST, those whose topic is open, those a rule names.
-	feeds := c.s.liveFeeds()
-	known := func(f string) {
-		if _, ok := feeds[f]; !ok {
-			feeds[f] = false
-		}
-	}
-	for _, fs := range streams {
-		for _, f := range fs {
-			known(f)
-		}
-	}
-	for name := range topics {
-		// feed/api carries the control API's commands, not a feed.
-		if f, ok := strings.CutPrefix(name, agg.FeedTopic("")); ok && f != APIStream {
-			known(f)
-		}
-	}
-	for _, d := range dests {
-		if _, isStream := streams[d.Stream]; !isStream && d.Stream != APIStream {
-			known(d.Stream)
-		}
-	}
+	feeds := c.s.knownFeeds(topics, streams, dests)
 	for f, up := range feeds {
 		emit("feed_up", prometheus.GaugeValue, b2f(up), f)
 		if st, ok := topics[agg.FeedTopic(f)]; ok {
@@ -141,15 +120,38 @@ func destState(connected bool, failures uint64) string {
 	return stateConnecting
 }
 
-// liveFeeds returns the feeds with a POST connected now, each true.
-func (s *Server) liveFeeds() map[string]bool {
+// knownFeeds returns the feeds worth reporting, each true while a POST
+// is connected: those with a POST, those whose topic is open, and those a
+// rule names (a stream's, or a destination's that names a feed directly).
+func (s *Server) knownFeeds(topics map[string]hub.TopicStats, streams map[string][]string, dests map[string]rwc.Rule) map[string]bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]bool, len(s.feeds))
+	feeds := make(map[string]bool, len(s.feeds))
 	for f := range s.feeds {
-		out[f] = true
+		feeds[f] = true
 	}
-	return out
+	s.mu.Unlock()
+	known := func(f string) {
+		if _, ok := feeds[f]; !ok {
+			feeds[f] = false
+		}
+	}
+	for _, fs := range streams {
+		for _, f := range fs {
+			known(f)
+		}
+	}
+	for name := range topics {
+		// feed/api carries the control API's commands, not a feed.
+		if f, ok := strings.CutPrefix(name, agg.FeedTopic("")); ok && f != APIStream {
+			known(f)
+		}
+	}
+	for _, d := range dests {
+		if _, isStream := streams[d.Stream]; !isStream && d.Stream != APIStream {
+			known(d.Stream)
+		}
+	}
+	return feeds
 }
 
 func b2f(b bool) float64 {

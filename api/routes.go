@@ -30,6 +30,8 @@ func (s *Server) Handler() http.Handler {
 	p.HandleFunc("/ts/{feed:.+}", s.handleIngest).Methods(http.MethodPost, http.MethodPut)
 	p.HandleFunc("/ws/{stream:.+}", s.handlePreview).Methods(http.MethodGet)
 	p.Handle("/metrics", s.handleMetrics()).Methods(http.MethodGet)
+	p.Handle("/status", s.handleStatus()).Methods(http.MethodGet)
+	p.Handle("/", s.handleStatusPage()).Methods(http.MethodGet, http.MethodHead)
 
 	p.HandleFunc("/api/feeds", s.handleGetFeeds).Methods(http.MethodGet)
 	p.Handle("/api/streams", s.requireJSON(http.HandlerFunc(s.handleSetStream))).Methods(http.MethodPost, http.MethodPut)
