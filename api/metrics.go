@@ -10,7 +10,6 @@ import (
 
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
-	"github.com/vwlab/vw/rwc"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -123,7 +122,7 @@ func destState(connected bool, failures uint64) string {
 // knownFeeds returns the feeds worth reporting, each true while a POST
 // is connected: those with a POST, those whose topic is open, and those a
 // rule names (a stream's, or a destination's that names a feed directly).
-func (s *Server) knownFeeds(topics map[string]hub.TopicStats, streams map[string][]string, dests map[string]rwc.Rule) map[string]bool {
+func (s *Server) knownFeeds(topics map[string]hub.TopicStats, streams map[string][]string, dests map[string]DestinationView) map[string]bool {
 	s.mu.Lock()
 	feeds := make(map[string]bool, len(s.feeds))
 	for f := range s.feeds {
