@@ -9,11 +9,12 @@ cd "$(dirname "$0")/.."
 : "${VERSION:?set VERSION (make dist does)}" "${COMMIT:?set COMMIT}" "${DATE:?set DATE}"
 out=${1:-dist}
 
-asset=jsmpeg/assets/jsmpeg-player.umd.min.js
-if [ ! -s "$asset" ]; then
-	echo "dist: $asset is missing, and a release must play video: run make js (it needs npm)" >&2
-	exit 1
-fi
+for asset in jsmpeg/assets/jsmpeg-player.umd.min.js jsmpeg/assets/mpegts.js; do
+	if [ ! -s "$asset" ]; then
+		echo "dist: $asset is missing, and a release must play video: run make js (it needs npm)" >&2
+		exit 1
+	fi
+done
 
 # A Debian version must start with a digit and sort upwards: v1.2.0 gives
 # 1.2.0, three commits after it 1.2.0+3.gabc1234, and with no tag at all

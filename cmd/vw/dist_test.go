@@ -33,7 +33,7 @@ var distTargets = []distTarget{
 
 // TestDist builds the release with make dist, as a release is built, and
 // checks what a lab hoster gets: for each architecture a tarball and a .deb
-// holding a binary for that machine with the player library in it; then it
+// holding a binary for that machine with the player libraries in it; then it
 // installs the amd64 .deb on this machine, runs vw version from it, verifies
 // its systemd units, and removes and purges it, leaving nothing behind. It
 // changes the machine, so it runs in CI only (as root there).
@@ -61,9 +61,13 @@ func TestDist(t *testing.T) {
 		t.Fatalf("make dist: %v\n%s", err, b)
 	}
 
-	library, err := os.ReadFile(filepath.Join("..", "..", "jsmpeg", "assets", "jsmpeg-player.umd.min.js"))
-	if err != nil {
-		t.Fatalf("the player library (make dist copies it in): %v", err)
+	var libraries [][]byte
+	for _, name := range []string{"jsmpeg-player.umd.min.js", "mpegts.js"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "jsmpeg", "assets", name))
+		if err != nil {
+			t.Fatalf("a player library (make dist copies it in): %v", err)
+		}
+		libraries = append(libraries, b)
 	}
 	for _, tg := range distTargets {
 		dir := "vw_" + debVersion + "_linux_" + tg.name
@@ -73,13 +77,13 @@ func TestDist(t *testing.T) {
 				t.Errorf("%s.tar.gz has no %s", dir, f)
 			}
 		}
-		checkBinary(t, dir+".tar.gz", files[dir+"/vw"], tg, library)
+		checkBinary(t, dir+".tar.gz", files[dir+"/vw"], tg, libraries)
 
 		deb := filepath.Join(out, "vw_"+debVersion+"_"+tg.debArch+".deb")
 		if got := debField(t, deb, "Architecture"); got != tg.debArch {
 			t.Errorf("%s: Architecture %q", deb, got)
 		}
-		checkBinary(t, filepath.Base(deb), debFile(t, deb, "./usr/bin/vw"), tg, library)
+		checkBinary(t, filepath.Base(deb), debFile(t, deb, "./usr/bin/vw"), tg, libraries)
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -122,8 +126,8 @@ func untar(t *testing.T, path string) map[string][]byte {
 }
 
 // checkBinary checks that bin is an executable for tg's machine (and ARM
-// version) with the player library embedded.
-func checkBinary(t *testing.T, from string, bin []byte, tg distTarget, library []byte) {
+// version) with the player libraries embedded.
+func checkBinary(t *testing.T, from string, bin []byte, tg distTarget, libraries [][]byte) {
 	t.Helper()
 	if len(bin) == 0 {
 		t.Errorf("%s: no vw binary", from)
@@ -151,8 +155,10 @@ func checkBinary(t *testing.T, from string, bin []byte, tg distTarget, library [
 	if goarm != tg.goarm {
 		t.Errorf("%s: built with GOARM=%q, want %q", from, goarm, tg.goarm)
 	}
-	if !bytes.Contains(bin, library) {
-		t.Errorf("%s: the jsmpeg library is not embedded", from)
+	for i, lib := range libraries {
+		if !bytes.Contains(bin, lib) {
+			t.Errorf("%s: player library %d is not embedded", from, i)
+		}
 	}
 }
 
