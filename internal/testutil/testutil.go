@@ -1,7 +1,9 @@
 // Package testutil owns what every test in this module shares: waiting on a
 // condition with a deadline instead of sleeping, finding the real tools
-// (ffmpeg, ffprobe, chromium) a test needs, skipping without them except in
-// CI, where a missing tool is a failure, and making a throw-away certificate
+// (ffmpeg, ffprobe, chromium, the jsmpeg library) a test needs, skipping
+// without them except in CI, where a missing tool is a failure; starting
+// processes that are reaped as they exit (Proc), the README's ffmpeg feeds
+// (Feed), one HTTP request helper (Do), and a throw-away certificate
 // authority with server certificates for TLS tests.
 package testutil
 

@@ -55,6 +55,8 @@ type Report struct {
 	OffPMT int
 	// BadPSI counts PAT/PMT sections that did not parse (CRC and all).
 	BadPSI int
+	// InForce lists the PIDs of the last PMT seen, in its order.
+	InForce []uint16
 }
 
 // Walk parses a recording packet by packet with the ts package: continuity
@@ -131,8 +133,10 @@ func Walk(b []byte) *Report {
 					}
 					pcrPID = pmt.PCRPID
 					clear(inForce)
+					r.InForce = r.InForce[:0]
 					for _, st := range pmt.Streams {
 						inForce[st.PID] = true
+						r.InForce = append(r.InForce, st.PID)
 						e := r.ES[st.PID]
 						if e == nil {
 							e = &ES{PID: st.PID}
