@@ -17,13 +17,15 @@ import (
 // mint runs `vw token` as an operator would.
 func mint(t *testing.T, secretFile string, args ...string) string {
 	t.Helper()
+	var out strings.Builder
 	cmd := exec.Command(vwBin, append([]string{"token"}, args...)...)
 	cmd.Env = []string{"VW_RELAY_SECRET_FILE=" + secretFile}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("vw token %v: %v", args, err)
+	cmd.Stdout = &out
+	p := testutil.Start(t, cmd)
+	if err := p.Wait(t, 10*time.Second); err != nil {
+		t.Fatalf("vw token %v: %v\n%s", args, err, p.Output())
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(out.String())
 }
 
 // dialStatus tries a websocket handshake and returns the HTTP status.

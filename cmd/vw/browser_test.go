@@ -45,9 +45,12 @@ func TestBrowserEndToEnd(t *testing.T) {
 	t.Logf("playing: %+v", p)
 	page.Screenshot("playing")
 
-	// Mute: once the POST answers, no audio leaves vw stream. Frames
-	// already on their way may still decode, so let 50 video frames (2 s)
-	// pass, then audio must stand still while video climbs.
+	// Mute: audio stands still while video climbs. Frames already on
+	// their way when the POST answers may still decode (how many depends
+	// on how far behind a busy browser is), so let 50 video frames (2 s)
+	// pass first. That no audio packet leaves vw stream once the POST has
+	// answered is checked on the bytes (TestExamples, agg's
+	// TestFFmpegMuteUnmute), where it can be exact.
 	curlPost("streams", `{"stream":"front","feeds":["video0"]}`)
 	muted := page.WaitPlayer(10*time.Second, "kept decoding video after the mute", func(q browser.Player) bool {
 		return q.Frames > p.Frames+50
@@ -57,9 +60,6 @@ func TestBrowserEndToEnd(t *testing.T) {
 	})
 	if after.AudioFrames != muted.AudioFrames {
 		t.Fatalf("audio still decoding while muted: %d audio frames, then %d", muted.AudioFrames, after.AudioFrames)
-	}
-	if after.AudioFrames-p.AudioFrames > 40 {
-		t.Fatalf("%d audio frames decoded after the mute's answer: more than were in flight", after.AudioFrames-p.AudioFrames)
 	}
 
 	curlPost("streams", `{"stream":"front","feeds":["video0","audio0"]}`)
@@ -85,7 +85,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 	t.Logf("muted at %+v, unmuted %+v, recovered %+v", muted, unmuted, back)
 	page.Screenshot("recovered")
 
-	if !alive(cam) || !alive(mic) {
+	if !cam.Alive() || !mic.Alive() {
 		t.Fatal("a rule change touched ffmpeg")
 	}
 }

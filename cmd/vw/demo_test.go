@@ -26,37 +26,28 @@ func TestDemo(t *testing.T) {
 	relayPort, streamPort := freePort(t), freePort(t)
 	cmd := exec.Command(filepath.Join("..", "..", "scripts", "demo.sh"))
 	cmd.Env = append(os.Environ(), "VW="+vwBin, fmt.Sprintf("RELAY_PORT=%d", relayPort), fmt.Sprintf("STREAM_PORT=%d", streamPort))
+	// Its own process group, as a terminal gives it; the helper kills the
+	// whole group when the test ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pgid := cmd.Process.Pid
-	done := make(chan error, 1)
-	t.Cleanup(func() {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	})
+	demo, out := testutil.StartReading(t, cmd)
 
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			l := sc.Text()
-			if u := strings.TrimSpace(l); strings.HasPrefix(u, "http://") && strings.Contains(u, "/play/") {
-				urls <- u
+			if u := strings.TrimSpace(sc.Text()); strings.HasPrefix(u, "http://") && strings.Contains(u, "/play/") {
+				select {
+				case urls <- u:
+				default:
+				}
 			}
 		}
-		done <- cmd.Wait()
 	}()
 	var url string
 	select {
 	case url = <-urls:
 	case <-time.After(30 * time.Second):
-		t.Fatal("make demo printed no player URL within 30 s")
+		t.Fatalf("make demo printed no player URL within 30 s\n%s", demo.Output())
 	}
 	page := b.Open(url)
 	page.WaitPlayer(30*time.Second, "played the demo's video and audio", func(p browser.Player) bool {
@@ -64,19 +55,13 @@ func TestDemo(t *testing.T) {
 	})
 	page.Screenshot("demo")
 
-	if err := syscall.Kill(-pgid, syscall.SIGINT); err != nil {
+	if err := demo.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("demo exited with %v after Ctrl-C", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the demo did not stop within 10 s of Ctrl-C")
+	if err := demo.Wait(t, 10*time.Second); err != nil {
+		t.Fatalf("demo exited with %v after Ctrl-C", err)
 	}
 	// Nothing it started is left: the process group is empty.
-	testutil.Eventually(t, 5*time.Second, func() bool {
-		return syscall.Kill(-pgid, 0) != nil
-	}, "processes of the demo are still running after Ctrl-C")
+	testutil.Eventually(t, 5*time.Second, func() bool { return !demo.GroupAlive() },
+		"processes of the demo are still running after Ctrl-C")
 }

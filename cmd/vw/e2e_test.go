@@ -2,9 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,7 +54,7 @@ func freePort(t testing.TB) int {
 
 // proc is a running vw process whose log is kept for assertions.
 type proc struct {
-	cmd    *exec.Cmd
+	*testutil.Proc
 	addr   string       // host:port it serves on
 	client *http.Client // for its HTTP routes; nil means plain http
 	// baseURL is where its HTTP routes are: http://addr, or https:// when
@@ -64,53 +62,29 @@ type proc struct {
 	baseURL string
 	// statsToken is an admin token for a relay's /stats when auth is on.
 	statsToken string
-	mu         sync.Mutex
-	log        bytes.Buffer
-	done       chan struct{}
-	err        error
 }
 
 // logText returns everything the process has logged so far.
-func (p *proc) logText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
+func (p *proc) logText() string { return p.Output() }
 
-type logWriter struct{ p *proc }
-
-func (w logWriter) Write(b []byte) (int, error) {
-	w.p.mu.Lock()
-	defer w.p.mu.Unlock()
-	if testing.Verbose() {
-		os.Stderr.Write(b)
-	}
-	return w.p.log.Write(b)
+// vwCmd is `vw args...` with env added to a clean environment (and a HOME
+// of its own, so that nothing of the machine's leaks in).
+func vwCmd(t testing.TB, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(vwBin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	return cmd
 }
 
 // startVW runs `vw args...` with env added to a clean environment, waits
-// until addr answers /healthcheck (or, for the relay, accepts connections),
-// and stops it with SIGTERM when the test ends.
+// until addr accepts connections, and stops it with SIGTERM when the test
+// ends.
 func startVW(t testing.TB, addr string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{addr: addr, baseURL: "http://" + addr, done: make(chan struct{})}
-	p.cmd = exec.Command(vwBin, args...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
-	p.cmd.Stdout = logWriter{p}
-	p.cmd.Stderr = logWriter{p}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
+	p := &proc{Proc: testutil.Start(t, vwCmd(t, env, args...)), addr: addr, baseURL: "http://" + addr}
 	t.Cleanup(func() { p.stop(t) })
 	ok := testutil.WaitFor(10*time.Second, func() bool {
-		select {
-		case <-p.done:
+		if !p.Alive() {
 			return true
-		default:
 		}
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
@@ -118,10 +92,8 @@ func startVW(t testing.TB, addr string, env []string, args ...string) *proc {
 		}
 		return err == nil
 	})
-	select {
-	case <-p.done:
-		t.Fatalf("vw %s exited at start: %v\n%s", strings.Join(args, " "), p.err, p.logText())
-	default:
+	if !p.Alive() {
+		t.Fatalf("vw %s exited at start: %v\n%s", strings.Join(args, " "), p.Err(), p.logText())
 	}
 	if !ok {
 		t.Fatalf("vw %s does not listen on %s\n%s", strings.Join(args, " "), addr, p.logText())
@@ -131,28 +103,15 @@ func startVW(t testing.TB, addr string, env []string, args ...string) *proc {
 
 // stop sends SIGTERM and waits for the process, which must exit 0 within 5 s.
 func (p *proc) stop(t testing.TB) error {
-	select {
-	case <-p.done:
-		return p.err
-	default:
+	err := p.Stop(syscall.SIGTERM, 5*time.Second)
+	if errors.Is(err, testutil.ErrKilled) {
+		t.Errorf("vw: %v\n%s", err, p.logText())
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("vw did not exit within 5 s of SIGTERM\n%s", p.logText())
-		return fmt.Errorf("killed after 5 s")
-	}
+	return err
 }
 
 // kill ends the process with SIGKILL: no chance to clean up.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
+func (p *proc) kill() { p.Kill() }
 
 // streamProc starts `vw stream` on a free port with a state file in the
 // test's folder, plus any extra environment.
@@ -176,66 +135,20 @@ func relayProc(t testing.TB, env ...string) *proc {
 	return startVW(t, addr, append([]string{"VW_RELAY_LISTEN=" + addr, "VW_LOGLEVEL=debug"}, env...), "relay")
 }
 
-// httpDo sends a request and returns status and body.
+// httpDo sends a request and returns status and body, trimmed.
 func httpDo(t testing.TB, method, url, body string) (int, string) {
 	t.Helper()
-	return httpDoWith(t, http.DefaultClient, method, url, body)
+	r := testutil.Do(t, testutil.Req{Method: method, URL: url, Body: body})
+	return r.Status, strings.TrimSpace(r.Body)
 }
 
-func httpDoWith(t testing.TB, c *http.Client, method, url, body string) (int, string) {
+// ffmpeg runs the README's camera ("video") or microphone ("audio") feed
+// to url until the test ends; extra are output options (-t 3, -headers
+// ...). A test checks the returned process is still alive: a feed must
+// never be dropped by a rule change.
+func ffmpeg(t testing.TB, kind, url string, extra ...string) *testutil.Proc {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
-}
-
-// ffmpegArgs are the feeds the README tells a lab hoster to run, with lavfi
-// test sources standing in for the camera and microphone.
-func ffmpegArgs(kind, url string, extra ...string) []string {
-	var in []string
-	switch kind {
-	case "video":
-		in = []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-			"-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0"}
-	case "audio":
-		in = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-			"-c:a", "mp2", "-b:a", "64k", "-ar", "44100"}
-	}
-	args := append([]string{"-v", "error", "-nostdin"}, in...)
-	args = append(args, extra...) // output options
-	return append(args, "-f", "mpegts", "-muxdelay", "0.001", url)
-}
-
-// ffmpeg runs a real ffmpeg feed until the test ends; extra are output
-// options (-t 3, -headers ...). It returns the process so a test can check it is still
-// running: a feed must never be dropped by a rule change.
-func ffmpeg(t testing.TB, kind, url string, extra ...string) *exec.Cmd {
-	t.Helper()
-	bin := testutil.NeedTool(t, "ffmpeg")
-	cmd := exec.Command(bin, ffmpegArgs(kind, url, extra...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
-}
-
-// alive reports whether a process started by exec is still running.
-func alive(cmd *exec.Cmd) bool {
-	return cmd.ProcessState == nil && cmd.Process.Signal(syscall.Signal(0)) == nil
+	return testutil.StartFeed(t, testutil.Feed{Video: kind == "video", Audio: kind == "audio", Out: url, Extra: extra})
 }
 
 // lines splits s on newlines, dropping blank ones.
@@ -248,20 +161,4 @@ func lines(s string) []string {
 		}
 	}
 	return out
-}
-
-// httpDoNoFail is httpDo for goroutines: it reports errors instead of
-// failing the test.
-func httpDoNoFail(method, url, body string) (int, error) {
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
 }

@@ -9,42 +9,58 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
+	"github.com/vwlab/vw/ts"
 )
 
 // example runs a script from examples/ with env added, as a lab hoster
-// would, and returns its output.
+// would, and returns its output; it must succeed within 30 s.
 func example(t *testing.T, script string, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join("..", "..", "examples", script), args...)
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
+	out, err := runExample(t, script, env, args...)
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", script, args, err, out)
 	}
-	return string(out)
+	return out
+}
+
+// runExample runs a script and returns its output and how it ended.
+func runExample(t *testing.T, script string, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join("..", "..", "examples", script), args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := testutil.Start(t, cmd)
+	err := p.Wait(t, 30*time.Second)
+	return p.Output(), err
 }
 
 // startExample starts a long-running example script (a feed) until the test
 // ends.
-func startExample(t *testing.T, script string, env []string) *exec.Cmd {
+func startExample(t *testing.T, script string, env []string) *testutil.Proc {
 	t.Helper()
 	testutil.NeedTool(t, "ffmpeg")
 	cmd := exec.Command(filepath.Join("..", "..", "examples", script))
 	cmd.Env = append(os.Environ(), env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	return testutil.Start(t, cmd)
+}
+
+// audioInForce returns the audio PID that the last PMT in b lists, if any.
+func audioInForce(b []byte) (uint16, bool) {
+	rep := tscheck.Walk(b)
+	for _, pid := range rep.InForce {
+		if e := rep.ES[pid]; e != nil && ts.IsAudioType(e.Type) {
+			return pid, true
+		}
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
+	return 0, false
 }
 
 // TestExamples runs the lab host's scripts against a real vw stream and
 // relay, with lavfi sources standing in for the camera and microphone: the
-// feeds arrive, rules.sh sets up a stream that reaches the relay, and
-// mute.sh mutes and unmutes it.
+// feeds arrive, rules.sh sets up a stream of both that reaches the relay,
+// mute.sh takes the audio out of the stream (its PID leaves the PMT and no
+// audio packet follows) and puts it back, and both feed scripts keep
+// running throughout.
 func TestExamples(t *testing.T) {
 	testutil.NeedTool(t, "curl")
 	relay := relayProc(t)
@@ -60,20 +76,38 @@ func TestExamples(t *testing.T) {
 	}
 	v := watch(t, relay, "/out/lab1/front")
 	v.grows(t, 50_000, 15*time.Second, "the example feeds at the relay")
+	testutil.Eventually(t, 15*time.Second, func() bool {
+		pid, ok := audioInForce(v.bytes())
+		return ok && tscheck.Walk(v.bytes()).ES[pid].Packets > 20
+	}, "the stream at the relay carries no audio from microphone.sh (alive: %v)\n%s", mic.Alive(), mic.Output())
 
 	if out := example(t, "mute.sh", env, "on"); strings.TrimSpace(out) != `{"stream":"front","feeds":["video0"]}` {
 		t.Fatalf("mute.sh on: %s", out)
 	}
+	muted := v.size()
+	v.grows(t, 30_000, 10*time.Second, "the stream after mute")
+	b := v.bytes()
+	if pid, ok := audioInForce(b[muted:]); ok {
+		t.Fatalf("after mute.sh on, the PMT still lists audio PID %#x", pid)
+	}
+	if n := tscheck.Walk(b).OffPMT; n > 0 {
+		t.Fatalf("%d packets of the muted audio after the PMT without it", n)
+	}
+
 	if out := example(t, "mute.sh", env, "off"); strings.TrimSpace(out) != `{"stream":"front","feeds":["video0","audio0"]}` {
 		t.Fatalf("mute.sh off: %s", out)
 	}
-	cmd := exec.Command(filepath.Join("..", "..", "examples", "mute.sh"), "sideways")
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "usage") {
+	unmuted := v.size()
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		b := v.bytes()[unmuted:]
+		pid, ok := audioInForce(b)
+		return ok && tscheck.Walk(b).ES[pid].Packets > 20
+	}, "no audio in the stream after mute.sh off")
+	if out, err := runExample(t, "mute.sh", nil, "sideways"); err == nil || !strings.Contains(out, "usage") {
 		t.Fatalf("mute.sh with a bad argument: %v %s", err, out)
 	}
-	v.grows(t, 20_000, 10*time.Second, "the stream after mute and unmute")
-	if !alive(cam) || !alive(mic) {
-		t.Fatal("a feed script died")
+	if !cam.Alive() || !mic.Alive() {
+		t.Fatalf("a feed script died: camera.sh alive %v, microphone.sh alive %v\n%s%s", cam.Alive(), mic.Alive(), cam.Output(), mic.Output())
 	}
 }
 

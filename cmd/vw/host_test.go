@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -23,12 +22,12 @@ func TestHostAPIClosedByDefault(t *testing.T) {
 		return strings.Contains(s.logText(), `msg="vw stream listening" addr="127.0.0.1:`)
 	}, "vw stream does not listen on loopback by default:\n%s", s.logText())
 
+	// A vw stream that wrongly starts would run until killed: the wait has
+	// a deadline, so that the test fails instead of hanging.
 	port := freePort(t)
-	cmd := exec.Command(vwBin, "stream")
-	cmd.Env = []string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_STATE=off", "HOME=" + t.TempDir()}
-	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "VW_API_TOKEN") {
-		t.Fatalf("VW_HOST=0.0.0.0 without a token: %v\n%s", err, out)
+	refused := testutil.Start(t, vwCmd(t, []string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_STATE=off"}, "stream"))
+	if err := refused.Wait(t, 10*time.Second); err == nil || !strings.Contains(refused.Output(), "VW_API_TOKEN") {
+		t.Fatalf("VW_HOST=0.0.0.0 without a token: %v\n%s", err, refused.Output())
 	}
 	cmd = exec.Command(vwBin, "stream")
 	cmd.Env = []string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_API_TOKEN=123456789012345", "VW_STATE=off", "HOME=" + t.TempDir()}

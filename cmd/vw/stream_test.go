@@ -118,7 +118,7 @@ func TestRelayRestart(t *testing.T) {
 	v2 := watch(t, relay, "/out/lab1/cam")
 	v2.grows(t, 10_000, 15*time.Second, "after the relay restart")
 
-	if !alive(cam) {
+	if !cam.Alive() {
 		t.Fatal("ffmpeg died while the relay was away")
 	}
 	if strings.Contains(stream.logText(), "feed ended") {
@@ -156,21 +156,24 @@ func TestHotSwap(t *testing.T) {
 	if breaks, n := ccBreaks(joined, 0x100); breaks != 0 || n < 100 {
 		t.Fatalf("%d continuity breaks in %d video packets across the swap", breaks, n)
 	}
-	if !alive(cam) || strings.Contains(stream.logText(), "feed ended") {
+	if !cam.Alive() || strings.Contains(stream.logText(), "feed ended") {
 		t.Fatal("the swap touched ffmpeg's POST")
 	}
 }
 
 // TestGracefulShutdown stops vw stream with SIGTERM while it ingests,
-// pushes and records: it exits 0 within 5 s, and the recording is flushed
-// whole.
+// pushes and records: it exits 0 within 5 s, closes its relay connection
+// with a close frame, and the recording is flushed whole: it ends with the
+// very bytes the relay's viewer received last.
 func TestGracefulShutdown(t *testing.T) {
 	relay := relayProc(t)
 	dir := t.TempDir()
 	stream := streamProc(t, "VW_RECORDINGS="+dir)
 	ffmpeg(t, "video", "http://"+stream.addr+"/ts/video0")
-	postRule(t, stream, "/api/destinations", `{"stream":"video0","destination":"ws://`+relay.addr+`/in/lab1/cam","id":"0","file":"cam.ts"}`)
+	// Watching from before the destination exists, the viewer gets all
+	// the relay takes in.
 	v := watch(t, relay, "/out/lab1/cam")
+	postRule(t, stream, "/api/destinations", `{"stream":"video0","destination":"ws://`+relay.addr+`/in/lab1/cam","id":"0","file":"cam.ts"}`)
 	v.grows(t, 50_000, 10*time.Second, "before shutdown")
 
 	start := time.Now()
@@ -179,13 +182,6 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("shutdown took %v", d)
-	}
-	rec, err := os.ReadFile(filepath.Join(dir, "cam.ts"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rec) < 50_000 || len(rec)%ts.PacketSize != 0 {
-		t.Fatalf("recording is %d bytes: not flushed whole", len(rec))
 	}
 	// The relay saw the publisher leave with a close frame (1000), not a
 	// dropped connection.
@@ -197,6 +193,20 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		return false
 	}, "the relay did not see vw stream close its connection with 1000:\n%s", relay.logText())
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		ts, ok := topicStats(t, relay, "out/lab1/cam")
+		return ok && ts.Publishers == 0 && uint64(v.size()) == ts.BytesIn
+	}, "the viewer did not get all the relay took in: %d bytes", v.size())
+
+	rec, err := os.ReadFile(filepath.Join(dir, "cam.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := v.bytes()
+	last := got[len(got)-20*ts.PacketSize:]
+	if len(rec)%ts.PacketSize != 0 || !bytes.Contains(rec, last) {
+		t.Fatalf("the recording (%d bytes) lacks the last bytes sent before the shutdown: not flushed whole", len(rec))
+	}
 }
 
 // TestRulesSurviveSIGKILL kills vw stream with SIGKILL in the middle of rule
@@ -258,8 +268,8 @@ func TestRulesSurviveSIGKILL(t *testing.T) {
 		body := fmt.Sprintf(`{"stream":"s","feeds":%s}`, strings.TrimSuffix(strings.TrimPrefix(want(next), `{"s":`), "}"))
 		answered := make(chan bool, 1)
 		go func() {
-			status, _ := httpDoNoFail("POST", "http://"+addr+"/api/streams", body)
-			answered <- status == 200
+			r, _ := testutil.TryDo(testutil.Req{Method: "POST", URL: "http://" + addr + "/api/streams", Body: body})
+			answered <- r.Status == 200
 		}()
 		time.AfterFunc(time.Duration(rng.Int63n(int64(window))), p.kill)
 		if <-answered {
@@ -268,7 +278,7 @@ func TestRulesSurviveSIGKILL(t *testing.T) {
 		} else {
 			cut++
 		}
-		<-p.done
+		<-p.Done()
 	}
 	t.Logf("%d changes answered before the kill, %d cut by it (kills within %v)", landed, cut, window)
 	if cut == 0 || landed == 0 {

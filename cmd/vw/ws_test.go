@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -88,24 +87,8 @@ func (w *wsClient) next(t testing.TB, timeout time.Duration) wsMsg {
 func relayStats(t testing.TB, relay *proc) crossbar.Stats {
 	t.Helper()
 	var st crossbar.Stats
-	c := relay.client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	req, err := http.NewRequest("GET", relay.baseURL+"/stats?format=json", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if relay.statsToken != "" {
-		req.Header.Set("Authorization", "Bearer "+relay.statsToken)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	status, body := resp.StatusCode, string(b)
+	r := testutil.Do(t, testutil.Req{URL: relay.baseURL + "/stats?format=json", Token: relay.statsToken, Client: relay.client})
+	status, body := r.Status, r.Body
 	if status != 200 {
 		t.Fatalf("/stats: %d %s", status, body)
 	}
