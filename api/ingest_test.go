@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,24 +96,15 @@ func (p *preview) checkWholePackets(t *testing.T) {
 	}
 }
 
-// ffmpegFeed starts a real ffmpeg POSTing a test pattern to url, the way a
-// lab host's camera feed does, for the given seconds.
-func ffmpegFeed(t *testing.T, url string, seconds int) *exec.Cmd {
+// ffmpegFeed starts the README's camera feed POSTing a test pattern to url
+// for the given seconds, or until stopped if seconds is 0.
+func ffmpegFeed(t *testing.T, url string, seconds int) *testutil.Proc {
 	t.Helper()
-	bin := testutil.NeedTool(t, "ffmpeg")
-	cmd := exec.Command(bin, "-v", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", strconv.Itoa(seconds),
-		"-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0",
-		"-f", "mpegts", "-muxdelay", "0.001", url)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	f := testutil.Feed{Video: true, Out: url}
+	if seconds > 0 {
+		f.Extra = []string{"-t", strconv.Itoa(seconds)}
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd
+	return testutil.StartFeed(t, f)
 }
 
 // TestIngestFFmpeg posts a real ffmpeg feed and checks what a local preview
@@ -121,16 +113,19 @@ func ffmpegFeed(t *testing.T, url string, seconds int) *exec.Cmd {
 func TestIngestFFmpeg(t *testing.T) {
 	f := newFixture(t, Config{}, nil)
 	p := f.preview(t, "video0")
-	cmd := ffmpegFeed(t, f.url+"/ts/video0", 2)
-
-	// Data flows while ffmpeg is still sending, not at its end.
-	testutil.Eventually(t, 5*time.Second, func() bool { return p.count() >= 5 }, "no data from a live feed")
-	if cmd.ProcessState != nil {
-		t.Fatal("ffmpeg ended before data arrived")
+	// A feed that runs until it is stopped: data must flow while ffmpeg
+	// sends, since the body ends only when the test says so. (ffmpeg stays
+	// alive after its body ends, waiting for the answer, so a feed that
+	// ends by itself could not tell a live ingest from one that waits for
+	// the end.)
+	cmd := ffmpegFeed(t, f.url+"/ts/video0", 0)
+	testutil.Eventually(t, 10*time.Second, func() bool { return p.count() >= 5 }, "no data from a live feed")
+	if !cmd.Alive() {
+		t.Fatalf("ffmpeg ended before data arrived: %v\n%s", cmd.Err(), cmd.Output())
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("ffmpeg: %v", err)
-	}
+	// Ctrl-C: ffmpeg finishes its stream and ends the POST.
+	_ = cmd.Signal(syscall.SIGINT)
+	_ = cmd.Wait(t, 10*time.Second)
 	p.checkWholePackets(t)
 
 	probe := testutil.NeedTool(t, "ffprobe")

@@ -3,8 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -14,23 +12,11 @@ import (
 	"github.com/vwlab/vw/rwc"
 )
 
-// ffmpegSine starts a real ffmpeg POSTing a 440 Hz MP2 tone to url, the way
-// a lab host's microphone feed does, for the given seconds.
+// ffmpegSine starts the README's microphone feed POSTing a 440 Hz MP2 tone
+// to url, for the given seconds.
 func ffmpegSine(t *testing.T, url string, seconds string) {
 	t.Helper()
-	bin := testutil.NeedTool(t, "ffmpeg")
-	cmd := exec.Command(bin, "-v", "error", "-re",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", seconds,
-		"-c:a", "mp2", "-b:a", "64k", "-ar", "44100",
-		"-f", "mpegts", "-muxdelay", "0.001", url)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	testutil.StartFeed(t, testutil.Feed{Audio: true, Out: url, Extra: []string{"-t", seconds}})
 }
 
 // tracks walks MPEG-TS and counts the video and audio tracks its PMTs list.
