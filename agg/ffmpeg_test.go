@@ -5,7 +5,6 @@ import (
 	"io"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -17,17 +16,12 @@ import (
 	"github.com/vwlab/vw/ts"
 )
 
-// The feeds users make for jsmpeg (README): mpeg1video, and mp2 at 44.1 kHz.
-var (
-	videoArgs = []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0"}
-	audioArgs = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-c:a", "mp2", "-b:a", "64k", "-ar", "44100"}
-)
-
-// ffFeed is one ffmpeg process publishing to a feed topic the way ingest
-// does: its stdout read in arbitrary chunks, cut by a ts.Aligner, each
-// read's whole packets one message, one From per process.
+// ffFeed is one ffmpeg process (the README's camera or microphone feed)
+// publishing to a feed topic the way ingest does: its stdout read in
+// arbitrary chunks, cut by a ts.Aligner, each read's whole packets one
+// message, one From per process.
 type ffFeed struct {
-	cmd  *exec.Cmd
+	proc *testutil.Proc
 	done chan struct{}
 	msgs int
 	// skipped is what the aligner dropped, once the feed has ended.
@@ -47,26 +41,12 @@ type feedOpts struct {
 
 func startFeed(t *testing.T, h *hub.Hub, name string, video bool, o feedOpts) *ffFeed {
 	t.Helper()
-	args := []string{"-nostdin", "-v", "error"}
-	if video {
-		args = append(args, videoArgs...)
-	} else {
-		args = append(args, audioArgs...)
-	}
+	ff := testutil.Feed{Video: video, Audio: !video, Out: "pipe:1"}
 	if o.dur > 0 {
-		args = append(args, "-t", o.dur.String())
+		ff.Extra = []string{"-t", o.dur.String()}
 	}
-	args = append(args, "-f", "mpegts", "-muxdelay", "0.001", "pipe:1")
-	cmd := exec.Command("ffmpeg", args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f := &ffFeed{cmd: cmd, done: make(chan struct{})}
+	proc, stdout := testutil.StartFeedReading(t, ff)
+	f := &ffFeed{proc: proc, done: make(chan struct{})}
 	topic := h.Join(FeedTopic(name))
 	from := h.NewID()
 	rng := rand.New(rand.NewSource(int64(from)))
@@ -124,19 +104,18 @@ func stripPSI(b []byte) []byte {
 
 // stop ends ffmpeg and waits for its reader.
 func (f *ffFeed) stop() {
-	_ = f.cmd.Process.Kill()
+	f.proc.Kill()
 	<-f.done
-	_ = f.cmd.Wait()
 }
 
-// wait waits for ffmpeg to end by itself.
+// wait waits for ffmpeg to end by itself, and its reader to have published
+// everything.
 func (f *ffFeed) wait(t *testing.T) {
-	select {
-	case <-f.done:
-		_ = f.cmd.Wait()
-	case <-time.After(20 * time.Second):
-		t.Fatal("ffmpeg did not end")
+	t.Helper()
+	if err := f.proc.Wait(t, 20*time.Second); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, f.proc.Output())
 	}
+	<-f.done
 }
 
 // recorder subscribes to a stream topic and keeps every message, as a
@@ -171,6 +150,23 @@ func record(t *testing.T, h *hub.Hub, stream string) *recorder {
 func (r *recorder) stop() {
 	r.sub.Close()
 	<-r.done
+}
+
+// maxRealSkew bounds the A/V skew of real ffmpeg feeds on a loaded machine.
+const maxRealSkew = 500 * time.Millisecond
+
+// videoSpan returns how much video time the recording holds, from its
+// first video PTS to its last.
+func (r *recorder) videoSpan() time.Duration {
+	r.mu.Lock()
+	rep := tscheck.Walk(bytes.Join(r.msgs, nil))
+	r.mu.Unlock()
+	v := rep.Kind(true)
+	if len(v) == 0 || len(v[0].PTS) < 2 {
+		return 0
+	}
+	pts := v[0].PTS
+	return time.Duration(pts[len(pts)-1].Value-pts[0].Value) * time.Second / 90000
 }
 
 // published returns how many messages the stream's topic has taken in.
@@ -283,9 +279,9 @@ func TestFFmpegLateAudio(t *testing.T) {
 	t.Parallel()
 	h, a, rec := videoAudioStream(t)
 	v := startFeed(t, h, "video0", true, feedOpts{dur: 4500 * time.Millisecond})
-	testutil.Eventually(t, 10*time.Second, func() bool { return rec.count(outFirstPID) > 0 }, "no video out") // the only feed
-	start := time.Now()
-	testutil.Eventually(t, 10*time.Second, func() bool { return time.Since(start) > 2500*time.Millisecond }, "clock")
+	// ffmpeg sends in real time (-re): once 2.5 s of video is out, the
+	// audio's ffmpeg starts its clock that much later.
+	testutil.Eventually(t, 15*time.Second, func() bool { return rec.videoSpan() >= 2500*time.Millisecond }, "2.5 s of video out")
 	au := startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond})
 	au.wait(t)
 	v.wait(t)
@@ -300,8 +296,13 @@ func TestFFmpegLateAudio(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("audio started 2.5 s after video: first audio PTS %+v off the video's, worst of %d %+v", first, n, worst)
-	if n == 0 || first.Abs() >= 100*time.Millisecond || worst.Abs() >= 100*time.Millisecond {
-		t.Fatalf("audio and video arriving together are %v apart (first audio), %v at worst; want under 100 ms", first, worst)
+	// The muxer's promise is 100 ms between media that arrive together;
+	// TestMuxTwoFeeds holds it to that on a simulated clock. Here two
+	// real-time processes on a busy machine arrive with the scheduler's
+	// jitter on top, so the bound is what tells "on one clock" from "on
+	// two clocks 2.5 s apart".
+	if n == 0 || first.Abs() >= maxRealSkew || worst.Abs() >= maxRealSkew {
+		t.Fatalf("audio and video arriving together are %v apart (first audio), %v at worst; want under %v", first, worst, maxRealSkew)
 	}
 }
 

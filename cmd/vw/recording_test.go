@@ -26,9 +26,9 @@ func TestRecordingThroughVWStream(t *testing.T) {
 	v := watch(t, relay, "/out/lab1/front")
 
 	ffmpeg(t, "video", "http://"+stream.addr+"/ts/video0")
-	// About 2.5 s of video (500 kbit/s) before the microphone starts, so
-	// the two ffmpeg clocks start that far apart.
-	v.grows(t, 150_000, 15*time.Second, "video alone")
+	// 2.5 s of video (ffmpeg sends in real time) before the microphone
+	// starts, so the two ffmpeg clocks start that far apart.
+	testutil.Eventually(t, 15*time.Second, func() bool { return v.videoSpan() >= 2500*time.Millisecond }, "2.5 s of video alone")
 	ffmpeg(t, "audio", "http://"+stream.addr+"/ts/audio0")
 	v.grows(t, 100_000, 10*time.Second, "video and audio")
 
@@ -68,7 +68,11 @@ func TestRecordingThroughVWStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("A/V: first audio %v off the video, worst of %d %v; PMT versions %v", first, n, worst, rep.PMTVersions)
-	if n == 0 || first.Abs() >= 100*time.Millisecond || worst.Abs() >= 100*time.Millisecond {
-		t.Fatalf("audio and video that arrived together are %v apart (first), %v (worst): want under 100 ms", first, worst)
+	// 100 ms is the muxer's promise on a simulated clock (agg's
+	// TestMuxTwoFeeds); two real-time ffmpeg processes and two vw hops on a
+	// busy machine add the scheduler's jitter, so this bound only tells one
+	// clock from two 2.5 s apart.
+	if n == 0 || first.Abs() >= 500*time.Millisecond || worst.Abs() >= 500*time.Millisecond {
+		t.Fatalf("audio and video that arrived together are %v apart (first), %v (worst): want under 500 ms", first, worst)
 	}
 }

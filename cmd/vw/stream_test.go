@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -68,6 +69,17 @@ func (v *viewer) size() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return len(v.data)
+}
+
+// videoSpan returns how much video time the viewer has received, from the
+// first video PTS to the last.
+func (v *viewer) videoSpan() time.Duration {
+	vid := tscheck.Walk(v.bytes()).Kind(true)
+	if len(vid) == 0 || len(vid[0].PTS) < 2 {
+		return 0
+	}
+	pts := vid[0].PTS
+	return time.Duration(pts[len(pts)-1].Value-pts[0].Value) * time.Second / 90000
 }
 
 // grows waits until the viewer has received more than n more bytes.
