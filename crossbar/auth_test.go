@@ -553,7 +553,9 @@ func TestDenyDuringHandshake(t *testing.T) {
 // token expiry: the relay closes it at its next ping with 1008 "token
 // expired".
 func TestExpiredTokenClosesConnection(t *testing.T) {
-	r := startAuthRelay(t, Config{PingInterval: 20 * time.Millisecond})
+	// Clients answer pings only once their reads start: two intervals
+	// must cover that on a busy machine.
+	r := startAuthRelay(t, Config{PingInterval: 500 * time.Millisecond})
 	short := mintWith(t, r.auth, "lab1/", "read", time.Hour)
 	long := r.mint(t, "lab1/", "read")
 	expiring := r.dialWith(t, "/out/lab1/cam", bearer(short))

@@ -1,13 +1,12 @@
 package crossbar
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,17 +19,16 @@ import (
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/browser"
 	"github.com/vwlab/vw/internal/testutil"
-	"github.com/vwlab/vw/jsmpeg"
 )
 
-// publisher is a real ffmpeg (test video and a sine tone, MPEG-1 and MP2 in
-// MPEG-TS, at real-time pace) whose output a Go websocket client sends to a
-// relay's /in/ route as binary messages, as vw stream would.
+// publisher is a real ffmpeg (the README's camera and microphone feeds in
+// one process, at real-time pace) whose output a Go websocket client sends
+// to a relay's /in/ route as binary messages, as vw stream would.
 type publisher struct {
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
+	ff   *testutil.Proc
+	done chan error
+	once sync.Once
+	err  error
 }
 
 func startPublisher(t *testing.T, url string) *publisher {
@@ -44,40 +42,25 @@ func startPublisherWith(t *testing.T, url string, hdr http.Header) *publisher {
 	return startPublisherCodec(t, url, hdr, mpeg1Codecs)
 }
 
-// mpeg1Codecs and h264Codecs are the publisher's encoder options: what
-// jsmpeg plays, and what browsers decode through Media Source Extensions.
+// mpeg1Codecs and h264Codecs choose the publisher's family: what jsmpeg
+// plays, and what browsers decode through Media Source Extensions, each as
+// the README's feeds.
 var (
-	mpeg1Codecs = []string{"-c:v", "mpeg1video", "-b:v", "500k", "-bf", "0",
-		"-c:a", "mp2", "-b:a", "64k", "-ar", "44100"}
-	h264Codecs = []string{"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "300k",
-		"-g", "25", "-bf", "0", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-ar", "44100"}
+	mpeg1Codecs = testutil.Feed{Video: true, Audio: true}
+	h264Codecs  = testutil.Feed{Video: true, Audio: true, H264: true}
 )
 
-// startPublisherCodec is startPublisherWith with the encoder options.
-func startPublisherCodec(t *testing.T, url string, hdr http.Header, codecs []string) *publisher {
+// startPublisherCodec is startPublisherWith with the feeds' family.
+func startPublisherCodec(t *testing.T, url string, hdr http.Header, feeds testutil.Feed) *publisher {
 	t.Helper()
-	ff := testutil.NeedTool(t, "ffmpeg")
+	testutil.NeedTool(t, "ffmpeg")
 	ws, resp, err := websocket.DefaultDialer.Dial(url, hdr)
 	if err != nil {
 		t.Fatalf("publisher dial %s: %v", url, err)
 	}
 	_ = resp.Body.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	args := []string{"-v", "error", "-nostdin", "-re",
-		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"}
-	args = append(append(args, codecs...), "-f", "mpegts", "-muxdelay", "0.001", "pipe:1")
-	cmd := exec.CommandContext(ctx, ff, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("ffmpeg: %v", err)
-	}
-	p := &publisher{cancel: cancel, done: make(chan error, 1)}
+	ff, out := testutil.StartFeedReading(t, feeds)
+	p := &publisher{ff: ff, done: make(chan error, 1)}
 	go func() {
 		buf := make([]byte, 32<<10)
 		var err error
@@ -96,11 +79,8 @@ func startPublisherCodec(t *testing.T, url string, hdr http.Header, codecs []str
 			}
 		}
 		_ = ws.Close()
-		werr := cmd.Wait()
-		if ctx.Err() != nil || errors.Is(err, io.EOF) && werr == nil {
-			err = nil
-		} else if werr != nil {
-			err = errors.Join(err, werr, errors.New(stderr.String()))
+		if errors.Is(err, io.EOF) {
+			err = nil // ffmpeg ended: stop says whether it was asked to
 		}
 		p.done <- err
 	}()
@@ -113,11 +93,16 @@ func startPublisherCodec(t *testing.T, url string, hdr http.Header, codecs []str
 }
 
 // stop kills ffmpeg and closes the websocket, and returns what went wrong
-// before that; it is idempotent.
+// before that (ffmpeg ending by itself, or a failed send); it is
+// idempotent.
 func (p *publisher) stop() error {
 	p.once.Do(func() {
-		p.cancel()
+		exited := !p.ff.Alive()
+		p.ff.Kill()
 		p.err = <-p.done
+		if exited {
+			p.err = errors.Join(p.err, fmt.Errorf("ffmpeg ended by itself: %v\n%s", p.ff.Err(), p.ff.Output()))
+		}
 	})
 	return p.err
 }
@@ -147,12 +132,7 @@ func (s *swappable) set(h http.Handler) {
 // the page notices when the stream stops and recovers when it returns, and
 // it reconnects by itself when the relay goes away and comes back.
 func TestPlayerInChromium(t *testing.T) {
-	if !jsmpeg.LibraryAvailable() {
-		if testutil.InCI() {
-			t.Fatal("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
-		}
-		t.Skip("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
-	}
+	testutil.NeedJSMpeg(t)
 	testutil.NeedTool(t, "ffmpeg")
 	b := browser.Start(t)
 
@@ -176,7 +156,7 @@ func TestPlayerInChromium(t *testing.T) {
 	t.Logf("playing: %v", v)
 	shot := page.Screenshot("playing")
 	audio := v.AudioFrames
-	page.WaitPlayer(10*time.Second, "decoded more audio", func(v browser.Player) bool { return v.AudioFrames > audio+20 })
+	v = page.WaitPlayer(10*time.Second, "decoded more audio", func(v browser.Player) bool { return v.AudioFrames > audio+20 })
 	if v.Audio != "running" {
 		t.Errorf("the page's audio is %q, want running (autoplay allowed)", v.Audio)
 	}
@@ -223,10 +203,10 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	front.set(nil)
 	relay.Close()
-	page.WaitPlayer(10*time.Second, "shown that it is reconnecting", func(v browser.Player) bool { return v.State == "reconnecting" })
+	v = page.WaitPlayer(10*time.Second, "shown that it is reconnecting", func(v browser.Player) bool { return v.State == "reconnecting" })
+	frames = v.Frames
 	newRelay()
 	startPublisher(t, wsURL+"/in/lab1/cam")
-	frames = v.Frames
 	v = page.WaitPlayer(30*time.Second, "played again after the relay came back", func(v browser.Player) bool {
 		return v.State == "playing" && v.Connects > connects && v.Frames > frames+50
 	})
@@ -238,12 +218,7 @@ func TestPlayerInChromium(t *testing.T) {
 // TestUnmuteHintInChromium opens a player in a browser that blocks audio
 // until a gesture: the page offers to unmute, and a click turns the sound on.
 func TestUnmuteHintInChromium(t *testing.T) {
-	if !jsmpeg.LibraryAvailable() {
-		if testutil.InCI() {
-			t.Fatal("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
-		}
-		t.Skip("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
-	}
+	testutil.NeedJSMpeg(t)
 	testutil.NeedTool(t, "ffmpeg")
 	b := browser.Start(t, browser.BlockAutoplay())
 	r := startRelay(t, Config{})
@@ -297,12 +272,7 @@ func (l *requestLog) all() []string {
 // out of the address bar; without a token, with a token for another lab and
 // after a revocation it says why it cannot play.
 func TestPrivateStreamInChromium(t *testing.T) {
-	if !jsmpeg.LibraryAvailable() {
-		if testutil.InCI() {
-			t.Fatal("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
-		}
-		t.Skip("the jsmpeg library is not embedded: " + jsmpeg.LibraryHelp)
-	}
+	testutil.NeedJSMpeg(t)
 	testutil.NeedTool(t, "ffmpeg")
 	a, err := auth.New(auth.Config{Secret: secret}, testutil.Log(t))
 	if err != nil {

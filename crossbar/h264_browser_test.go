@@ -9,19 +9,14 @@ import (
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/browser"
 	"github.com/vwlab/vw/internal/testutil"
-	"github.com/vwlab/vw/jsmpeg"
 )
 
 // needPlayers skips (fails in CI) a test when the player libraries are not
 // embedded.
 func needPlayers(t *testing.T) {
 	t.Helper()
-	if !jsmpeg.LibraryAvailable() || !jsmpeg.LibraryAvailableMSE() {
-		if testutil.InCI() {
-			t.Fatal("the player libraries are not embedded: " + jsmpeg.LibraryHelp)
-		}
-		t.Skip("the player libraries are not embedded: " + jsmpeg.LibraryHelp)
-	}
+	testutil.NeedJSMpeg(t)
+	testutil.NeedMSE(t)
 }
 
 // TestH264PlayerInChromium plays a real libx264 + aac stream through the

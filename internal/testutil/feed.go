@@ -14,14 +14,18 @@ import (
 )
 
 // Feed is an ffmpeg feed as the README tells a lab hoster to run one: the
-// output options are read from the README's "Feeds (ffmpeg)" block, and the
-// inputs are the lavfi sources the README says stand in for a camera and a
-// microphone. Every test that runs a feed runs it through here, so the
-// README's command line is what the tests exercise.
+// output options are read from the README's "Feeds (ffmpeg)" block (or its
+// "H.264" block), and the inputs are the lavfi sources the README says
+// stand in for a camera and a microphone. Every test that runs a feed runs
+// it through here, so the README's command lines are what the tests
+// exercise.
 type Feed struct {
 	// Video and Audio choose the README's camera and microphone feeds; with
 	// both, one process muxes the two (a publisher of a whole stream).
 	Video, Audio bool
+	// H264 chooses the README's H.264 (libx264) camera and AAC microphone
+	// instead of MPEG-1 and MP2.
+	H264 bool
 	// Out is where ffmpeg sends: http://…/ts/{feed}, or pipe:1.
 	Out string
 	// Size replaces the stand-in's picture size. Empty means 320x240,
@@ -38,6 +42,9 @@ func (f Feed) Args(t testing.TB) []string {
 	rf, err := readmeFeeds()
 	if err != nil {
 		t.Fatalf("the README's feeds: %v", err)
+	}
+	if f.H264 {
+		rf = *rf.h264
 	}
 	size := f.Size
 	if size == "" {
@@ -91,8 +98,11 @@ type readmeFeed struct {
 	container []string // -f mpegts and what follows it, before the URL
 }
 
-// feedLines are the README's two feeds.
-type feedLines struct{ video, audio readmeFeed }
+// feedLines are the README's two feeds, and its two H.264 family ones.
+type feedLines struct {
+	video, audio readmeFeed
+	h264         *feedLines
+}
 
 // readme holds the README's feeds, read once per test binary.
 var readme struct {
@@ -102,7 +112,7 @@ var readme struct {
 }
 
 func readmeFeeds() (feedLines, error) {
-	readme.once.Do(func() { readme.feeds.video, readme.feeds.audio, readme.err = parseREADMEFeeds() })
+	readme.once.Do(func() { readme.feeds, readme.err = parseREADMEFeeds() })
 	return readme.feeds, readme.err
 }
 
@@ -117,18 +127,47 @@ func READMEFeedLines(t testing.TB) (camera, microphone string) {
 	return rf.video.line, rf.audio.line
 }
 
-func parseREADMEFeeds() (video, audio readmeFeed, err error) {
+func parseREADMEFeeds() (feedLines, error) {
 	root, err := ModuleRoot()
 	if err != nil {
-		return video, audio, err
+		return feedLines{}, err
 	}
 	b, err := os.ReadFile(filepath.Join(root, "README.md"))
 	if err != nil {
-		return video, audio, err
+		return feedLines{}, err
 	}
-	_, sec, ok := strings.Cut(string(b), "### Feeds (ffmpeg)")
+	mpeg1, rest, err := feedBlock(string(b), "### Feeds (ffmpeg)", "mpeg1video")
+	if err != nil {
+		return feedLines{}, err
+	}
+	for _, m := range regexp.MustCompile("`(-re -f lavfi -i [^`]+)`").FindAllStringSubmatch(rest, -1) {
+		switch in := strings.Fields(m[1]); {
+		case strings.Contains(m[1], "testsrc"):
+			mpeg1.video.standIn = in
+		case strings.Contains(m[1], "sine"):
+			mpeg1.audio.standIn = in
+		}
+	}
+	if mpeg1.video.standIn == nil || mpeg1.audio.standIn == nil {
+		return feedLines{}, fmt.Errorf("want lavfi stand-ins (testsrc, sine) after the Feeds block")
+	}
+	h264, _, err := feedBlock(string(b), "## H.264", "libx264")
+	if err != nil {
+		return feedLines{}, err
+	}
+	h264.video.standIn, h264.audio.standIn = mpeg1.video.standIn, mpeg1.audio.standIn
+	mpeg1.h264 = &h264
+	return mpeg1, nil
+}
+
+// feedBlock returns the camera (the line with the video codec named) and
+// microphone feeds of the first sh block after heading, and the README
+// after that block.
+func feedBlock(readme, heading, videoCodec string) (feedLines, string, error) {
+	var fl feedLines
+	_, sec, ok := strings.Cut(readme, "\n"+heading+"\n")
 	if !ok {
-		return video, audio, fmt.Errorf("no \"### Feeds (ffmpeg)\" section")
+		return fl, "", fmt.Errorf("no %q section", heading)
 	}
 	_, block, _ := strings.Cut(sec, "```sh\n")
 	block, rest, _ := strings.Cut(block, "```")
@@ -140,32 +179,22 @@ func parseREADMEFeeds() (video, audio readmeFeed, err error) {
 		}
 		f, err := cutFeed(l)
 		if err != nil {
-			return video, audio, err
+			return fl, "", err
 		}
 		switch {
-		case slices.Contains(f.codec, "-c:v"):
-			video = f
+		case slices.Contains(f.codec, videoCodec):
+			fl.video = f
 		case slices.Contains(f.codec, "-c:a"):
-			audio = f
-		}
-	}
-	for _, m := range regexp.MustCompile("`(-re -f lavfi -i [^`]+)`").FindAllStringSubmatch(rest, -1) {
-		switch in := strings.Fields(m[1]); {
-		case strings.Contains(m[1], "testsrc"):
-			video.standIn = in
-		case strings.Contains(m[1], "sine"):
-			audio.standIn = in
+			fl.audio = f
 		}
 	}
 	switch {
-	case video.line == "" || audio.line == "":
-		return video, audio, fmt.Errorf("want a camera (-c:v) and a microphone (-c:a) ffmpeg line in the Feeds block")
-	case video.standIn == nil || audio.standIn == nil:
-		return video, audio, fmt.Errorf("want lavfi stand-ins (testsrc, sine) after the Feeds block")
-	case !slices.Equal(video.container, audio.container):
-		return video, audio, fmt.Errorf("camera and microphone differ in their container options: %q, %q", video.container, audio.container)
+	case fl.video.line == "" || fl.audio.line == "":
+		return fl, "", fmt.Errorf("want a %s camera and a microphone (-c:a) ffmpeg line in the block after %q", videoCodec, heading)
+	case !slices.Equal(fl.video.container, fl.audio.container):
+		return fl, "", fmt.Errorf("camera and microphone differ in their container options: %q, %q", fl.video.container, fl.audio.container)
 	}
-	return video, audio, nil
+	return fl, rest, nil
 }
 
 // cutFeed splits "ffmpeg <input> -i <device> <codec options> -f … <url>".

@@ -66,6 +66,10 @@ func TestStartReading(t *testing.T) {
 // command lines: their output options verbatim, in one process for both.
 func TestFeedIsTheREADMEs(t *testing.T) {
 	camera, mic := READMEFeedLines(t)
+	rf, err := readmeFeeds()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		feed Feed
 		from []string
@@ -73,6 +77,7 @@ func TestFeedIsTheREADMEs(t *testing.T) {
 		{Feed{Video: true, Out: "http://h/ts/video0"}, []string{camera}},
 		{Feed{Audio: true, Out: "http://h/ts/audio0"}, []string{mic}},
 		{Feed{Video: true, Audio: true, Out: "pipe:1", Extra: []string{"-t", "1"}}, []string{camera, mic}},
+		{Feed{Video: true, Audio: true, H264: true, Out: "pipe:1"}, []string{rf.h264.video.line, rf.h264.audio.line}},
 	} {
 		args := strings.Join(tc.feed.Args(t), " ")
 		for _, line := range tc.from {
@@ -90,19 +95,21 @@ func TestFeedIsTheREADMEs(t *testing.T) {
 	}
 }
 
-// TestFeedRuns runs the README's two feeds in one process for a moment:
-// ffmpeg takes the flags and writes MPEG-TS.
+// TestFeedRuns runs the README's two feeds of each family in one process
+// for a moment: ffmpeg takes the flags and writes MPEG-TS.
 func TestFeedRuns(t *testing.T) {
-	p, r := StartFeedReading(t, Feed{Video: true, Audio: true, Extra: []string{"-t", "0.5"}})
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Wait(t, 30*time.Second); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, p.Output())
-	}
-	if len(b) < 10*188 || len(b)%188 != 0 || b[0] != 0x47 || b[188] != 0x47 {
-		t.Fatalf("ffmpeg wrote %d bytes, not MPEG-TS", len(b))
+	for _, h264 := range []bool{false, true} {
+		p, r := StartFeedReading(t, Feed{Video: true, Audio: true, H264: h264, Extra: []string{"-t", "0.5"}})
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Wait(t, 30*time.Second); err != nil {
+			t.Fatalf("ffmpeg (H.264: %v): %v\n%s", h264, err, p.Output())
+		}
+		if len(b) < 10*188 || len(b)%188 != 0 || b[0] != 0x47 || b[188] != 0x47 {
+			t.Fatalf("ffmpeg (H.264: %v) wrote %d bytes, not MPEG-TS", h264, len(b))
+		}
 	}
 }
 
