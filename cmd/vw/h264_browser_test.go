@@ -76,7 +76,7 @@ func TestBrowserH264(t *testing.T) {
 	})
 	t.Logf("after the relay restart: %v", back)
 	page.Screenshot("recovered")
-	if !alive(cam) || !alive(mic) {
+	if !cam.Alive() || !mic.Alive() {
 		t.Fatal("a rule change or the relay restart touched ffmpeg")
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -14,38 +13,12 @@ import (
 	"github.com/vwlab/vw/internal/tscheck"
 )
 
-// ffmpegH264 runs a real H.264 ("video") or AAC ("audio") feed with the
-// encoder settings of the README's H.264 section, lavfi standing in for
-// the devices, until the test ends.
-func ffmpegH264(t testing.TB, kind, url string) *exec.Cmd {
+// ffmpegH264 runs the README's H.264 camera ("video") or AAC microphone
+// ("audio") feed to url, lavfi standing in for the devices, until the test
+// ends.
+func ffmpegH264(t testing.TB, kind, url string) *testutil.Proc {
 	t.Helper()
-	bin := testutil.NeedTool(t, "ffmpeg")
-	var in []string
-	switch kind {
-	case "video":
-		in = []string{"-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
-			"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "300k",
-			"-maxrate", "300k", "-bufsize", "300k", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
-			"-bf", "0", "-pix_fmt", "yuv420p"}
-	case "audio":
-		in = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-			"-c:a", "aac", "-b:a", "64k", "-ar", "48000"}
-	}
-	args := append([]string{"-v", "error", "-nostdin"}, in...)
-	cmd := exec.Command(bin, append(args, "-f", "mpegts", "-muxdelay", "0.001", url)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if stderr.Len() > 0 {
-			t.Logf("ffmpeg %s: %s", kind, stderr.String())
-		}
-	})
-	return cmd
+	return testutil.StartFeed(t, testutil.Feed{Video: kind == "video", Audio: kind == "audio", H264: true, Out: url})
 }
 
 // TestExamplesH264 runs the H.264 camera and AAC microphone scripts against
@@ -68,7 +41,7 @@ func TestExamplesH264(t *testing.T) {
 	}
 	v := watch(t, relay, "/out/lab1/front")
 	v.grows(t, 150_000, 20*time.Second, "the H.264 example feeds at the relay")
-	if !alive(cam) || !alive(mic) {
+	if !cam.Alive() || !mic.Alive() {
 		t.Fatal("a feed script died")
 	}
 	path := filepath.Join(t.TempDir(), "relay.ts")

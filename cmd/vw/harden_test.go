@@ -85,7 +85,7 @@ func TestManyFeedsRefused(t *testing.T) {
 	}
 	rule := `{"stream":"big","feeds":[` + strings.Join(feeds, ",") + `]}`
 
-	before := rss(t, stream.cmd.Process.Pid)
+	before := rss(t, stream.Pid())
 	for range 10 {
 		status, body := httpDo(t, "POST", stream.baseURL+"/api/streams", rule)
 		if status != 400 || !strings.Contains(body, "has 20000 feeds; at most 16 (VW_MAX_FEEDS_PER_STREAM)") {
@@ -96,7 +96,7 @@ func TestManyFeedsRefused(t *testing.T) {
 			t.Fatalf("control API: %s", m.data)
 		}
 	}
-	after := rss(t, stream.cmd.Process.Pid)
+	after := rss(t, stream.Pid())
 	t.Logf("RSS %d MiB before, %d MiB after 20 refusals", before>>20, after>>20)
 	if after > before+32<<20 {
 		t.Fatalf("RSS grew from %d to %d MiB", before>>20, after>>20)

@@ -29,11 +29,9 @@ func TestHostAPIClosedByDefault(t *testing.T) {
 	if err := refused.Wait(t, 10*time.Second); err == nil || !strings.Contains(refused.Output(), "VW_API_TOKEN") {
 		t.Fatalf("VW_HOST=0.0.0.0 without a token: %v\n%s", err, refused.Output())
 	}
-	cmd = exec.Command(vwBin, "stream")
-	cmd.Env = []string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_API_TOKEN=123456789012345", "VW_STATE=off", "HOME=" + t.TempDir()}
-	out, err = cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "VW_API_TOKEN is 15 bytes") {
-		t.Fatalf("VW_HOST=0.0.0.0 with a 15-byte token: %v\n%s", err, out)
+	refused = testutil.Start(t, vwCmd(t, []string{"VW_HOST=0.0.0.0", fmt.Sprintf("VW_PORT=%d", port), "VW_API_TOKEN=123456789012345", "VW_STATE=off"}, "stream"))
+	if err := refused.Wait(t, 10*time.Second); err == nil || !strings.Contains(refused.Output(), "VW_API_TOKEN is 15 bytes") {
+		t.Fatalf("VW_HOST=0.0.0.0 with a 15-byte token: %v\n%s", err, refused.Output())
 	}
 
 	port = freePort(t)

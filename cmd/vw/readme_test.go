@@ -70,12 +70,14 @@ func mintToken(t *testing.T) string {
 	if _, err := rand.Read(secret); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(vwBin, "token", "--path", "lab1/", "--scope", "read,write", "--ttl", "1h")
-	cmd.Env = []string{"VW_RELAY_SECRET=" + base64.StdEncoding.EncodeToString(secret), "HOME=" + t.TempDir()}
-	out, err := cmd.Output()
-	tok := strings.TrimSpace(string(out))
+	var out strings.Builder
+	cmd := vwCmd(t, []string{"VW_RELAY_SECRET=" + base64.StdEncoding.EncodeToString(secret)}, "token", "--path", "lab1/", "--scope", "read,write", "--ttl", "1h")
+	cmd.Stdout = &out
+	p := testutil.Start(t, cmd)
+	err := p.Wait(t, 10*time.Second)
+	tok := strings.TrimSpace(out.String())
 	if err != nil || strings.Count(tok, ".") != 2 {
-		t.Fatalf("vw token: %v %q", err, out)
+		t.Fatalf("vw token: %v %q\n%s", err, tok, p.Output())
 	}
 	return tok
 }
