@@ -1,7 +1,6 @@
 package jsmpeg
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,25 +15,11 @@ import (
 	"github.com/vwlab/vw/internal/testutil"
 )
 
-func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+// get is a GET with header name, value pairs.
+func get(t *testing.T, url string, header ...string) (testutil.Resp, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	r := testutil.Do(t, testutil.Req{URL: url, Header: header})
+	return r, r.Body
 }
 
 func serve(t *testing.T, p *Pages) string {
@@ -64,8 +49,8 @@ func TestPlayerPage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			url := serve(t, New(tc.cfg))
 			resp, body := get(t, url+tc.path)
-			if resp.StatusCode != tc.status {
-				t.Fatalf("GET %s: %d, want %d", tc.path, resp.StatusCode, tc.status)
+			if resp.Status != tc.status {
+				t.Fatalf("GET %s: %d, want %d", tc.path, resp.Status, tc.status)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(body, w) {
@@ -107,25 +92,31 @@ func TestIndex(t *testing.T) {
 	}
 }
 
+// TestLibrary checks the embedded library is served (cached by ETag), and
+// what the pages say when a build lacks it.
 func TestLibrary(t *testing.T) {
+	if LibraryAvailable() != testutil.JSMpegPresent() {
+		t.Fatalf("LibraryAvailable() is %v but testutil.JSMpegPresent() is %v: the tests' check disagrees with the build", LibraryAvailable(), testutil.JSMpegPresent())
+	}
 	p := New(Config{})
-	if LibraryAvailable() {
+	t.Run("embedded", func(t *testing.T) {
+		testutil.NeedJSMpeg(t)
 		url := serve(t, p)
 		resp, body := get(t, url+"/lib/"+LibraryFile)
-		if resp.StatusCode != 200 || !strings.Contains(body, "JSMpeg") || resp.Header.Get("ETag") == "" {
-			t.Fatalf("GET the library: %d, %d bytes, ETag %q", resp.StatusCode, len(body), resp.Header.Get("ETag"))
+		if resp.Status != 200 || !strings.Contains(body, "JSMpeg") || resp.Header.Get("ETag") == "" {
+			t.Fatalf("GET the library: %d, %d bytes, ETag %q", resp.Status, len(body), resp.Header.Get("ETag"))
 		}
 		resp, _ = get(t, url+"/lib/"+LibraryFile, "If-None-Match", resp.Header.Get("ETag"))
-		if resp.StatusCode != http.StatusNotModified {
-			t.Fatalf("a cached library: %d, want 304", resp.StatusCode)
+		if resp.Status != http.StatusNotModified {
+			t.Fatalf("a cached library: %d, want 304", resp.Status)
 		}
-	}
+	})
 	// Built without the library: the pages say so and how to fix it.
 	p.lib = nil
 	url := serve(t, p)
 	resp, body := get(t, url+"/lib/"+LibraryFile)
-	if resp.StatusCode != 404 || !strings.Contains(body, "npm ci") {
-		t.Fatalf("the missing library: %d %q", resp.StatusCode, body)
+	if resp.Status != 404 || !strings.Contains(body, "npm ci") {
+		t.Fatalf("the missing library: %d %q", resp.Status, body)
 	}
 	for _, path := range []string{"/play/x", "/"} {
 		if _, body := get(t, url+path); !strings.Contains(body, "library is missing") || !strings.Contains(body, "npm ci") {
@@ -176,12 +167,7 @@ func TestMain(m *testing.M) {
 // page connects straight to its websocket path, and the token leaves the
 // address bar and never reaches the server.
 func TestDirectConnectInChromium(t *testing.T) {
-	if !LibraryAvailable() {
-		if testutil.InCI() {
-			t.Fatal("the jsmpeg library is not embedded: " + LibraryHelp)
-		}
-		t.Skip("the jsmpeg library is not embedded: " + LibraryHelp)
-	}
+	testutil.NeedJSMpeg(t)
 	b := browser.Start(t)
 	p := New(Config{Title: "vw stream", WSPath: "/ws/{stream}"})
 	var (

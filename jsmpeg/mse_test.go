@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/internal/browser"
+	"github.com/vwlab/vw/internal/testutil"
 )
 
 // TestPagePerCodec: /play/{x} serves the MSE page for a stream Config.Codec
@@ -41,21 +42,25 @@ func TestMSEScripts(t *testing.T) {
 	url := serve(t, p)
 	for _, name := range []string{codecScript, mseScript} {
 		resp, body := get(t, url+"/lib/"+name)
-		if resp.StatusCode != 200 || !strings.Contains(body, "vw") || resp.Header.Get("ETag") == "" ||
+		if resp.Status != 200 || !strings.Contains(body, "vw") || resp.Header.Get("ETag") == "" ||
 			!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {
-			t.Errorf("GET /lib/%s: %d, %d bytes, %v", name, resp.StatusCode, len(body), resp.Header)
+			t.Errorf("GET /lib/%s: %d, %d bytes, %v", name, resp.Status, len(body), resp.Header)
 		}
 	}
-	if LibraryAvailableMSE() {
-		if resp, body := get(t, url+"/lib/"+MSELibraryFile); resp.StatusCode != 200 || !strings.Contains(body, "mpegts") {
-			t.Errorf("GET the mpegts.js library: %d, %d bytes", resp.StatusCode, len(body))
-		}
+	if LibraryAvailableMSE() != testutil.MSEPresent() {
+		t.Fatalf("LibraryAvailableMSE() is %v but testutil.MSEPresent() is %v: the tests' check disagrees with the build", LibraryAvailableMSE(), testutil.MSEPresent())
 	}
+	t.Run("embedded", func(t *testing.T) {
+		testutil.NeedMSE(t)
+		if resp, body := get(t, url+"/lib/"+MSELibraryFile); resp.Status != 200 || !strings.Contains(body, "mpegts") {
+			t.Errorf("GET the mpegts.js library: %d, %d bytes", resp.Status, len(body))
+		}
+	})
 	// Built without mpegts.js: the H.264 page and the library's URL say so.
 	p.mse.lib = asset{name: MSELibraryFile}
 	url = serve(t, p)
-	if resp, body := get(t, url+"/lib/"+MSELibraryFile); resp.StatusCode != 404 || !strings.Contains(body, "npm ci") {
-		t.Errorf("the missing mpegts.js: %d %q", resp.StatusCode, body)
+	if resp, body := get(t, url+"/lib/"+MSELibraryFile); resp.Status != 404 || !strings.Contains(body, "npm ci") {
+		t.Errorf("the missing mpegts.js: %d %q", resp.Status, body)
 	}
 	if _, body := get(t, url+"/play/x?codec=h264"); !strings.Contains(body, "mpegts.js player library is missing") {
 		t.Error("the H.264 page does not say that mpegts.js is missing")

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/internal/testutil"
 )
 
 // TestTwoHostsOneControlRoute puts two vw streams on one control route, as
@@ -54,7 +56,7 @@ func rss(t *testing.T, pid int) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		t.Skipf("cannot read memory figures: %v", err)
+		testutil.Unavailable(t, "cannot read memory figures: %v", err)
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {

@@ -54,12 +54,21 @@ func NeedTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if InCI() {
-			t.Fatalf("%s is required in CI (CI=true) but not found: %v", name, err)
-		}
-		t.Skipf("%s not found; install it (make test does) to run this test", name)
+		Unavailable(t, "%s not found (%v); install it (make test does) to run this test", name, err)
 	}
 	return p
+}
+
+// Unavailable skips a test that cannot run here for want of something the
+// machine lacks, or fails it in CI (CI=true), where everything must run: a
+// green CI means nothing was skipped. Every skip in this module goes
+// through here.
+func Unavailable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("required in CI (CI=true): "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
 
 // Log returns a logger for code under test, tagged with the test's name:
