@@ -643,8 +643,8 @@ func TestHealthcheck(t *testing.T) {
 	resp := getJSON(t, r.http.URL+"/healthcheck", "", nil)
 	var v string
 	getJSON(t, r.http.URL+"/healthcheck", "", &v)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || v != "ok" {
-		t.Fatalf("/healthcheck: %d %s %q, want 200 application/json \"ok\"", resp.StatusCode, resp.Header.Get("Content-Type"), v)
+	if resp.Status != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || v != "ok" {
+		t.Fatalf("/healthcheck: %d %s %q, want 200 application/json \"ok\"", resp.Status, resp.Header.Get("Content-Type"), v)
 	}
 }
 

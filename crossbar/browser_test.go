@@ -331,15 +331,9 @@ func TestPrivateStreamInChromium(t *testing.T) {
 
 	// Revoked: the relay closes the playing page's connection, and the
 	// page's next code request is refused with the reason.
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+auth.DenyPath, strings.NewReader(`{"token":"`+tokens["read"]+`"}`))
-	req.Header.Set("Authorization", "Bearer "+tokens["admin"])
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("deny: %d", resp.StatusCode)
+	deny := testutil.Do(t, testutil.Req{Method: http.MethodPost, URL: srv.URL + auth.DenyPath, Body: `{"token":"` + tokens["read"] + `"}`, Token: tokens["admin"]})
+	if deny.Status != http.StatusOK {
+		t.Fatalf("deny: %d %s", deny.Status, deny.Body)
 	}
 	page.WaitPlayer(10*time.Second, "said that its token was revoked", func(v browser.Player) bool {
 		return v.State == "unauthorized" && v.Status == http.StatusUnauthorized && strings.Contains(v.Detail, "denied")

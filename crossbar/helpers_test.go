@@ -2,7 +2,6 @@ package crossbar
 
 import (
 	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -120,23 +119,16 @@ func (r *relay) waitClients(t testing.TB, name string, pubs, viewers, peers int)
 	}, "topic %s: want %d publishers, %d viewers, %d peers; have %+v", name, pubs, viewers, peers, r.topic(name))
 }
 
-// getJSON fetches url into v and returns the response.
-func getJSON(t testing.TB, url string, accept string, v any) *http.Response {
+// getJSON fetches url into v (unless v is nil) and returns the answer.
+func getJSON(t testing.TB, url string, accept string, v any) testutil.Resp {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var hdr []string
 	if accept != "" {
-		req.Header.Set("Accept", accept)
+		hdr = []string{"Accept", accept}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
+	resp := testutil.Do(t, testutil.Req{URL: url, Header: hdr})
 	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		if err := json.Unmarshal([]byte(resp.Body), v); err != nil {
 			t.Fatalf("GET %s: decoding JSON: %v", url, err)
 		}
 	}
@@ -169,16 +161,11 @@ func jsonBody(resp *http.Response, v any) error {
 
 func getBody(t testing.TB, url string) string {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+	resp := testutil.Do(t, testutil.Req{URL: url})
+	if resp.Status != http.StatusOK {
+		t.Fatalf("GET %s: %d", url, resp.Status)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
-	}
-	return string(b)
+	return resp.Body
 }
 
 // waitGone waits until the topic of a websocket path has no clients.

@@ -466,8 +466,8 @@ func TestStatsFormats(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := getJSON(t, r.http.URL+"/stats"+tc.query, tc.accept, nil)
-			if resp.StatusCode != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) {
-				t.Fatalf("%d %s, want %d %s", resp.StatusCode, resp.Header.Get("Content-Type"), tc.status, tc.wantType)
+			if resp.Status != tc.status || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) {
+				t.Fatalf("%d %s, want %d %s", resp.Status, resp.Header.Get("Content-Type"), tc.status, tc.wantType)
 			}
 		})
 	}
@@ -522,13 +522,8 @@ func TestPages(t *testing.T) {
 		t.Errorf("the player page does not play /out/lab1/cam:\n%s", play)
 	}
 	for _, p := range []string{"/nothing", "/play/"} {
-		resp, err := http.Get(r.http.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+		if resp := testutil.Do(t, testutil.Req{URL: r.http.URL + p}); resp.Status != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, resp.Status)
 		}
 	}
 }
