@@ -24,6 +24,9 @@ type viewer struct {
 	mu   sync.Mutex
 	data []byte
 	msgs int
+	// ends and at say where each message ends in data, and when it came.
+	ends []int
+	at   []time.Time
 	stop chan struct{}
 	done chan struct{}
 }
@@ -45,6 +48,7 @@ func watchURL(t testing.TB, url string, h http.Header) *viewer {
 				v.mu.Lock()
 				v.data = append(v.data, m.data...)
 				v.msgs++
+				v.ends, v.at = append(v.ends, len(v.data)), append(v.at, m.at)
 				v.mu.Unlock()
 			case <-v.wsClient.done:
 				return
@@ -80,6 +84,48 @@ func (v *viewer) videoSpan() time.Duration {
 	}
 	pts := vid[0].PTS
 	return time.Duration(pts[len(pts)-1].Value-pts[0].Value) * time.Second / 90000
+}
+
+// jitter returns how much the arrivals of each elementary stream's PES
+// wandered against its timestamps, summed over the streams: what a busy
+// machine's scheduler added on the way, which no muxer can take out.
+func (v *viewer) jitter() time.Duration {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	type spread struct {
+		t0          time.Time
+		pts0        uint64
+		early, late time.Duration
+	}
+	pids := map[uint16]*spread{}
+	msg := 0
+	for i := 0; i+ts.PacketSize <= len(v.data); i += ts.PacketSize {
+		for v.ends[msg] <= i {
+			msg++
+		}
+		p := v.data[i : i+ts.PacketSize]
+		off, ok := ts.PayloadOffset(p)
+		if !ok || !ts.PayloadUnitStart(p) || ts.PID(p) < 0x100 || ts.PID(p) >= 0x1000 {
+			continue
+		}
+		h, err := ts.ParsePES(p[off:])
+		if err != nil || h.PTS == 0 {
+			continue
+		}
+		pts := ts.Timestamp(p[off+h.PTS:])
+		sp := pids[ts.PID(p)]
+		if sp == nil {
+			sp = &spread{t0: v.at[msg], pts0: pts}
+			pids[ts.PID(p)] = sp
+		}
+		lag := v.at[msg].Sub(sp.t0) - time.Duration(int64(pts-sp.pts0))*time.Second/90000
+		sp.early, sp.late = min(sp.early, lag), max(sp.late, lag)
+	}
+	var sum time.Duration
+	for _, sp := range pids {
+		sum += sp.late - sp.early
+	}
+	return sum
 }
 
 // grows waits until the viewer has received more than n more bytes.
