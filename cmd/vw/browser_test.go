@@ -17,6 +17,7 @@ import (
 // the page recover on its own.
 func TestBrowserEndToEnd(t *testing.T) {
 	curl := testutil.NeedTool(t, "curl")
+	testutil.NeedJSMpeg(t)
 	b := browser.Start(t)
 	relay := relayProc(t)
 	stream := streamProc(t)

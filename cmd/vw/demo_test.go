@@ -22,6 +22,7 @@ import (
 func TestDemo(t *testing.T) {
 	testutil.NeedTool(t, "ffmpeg")
 	testutil.NeedTool(t, "curl")
+	testutil.NeedJSMpeg(t)
 	b := browser.Start(t)
 	relayPort, streamPort := freePort(t), freePort(t)
 	cmd := exec.Command(filepath.Join("..", "..", "scripts", "demo.sh"))

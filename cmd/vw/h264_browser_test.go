@@ -18,6 +18,8 @@ import (
 // vw stream plays the same stream.
 func TestBrowserH264(t *testing.T) {
 	curl := testutil.NeedTool(t, "curl")
+	testutil.NeedJSMpeg(t)
+	testutil.NeedMSE(t)
 	b := browser.Start(t)
 	relay := relayProc(t)
 	stream := streamProc(t)

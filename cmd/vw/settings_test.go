@@ -16,9 +16,10 @@ import (
 
 // The settings of vw stream and vw relay, at the command level: the real
 // binary, started the way systemd or a shell starts it. settings_rows_test.go
-// holds one row per VW_ variable; this file runs them, checks --help and the
-// README against them, and checks the defaults that need a test of their own
-// and every refusal to start.
+// holds one row per VW_ variable, settings_stream_test.go and
+// settings_relay_test.go the checks the rows name; this file runs them,
+// checks --help and the README against them, and checks the defaults that
+// need a test of their own and every refusal to start.
 
 // vwRun is one run of vw for a settings check.
 type vwRun struct {
@@ -31,7 +32,8 @@ var listening = regexp.MustCompile(`msg="vw (?:stream|relay) listening" addr="([
 // launch starts vw with env added to a clean environment (a HOME and a
 // working directory of its own) and returns once it listens (its log says
 // so, or the port env names accepts connections: a log level above info
-// hides the line) or has exited; a run that does neither within 15 s fails
+// hides the line, and the port accepts just before it is written) or has
+// exited; r.addr is where it listens; a run that does neither within 15 s fails
 // the test. It is stopped with SIGTERM when the test ends.
 func launch(t *testing.T, env []string, args ...string) *vwRun {
 	t.Helper()
@@ -373,6 +375,9 @@ func TestStartRefusals(t *testing.T) {
 		{"relay: short secret", []string{"VW_RELAY_SECRET=short"}, nil, "auth: relay secret is 5 bytes; need at least 32"},
 		{"relay: secret file missing", []string{"VW_RELAY_SECRET_FILE=" + filepath.Join(dir, "nope")}, nil, "auth: relay secret file: open "},
 		{"relay: secret and secret file", []string{"VW_RELAY_SECRET_FILE=" + secretFile, "VW_RELAY_SECRET=0123456789abcdef0123456789abcdef"}, nil, "auth: set VW_RELAY_SECRET or VW_RELAY_SECRET_FILE, not both"},
+		{"relay: weak secret", []string{"VW_RELAY_SECRET=0123456789abcdef0123456789abcdef"}, nil, "auth: relay secret looks weak"},
+		{"relay: trusted proxy not an address", []string{"VW_RELAY_TRUSTED_PROXIES=nonsense"}, nil, `VW_RELAY_TRUSTED_PROXIES: trusted proxy "nonsense": want an address or a CIDR`},
+		{"relay: state folder unusable", []string{"VW_RELAY_SECRET=" + secretA, "VW_RELAY_STATE=" + filepath.Join(notDir, "relay.json")}, nil, "auth: state file"},
 		{"relay: address in use", []string{"VW_RELAY_LISTEN=127.0.0.1:" + port}, nil, "127.0.0.1:" + port + ": bind: address already in use"},
 		{"relay: certificate without key", []string{"VW_RELAY_TLS_CERT=" + certA}, nil, "TLS needs both VW_RELAY_TLS_CERT and VW_RELAY_TLS_KEY"},
 		{"relay: key of another certificate", []string{"VW_RELAY_TLS_CERT=" + certA, "VW_RELAY_TLS_KEY=" + keyB}, nil, "TLS: tls: private key does not match public key"},

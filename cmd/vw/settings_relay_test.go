@@ -1,0 +1,309 @@
+package main
+
+// The checks of settings that see what a running vw relay does with a
+// setting's value.
+
+import (
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/auth"
+	"github.com/vwlab/vw/internal/testutil"
+)
+
+// signedWith checks that /out/ needs a token signed with secret for
+// audience (or nothing, for a nil secret).
+func signedWith(t *testing.T, r *vwRun, secret []byte, audience string) {
+	t.Helper()
+	running(t, r)
+	url := "ws://" + r.addr + "/out/lab1/cam"
+	if secret == nil {
+		if got := dialStatus(t, url, ""); got != http.StatusSwitchingProtocols {
+			t.Fatalf("an open relay refused a viewer: %d", got)
+		}
+		return
+	}
+	if got := dialStatus(t, url, ""); got != http.StatusUnauthorized {
+		t.Fatalf("no token: %d, want 401", got)
+	}
+	for _, tc := range []struct {
+		secret   []byte
+		audience string
+		want     int
+	}{
+		{secret, audience, http.StatusSwitchingProtocols},
+		{secret, audience + "-other", http.StatusUnauthorized},
+		{[]byte(string(secret) + "-other"), audience, http.StatusUnauthorized},
+	} {
+		a, err := auth.New(auth.Config{Secret: tc.secret, Audience: tc.audience}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := a.Mint("lab1/", []string{auth.ScopeRead}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := dialStatus(t, url, tok); got != tc.want {
+			t.Fatalf("a token for audience %q: %d, want %d", tc.audience, got, tc.want)
+		}
+	}
+}
+
+// publicPrefix checks that /out/ under v (none for "") needs no token and
+// the rest does.
+func publicPrefix(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	if v != "" {
+		if got := dialStatus(t, "ws://"+r.addr+"/out/"+v+"cam", ""); got != http.StatusSwitchingProtocols {
+			t.Fatalf("/out/%scam without a token: %d, want 101", v, got)
+		}
+	}
+	for _, p := range []string{"demo/", "pubenv/", "pubflag/"} {
+		if p == v {
+			continue
+		}
+		if got := dialStatus(t, "ws://"+r.addr+"/out/"+p+"cam", ""); got != http.StatusUnauthorized {
+			t.Fatalf("/out/%scam without a token: %d, want 401", p, got)
+		}
+	}
+}
+
+// tlsPair is two server certificates with their keys, from one CA.
+type tlsPair struct {
+	ca                       *testutil.CA
+	certA, keyA, certB, keyB string
+}
+
+func newTLSPair(t *testing.T) *tlsPair {
+	dir := t.TempDir()
+	p := &tlsPair{ca: testutil.NewCA(t, dir, "ca")}
+	p.certA, p.keyA = p.ca.Server(t, dir)
+	p.certB, p.keyB = p.ca.Server(t, dir)
+	return p
+}
+
+// servesA checks that a run given certificate A and key A (v is one of
+// them) serves HTTPS, that one given B's half refuses to start (a pair
+// that does not match), and one given nothing refuses too (half a pair).
+func (p *tlsPair) servesA(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	switch v {
+	case "":
+		refused(t, r, "TLS needs both VW_RELAY_TLS_CERT and VW_RELAY_TLS_KEY")
+	case p.certB, p.keyB:
+		refused(t, r, "TLS: tls: private key does not match public key")
+	default:
+		running(t, r)
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca.Pool()}}}
+		if got := testutil.Do(t, testutil.Req{URL: "https://" + r.addr + "/healthcheck", Client: c}); got.Status != 200 {
+			t.Fatalf("https healthcheck: %d", got.Status)
+		}
+	}
+}
+
+// dropsStalledViewer returns a check that a viewer that never reads is
+// dropped for its queue of messages or bytes (so said in the close reason:
+// a write deadline passing drops it too, later and without one) after
+// 40 MB when v is below limit, and is still connected after them otherwise.
+func dropsStalledViewer(limit int, unit string) func(t *testing.T, r *vwRun, v string) {
+	return func(t *testing.T, r *vwRun, v string) {
+		t.Helper()
+		running(t, r)
+		n, _ := strconv.Atoi(v)
+		pub := dialRaw(t, "ws://"+r.addr+"/in/q")
+		stalled := dialRaw(t, "ws://"+r.addr+"/out/q")
+		testutil.Eventually(t, 10*time.Second, func() bool {
+			ts, ok := topicStats(t, r.proc, "out/q")
+			return ok && ts.Publishers == 1 && ts.Viewers == 1
+		}, "the viewer never joined")
+		dropped := func() bool {
+			ts, _ := topicStats(t, r.proc, "out/q")
+			return ts.DroppedViewers == 1
+		}
+		// Up to 40 MB, stopping at the drop: the relay's close frame waits
+		// a second for the viewer to read its way to it.
+		msg := make([]byte, 1_000_000)
+		for sent := 0; sent < 40 && !dropped(); sent++ {
+			_ = pub.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := pub.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n >= limit {
+			// The relay has read all but what the socket buffers hold;
+			// the write deadline (10 s) has not passed.
+			if ts, _ := topicStats(t, r.proc, "out/q"); ts.DroppedViewers != 0 || ts.Viewers != 1 {
+				t.Fatalf("a stalled viewer was dropped after 40 MB with a queue of %s: %+v", v, ts)
+			}
+			return
+		}
+		testutil.Eventually(t, 15*time.Second, dropped, "a stalled viewer was not dropped with a queue of %s", v)
+		// Reading again, it gets what the socket held, then why.
+		_ = stalled.SetReadDeadline(time.Now().Add(20 * time.Second))
+		var err error
+		for err == nil {
+			_, _, err = stalled.ReadMessage()
+		}
+		var ce *websocket.CloseError
+		want := "too slow: fell " + v + " messages behind"
+		if unit == "bytes" {
+			want = "B behind"
+		}
+		if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, want) {
+			t.Fatalf("the dropped viewer read %v, want close 1008 %q", err, want)
+		}
+	}
+}
+
+// dialRaw opens a websocket that nobody reads, closed when the test ends.
+func dialRaw(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	c, resp, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	_ = resp.Body.Close()
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// maxMessage checks that a message of v bytes is relayed and one of v+1
+// closes the publisher with 1009.
+func maxMessage(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	n, _ := strconv.Atoi(v)
+	pub := dialRaw(t, "ws://"+r.addr+"/in/m")
+	view := dialWS(t, "ws://"+r.addr+"/out/m", nil)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		ts, ok := topicStats(t, r.proc, "out/m")
+		return ok && ts.Publishers == 1 && ts.Viewers == 1
+	}, "the viewer never joined")
+	for _, size := range []int{n, n + 1} {
+		if err := pub.WriteMessage(websocket.BinaryMessage, make([]byte, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := view.next(t, 10*time.Second); len(m.data) != n {
+		t.Fatalf("the viewer got %d bytes, want %d", len(m.data), n)
+	}
+	_ = pub.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err := pub.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Fatalf("after %d bytes the publisher read %v, want close 1009", n+1, err)
+	}
+}
+
+func maxViewers(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	n, _ := strconv.Atoi(v)
+	for range n {
+		dialWS(t, "ws://"+r.addr+"/out/v", nil)
+	}
+	if got := dialStatus(t, "ws://"+r.addr+"/out/v", ""); got != http.StatusServiceUnavailable {
+		t.Fatalf("viewer %d of a topic with at most %d: %d, want 503", n+1, n, got)
+	}
+}
+
+// capped returns a check that v websocket connections to prefix+i
+// (distinct topics if distinct) are taken and the next is refused with
+// status.
+func capped(prefix string, distinct bool, status int) func(t *testing.T, r *vwRun, v string) {
+	return func(t *testing.T, r *vwRun, v string) {
+		t.Helper()
+		running(t, r)
+		n, _ := strconv.Atoi(v)
+		path := func(i int) string {
+			if distinct {
+				return prefix + strconv.Itoa(i)
+			}
+			return prefix
+		}
+		for i := range n {
+			dialWS(t, "ws://"+r.addr+path(i), nil)
+		}
+		if got := dialStatus(t, "ws://"+r.addr+path(n), ""); got != status {
+			t.Fatalf("connection %d with at most %d: %d, want %d", n+1, n, got, status)
+		}
+	}
+}
+
+func maxConnsPerToken(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	n, _ := strconv.Atoi(v)
+	a, err := auth.New(auth.Config{Secret: []byte(secretA)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.Mint("lab1/", []string{auth.ScopeRead}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		dialWS(t, "ws://"+r.addr+"/out/lab1/c"+strconv.Itoa(i), http.Header{"Authorization": {"Bearer " + tok}})
+	}
+	if got := dialStatus(t, "ws://"+r.addr+"/out/lab1/c", tok); got != http.StatusTooManyRequests {
+		t.Fatalf("connection %d with one token, at most %d: %d, want 429", n+1, n, got)
+	}
+}
+
+// trustsProxy checks that X-Forwarded-For names the client in /stats only
+// when v covers this test's address (127.0.0.1).
+func trustsProxy(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	dialWS(t, "ws://"+r.addr+"/out/p", http.Header{"X-Forwarded-For": {"203.0.113.7"}})
+	want := "127.0.0.1"
+	if v == "127.0.0.1" {
+		want = "203.0.113.7"
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		ts, ok := topicStats(t, r.proc, "out/p")
+		return ok && len(ts.Clients) == 1 && strings.HasPrefix(ts.Clients[0].Remote, want)
+	}, "/stats does not give the viewer's address as %s (trusted proxies %q)", want, v)
+}
+
+// deniesInto checks that a deny is saved to the file v.
+func deniesInto(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	a, err := auth.New(auth.Config{Secret: []byte(secretA)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := a.Mint("/", []string{auth.ScopeAdmin}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := testutil.Do(t, testutil.Req{Method: http.MethodPost, URL: r.baseURL + auth.DenyPath, Body: `{"jti":"tok-1234"}`, Token: admin})
+	if resp.Status != http.StatusOK {
+		t.Fatalf("deny: %d %s", resp.Status, resp.Body)
+	}
+	if b, err := os.ReadFile(v); err != nil || !strings.Contains(string(b), "tok-1234") {
+		t.Fatalf("the deny list in %s: %v %q", v, err, b)
+	}
+}
+
+func maxConnsPerAddr(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	n, _ := strconv.Atoi(v)
+	for i := range n {
+		dialWS(t, "ws://"+r.addr+"/out/c"+strconv.Itoa(i), nil)
+	}
+	if got := dialStatus(t, "ws://"+r.addr+"/out/c", ""); got != http.StatusTooManyRequests {
+		t.Fatalf("connection %d from one address with at most %d: %d, want 429", n+1, n, got)
+	}
+}
