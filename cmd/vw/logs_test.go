@@ -52,8 +52,7 @@ func TestJSONLogs(t *testing.T) {
 	postRule(t, stream, "/api/destinations", `{"stream":"front","destination":"ws://`+relay.addr+`/in/lab1/front","id":"0"}`)
 	v := watch(t, relay, "/out/lab1/front")
 	v.grows(t, 20_000, 15*time.Second, "the stream at the relay")
-	_ = feed.Process.Kill()
-	_ = feed.Wait()
+	feed.Kill()
 	if status, _ := httpDo(t, "DELETE", "http://"+stream.addr+"/api/destinations/0", ""); status != 200 {
 		t.Fatalf("DELETE destination: %d", status)
 	}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/internal/testutil"
 )
 
 // TestDenySurvivesRestart: a token denied on a relay stays refused by the
@@ -73,13 +74,11 @@ func TestDenySurvivesRestart(t *testing.T) {
 // long enough but guessable, and says why.
 func TestWeakSecretRefused(t *testing.T) {
 	for _, s := range []string{strings.Repeat("a", 40), strings.Repeat("secret12", 5)} {
-		cmd := exec.Command(vwBin, "relay", "--listen", "127.0.0.1:0")
-		cmd.Env = []string{"HOME=" + t.TempDir(), "VW_RELAY_SECRET=" + s}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		if err == nil || !strings.Contains(stderr.String(), "relay secret looks weak") || !strings.Contains(stderr.String(), "/dev/urandom") {
-			t.Fatalf("vw relay with secret %q: %v\n%s", s, err, stderr.String())
+		// A relay that wrongly starts fails the wait instead of hanging.
+		p := testutil.Start(t, vwCmd(t, []string{"VW_RELAY_SECRET=" + s}, "relay", "--listen", "127.0.0.1:0"))
+		err := p.Wait(t, 10*time.Second)
+		if out := p.Output(); err == nil || !strings.Contains(out, "relay secret looks weak") || !strings.Contains(out, "/dev/urandom") {
+			t.Fatalf("vw relay with secret %q: %v\n%s", s, err, out)
 		}
 	}
 }
@@ -100,11 +99,10 @@ func TestTokenWarnsRelayWideAdmin(t *testing.T) {
 		{[]string{"--path", "lab1/", "--scope", "admin"}, false},
 		{[]string{"--path", "/", "--scope", "read"}, false},
 	} {
-		cmd := exec.Command(vwBin, append([]string{"token"}, tc.args...)...)
-		cmd.Env = []string{"VW_RELAY_SECRET_FILE=" + secret}
+		cmd := vwCmd(t, []string{"VW_RELAY_SECRET_FILE=" + secret}, append([]string{"token"}, tc.args...)...)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
+		if err := testutil.Start(t, cmd).Wait(t, 10*time.Second); err != nil {
 			t.Fatalf("vw token %v: %v\n%s", tc.args, err, stderr.String())
 		}
 		if warned := strings.Contains(stderr.String(), "relay-wide"); warned != tc.warn {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -273,6 +274,26 @@ func trustsProxy(t *testing.T, r *vwRun, v string) {
 		ts, ok := topicStats(t, r.proc, "out/p")
 		return ok && len(ts.Clients) == 1 && strings.HasPrefix(ts.Clients[0].Remote, want)
 	}, "/stats does not give the viewer's address as %s (trusted proxies %q)", want, v)
+}
+
+// metricsTopics checks that /metrics names v streams one by one and sums
+// the rest under topic="other", with v+1 live.
+func metricsTopics(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	n, _ := strconv.Atoi(v)
+	for i := range n + 1 {
+		dialRaw(t, "ws://"+r.addr+"/in/m"+strconv.Itoa(i))
+	}
+	label := regexp.MustCompile(`topic="([^"]+)"`)
+	var named map[string]bool
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		named = map[string]bool{}
+		for _, m := range label.FindAllStringSubmatch(testutil.Do(t, testutil.Req{URL: r.baseURL + "/metrics"}).Body, -1) {
+			named[m[1]] = true
+		}
+		return named["other"] && len(named) == n+1
+	}, "/metrics with %d live streams names %v; want %d and \"other\"", n+1, named, n)
 }
 
 // deniesInto checks that a deny is saved to the file v.

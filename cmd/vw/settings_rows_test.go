@@ -77,6 +77,7 @@ var settings = []setting{
 				}
 			}}
 	}},
+	{"stream", "VW_LOG_FORMAT", "--log-format", fixed(trial{def: "text", envVal: "json", flagVal: "text", check: logsAs})},
 	{"stream", "VW_ALLOWED_HOSTS", "--allowed-hosts", fixed(trial{envVal: "env.example", flagVal: "flag.example", check: allowsHost})},
 	{"stream", "VW_MAX_FEEDS_PER_STREAM", "--max-feeds-per-stream", fixed(trial{def: "16", envVal: "2", flagVal: "3", check: maxFeeds})},
 	{"stream", "VW_MAX_RULES", "--max-rules", fixed(trial{def: "256", envVal: "2", flagVal: "3", check: maxRules})},
@@ -160,6 +161,9 @@ var settings = []setting{
 	{"relay", "VW_RELAY_MAX_CONNS_PER_TOKEN", "--max-conns-per-token", fixed(trial{env: []string{"VW_RELAY_SECRET=" + secretA},
 		def: "1000", envVal: "2", flagVal: "3", noDefault: "1,000 connections from one address pass the 100 per address", check: maxConnsPerToken})},
 	{"relay", "VW_RELAY_TRUSTED_PROXIES", "--trusted-proxies", fixed(trial{envVal: "10.9.9.9", flagVal: "127.0.0.1", check: trustsProxy})},
+	{"relay", "VW_LOG_FORMAT", "--log-format", fixed(trial{def: "text", envVal: "json", flagVal: "text", check: logsAs})},
+	{"relay", "VW_RELAY_METRICS_TOPICS", "--metrics-topics", fixed(trial{def: "200", envVal: "1", flagVal: "2", check: metricsTopics,
+		noDefault: "201 publishers from one address pass the 100 connections per address"})},
 	{"relay", "VW_RELAY_STATE", "--state", func(t *testing.T) trial {
 		home := t.TempDir()
 		return trial{env: []string{"HOME=" + home, "VW_RELAY_SECRET=" + secretA},

@@ -112,6 +112,19 @@ func logsAt(t *testing.T, r *vwRun, v string) {
 	}
 }
 
+// logsAs checks that every line r logged is a JSON object (v "json") or
+// logfmt text (v "text").
+func logsAs(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	out := r.logText()
+	for _, l := range lines(out) {
+		if json := strings.HasPrefix(l, "{") && strings.HasSuffix(l, "}"); json != (v == "json") || !json && !strings.HasPrefix(l, "time=") {
+			t.Fatalf("log format %s, but a line reads %q", v, l)
+		}
+	}
+}
+
 func apiRuleTo(t *testing.T, r *vwRun, v string) {
 	t.Helper()
 	running(t, r)

@@ -27,7 +27,17 @@ type vwRun struct {
 	dir string // its working directory
 }
 
-var listening = regexp.MustCompile(`msg="vw (?:stream|relay) listening" addr="([^"]+)"`)
+// listening matches the line that says where vw listens, as text or JSON
+// (VW_LOG_FORMAT).
+var listening = regexp.MustCompile(`msg="vw (?:stream|relay) listening" addr="([^"]+)"|"addr":"([^"]+)".*"msg":"vw (?:stream|relay) listening"`)
+
+// listenAddr returns the address the listening line in log names, or "".
+func listenAddr(log string) string {
+	if m := listening.FindStringSubmatch(log); m != nil {
+		return m[1] + m[2]
+	}
+	return ""
+}
 
 // launch starts vw with env added to a clean environment (a HOME and a
 // working directory of its own) and returns once it listens (its log says
@@ -45,8 +55,7 @@ func launch(t *testing.T, env []string, args ...string) *vwRun {
 	known := portIn(env)
 	var addr string
 	testutil.Eventually(t, 15*time.Second, func() bool {
-		if m := listening.FindStringSubmatch(p.logText()); m != nil {
-			addr = m[1]
+		if addr = listenAddr(p.logText()); addr != "" {
 			return true
 		}
 		if known != "" {
@@ -89,12 +98,7 @@ func portIn(env []string) string {
 }
 
 // listensAt returns the address the run's log says it listens on, or "".
-func (r *vwRun) listensAt() string {
-	if m := listening.FindStringSubmatch(r.logText()); m != nil {
-		return m[1]
-	}
-	return ""
-}
+func (r *vwRun) listensAt() string { return listenAddr(r.logText()) }
 
 // running fails the test unless the run started and still runs.
 func running(t *testing.T, r *vwRun) {

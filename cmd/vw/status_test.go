@@ -85,7 +85,7 @@ func TestStatusPage(t *testing.T) {
 	relay.kill()
 	waitText(15*time.Second, dest, func(s string) bool { return strings.HasPrefix(s, "backing off") }, "the destination once the relay is gone")
 	page.Screenshot("status-relay-gone")
-	if !alive(cam) || !alive(mic) {
+	if !cam.Alive() || !mic.Alive() {
 		t.Fatal("a feed died")
 	}
 }
