@@ -40,8 +40,8 @@ const (
 // of the stream, so a feed keeps its PIDs across mute and unmute, and its
 // continuity counter carries on.
 type outES struct {
-	cc      uint8
-	last    uint64 // the last decoding timestamp written
+	cc      ts.Continuity // the last one written
+	last    uint64        // the last decoding timestamp written
 	hasLast bool
 	aac     *aacTrack // what a silent stand-in needs (silence.go); AAC only
 }
@@ -61,12 +61,13 @@ type es struct {
 	pcr    bool // carries the feed's PCR
 
 	// Per connection.
-	started   bool      // forwarding: joined at a PES start
-	waitSince time.Time // when it began waiting to join (video waits for a keyframe)
-	lastCC    int       // last input continuity counter + 1; 0 for none
-	pesLeft   int       // bytes of the current PES still to come; -1 unbounded
-	lastPTS   uint64    // the last input PTS, noPTS for none
-	stopped   bool      // draining: this ES has reached its PES boundary
+	started   bool          // forwarding: joined at a PES start
+	waitSince time.Time     // when it began waiting to join (video waits for a keyframe)
+	lastCC    ts.Continuity // of the last input packet with a payload
+	ccSeen    bool          // lastCC is set
+	pesLeft   int           // bytes of the current PES still to come; -1 unbounded
+	lastPTS   uint64        // the last input PTS, noPTS for none
+	stopped   bool          // draining: this ES has reached its PES boundary
 
 	sid byte // stream_id written into its PES headers; 0 keeps the feed's
 }
@@ -121,7 +122,7 @@ type mux struct {
 	outOf map[outKey]uint16
 
 	// PSI.
-	version  uint8
+	version  ts.Version
 	pat      []byte
 	pmt      []byte
 	pmtNext  []byte
@@ -130,8 +131,8 @@ type mux struct {
 	dirty    bool // PSI changed and must go out before anything else
 	psiSent  bool
 	lastPSI  time.Time
-	patCC    uint8
-	pmtCC    uint8
+	patCC    ts.Continuity
+	pmtCC    ts.Continuity
 	versions int // PMT versions published, for logs and tests
 
 	// The stream clock: base + 90 kHz × (now - t0).
@@ -282,7 +283,7 @@ func (e *es) resetConn() {
 	e.lastPTS = noPTS
 	e.started = false
 	e.waitSince = time.Time{}
-	e.lastCC = 0
+	e.ccSeen = false
 	e.pesLeft = -1
 }
 
@@ -364,19 +365,19 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 	pusi := ts.PayloadUnitStart(p)
 	hasPayload := ts.HasPayload(p) && off < ts.PacketSize
 	if hasPayload {
-		cc := int(ts.CC(p)) + 1
-		if e.lastCC != 0 {
+		cc := ts.CC(p)
+		if e.ccSeen {
 			if cc == e.lastCC {
 				return // duplicate packet
 			}
-			if cc != e.lastCC%16+1 && !ts.Discontinuity(p) && !pusi && e.started {
+			if cc != e.lastCC.Next() && !ts.Discontinuity(p) && !pusi && e.started {
 				// Lost input (a full queue upstream): the rest of this PES
 				// is damaged, so skip to the next one.
 				e.started = false
 				e.waitSince = now
 			}
 		}
-		e.lastCC = cc
+		e.lastCC, e.ccSeen = cc, true
 	}
 	if f.draining {
 		if e.stopped || !e.started || pusi {
@@ -435,8 +436,8 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 		if h.DTS > 0 {
 			dec = ts.Timestamp(pl[h.DTS:])
 		}
-		step := int64((dec - e.lastPTS) & ts.TimestampMask)
-		if e.lastPTS == noPTS || step >= 1<<32 {
+		step := ts.TimestampDiff(dec, e.lastPTS)
+		if e.lastPTS == noPTS || step < 0 {
 			step = 0
 		}
 		e.lastPTS = dec
@@ -451,11 +452,7 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 		// output PID's timestamps keep going forward.
 		out := (dec + f.offset) & ts.TimestampMask
 		if o := &m.outs[e.outPID-outFirstPID]; o.hasLast {
-			adv := int64((out - o.last) & ts.TimestampMask)
-			if adv >= 1<<32 {
-				adv -= 1 << 33
-			}
-			if adv <= 0 {
+			if adv := ts.TimestampDiff(out, o.last); adv <= 0 {
 				bump := uint64(-adv + max(step, slewStep))
 				f.offset = (f.offset + bump) & ts.TimestampMask
 				out = (out + bump) & ts.TimestampMask
@@ -473,7 +470,7 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 	ts.SetPID(q, e.outPID)
 	o := &m.outs[e.outPID-outFirstPID]
 	if hasPayload {
-		o.cc = (o.cc + 1) & 0x0f
+		o.cc = o.cc.Next()
 	}
 	ts.SetCC(q, o.cc)
 	if pusi && hasPayload {
@@ -565,10 +562,7 @@ func (m *mux) syncClock(f *feed, e *es, v, step int64, now time.Time) (rebased, 
 		m.learnClock(f, v, now)
 		return false, false
 	}
-	d := int64((uint64(v) + f.offset - m.clock(now)) & ts.TimestampMask)
-	if d >= 1<<32 {
-		d -= 1 << 33
-	}
+	d := ts.TimestampDiff(uint64(v)+f.offset, m.clock(now))
 	f.noteLead(d, now)
 	d -= f.bias
 	if limit := int64(m.cfg.Resync / (time.Second / 90000)); d < -limit {
@@ -782,13 +776,13 @@ func (m *mux) buildPMT() {
 			t.PCRPID = t.Streams[0].PID
 		}
 	}
-	t.Version = m.version
+	t.Version = uint8(m.version)
 	m.pmtNext = ts.AppendPMT(m.pmtNext[:0], t)
 	if m.pmt != nil && bytes.Equal(m.pmtNext, m.pmt) {
 		return
 	}
-	m.version = (m.version + 1) & 0x1f
-	t.Version = m.version
+	m.version = m.version.Next()
+	t.Version = uint8(m.version)
 	m.pmtNext = ts.AppendPMT(m.pmtNext[:0], t)
 	m.pmt, m.pmtNext = m.pmtNext, m.pmt
 	m.dirty = true

@@ -59,11 +59,11 @@ func (m *mux) noteAAC(e *es, data []byte, now time.Time) {
 	if cfg, ok := parseADTS(data); ok {
 		a.cfg, a.ok = cfg, true
 	}
-	if d := (o.last - a.prev) & ts.TimestampMask; a.prev != 0 && d > 0 && d < 90000 {
-		a.step = d
+	if d := ts.TimestampDiff(o.last, a.prev); a.prev != 0 && d > 0 && d < 90000 {
+		a.step = uint64(d)
 	}
 	a.prev = o.last
-	a.lead = signed33(o.last - m.clock(now))
+	a.lead = ts.TimestampDiff(o.last, m.clock(now))
 	m.sil.pid = e.outPID
 	m.sil.info = append(m.sil.info[:0], e.info...)
 }
@@ -132,7 +132,7 @@ func (m *mux) startSilence(now time.Time) {
 	}
 	s.pts0 = (o.last + step) & ts.TimestampMask
 	s.n = 0
-	ahead := signed33(s.pts0 - (m.clock(now) + uint64(a.lead)))
+	ahead := ts.TimestampDiff(s.pts0, m.clock(now)+uint64(a.lead))
 	s.startAt = now.Add(time.Duration(ahead) * time.Second / 90000)
 	s.started = true
 }
@@ -181,8 +181,8 @@ func (m *mux) appendSilentPES(pts uint64) {
 	n := len(pes) - 6
 	pes[4], pes[5] = byte(n>>8), byte(n)
 
-	o.cc = (o.cc + 1) & 0x0f
-	m.scratch = append(m.scratch, ts.SyncByte, 0x40|byte(s.pid>>8), byte(s.pid), 0x30|o.cc)
+	o.cc = o.cc.Next()
+	m.scratch = append(m.scratch, ts.SyncByte, 0x40|byte(s.pid>>8), byte(s.pid), 0x30|byte(o.cc))
 	af := ts.PacketSize - 5 - len(pes)
 	m.scratch = append(m.scratch, byte(af))
 	if af > 0 {
@@ -205,13 +205,4 @@ func (m *mux) silenceDue() time.Time {
 		return m.t0 // at once
 	}
 	return s.startAt.Add(s.frameTime(s.n))
-}
-
-// signed33 reads a 33-bit timestamp difference as signed.
-func signed33(d uint64) int64 {
-	d &= ts.TimestampMask
-	if d >= 1<<32 {
-		return int64(d) - 1<<33
-	}
-	return int64(d)
 }

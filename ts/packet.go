@@ -33,10 +33,10 @@ func HasPayload(p []byte) bool { return p[3]&0x10 != 0 }
 func HasAdaptation(p []byte) bool { return p[3]&0x20 != 0 }
 
 // CC returns the continuity counter.
-func CC(p []byte) uint8 { return p[3] & 0x0f }
+func CC(p []byte) Continuity { return Continuity(p[3] & 0x0f) }
 
 // SetCC rewrites the continuity counter in place.
-func SetCC(p []byte, cc uint8) { p[3] = p[3]&0xf0 | cc&0x0f }
+func SetCC(p []byte, cc Continuity) { p[3] = p[3]&0xf0 | byte(cc)&0x0f }
 
 // PIDPAT is the PID of the Program Association Table.
 const PIDPAT = 0x0000

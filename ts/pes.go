@@ -10,10 +10,6 @@ var (
 	ErrCRC    = errors.New("ts: section CRC mismatch")
 )
 
-// TimestampMask keeps the 33 bits of a PTS, DTS or PCR base: these clocks
-// count 90 kHz ticks modulo 2^33.
-const TimestampMask = 1<<33 - 1
-
 // PESHeader locates the fields of a PES header within a payload that starts
 // with it. Offsets are relative to that payload.
 type PESHeader struct {

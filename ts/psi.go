@@ -177,14 +177,14 @@ func AppendPMT(dst []byte, m *PMT) []byte {
 // numbering them from cc, and returns the next counter. The first packet
 // has payload_unit_start and a zero pointer_field; the last is padded with
 // 0xFF.
-func AppendSectionPackets(dst []byte, pid uint16, cc uint8, section []byte) ([]byte, uint8) {
+func AppendSectionPackets(dst []byte, pid uint16, cc Continuity, section []byte) ([]byte, Continuity) {
 	first := true
 	for first || len(section) > 0 {
 		var hdr [5]byte
 		hdr[0] = SyncByte
 		hdr[1] = byte(pid>>8) & 0x1f
 		hdr[2] = byte(pid)
-		hdr[3] = 0x10 | cc&0x0f
+		hdr[3] = 0x10 | byte(cc)&0x0f
 		n := 4
 		if first {
 			hdr[1] |= 0x40
@@ -197,7 +197,7 @@ func AppendSectionPackets(dst []byte, pid uint16, cc uint8, section []byte) ([]b
 			dst = append(dst, 0xff)
 		}
 		section = section[k:]
-		cc = (cc + 1) & 0x0f
+		cc = cc.Next()
 		first = false
 	}
 	return dst, cc
@@ -210,7 +210,8 @@ type SectionReader struct {
 	buf    [MaxSectionSize]byte
 	n      int // bytes gathered
 	active bool
-	lastCC int // the last packet's continuity counter plus one; 0 before any
+	lastCC Continuity
+	ccSeen bool // lastCC holds a packet's counter
 }
 
 // Push feeds one packet of the reader's PID and calls emit with each
@@ -221,12 +222,12 @@ func (r *SectionReader) Push(p []byte, emit func(section []byte)) {
 	if !ok || !HasPayload(p) || off >= PacketSize || TransportError(p) {
 		return
 	}
-	cc := int(CC(p)) + 1
-	if r.lastCC != 0 && cc == r.lastCC {
+	cc := CC(p)
+	if r.ccSeen && cc == r.lastCC {
 		return // a duplicate packet
 	}
-	gap := r.lastCC != 0 && cc != r.lastCC%16+1
-	r.lastCC = cc
+	gap := r.ccSeen && cc != r.lastCC.Next()
+	r.lastCC, r.ccSeen = cc, true
 	if gap {
 		r.active = false
 	}

@@ -22,8 +22,8 @@ type Synth struct {
 	pts      uint64
 	frame    int
 	cc       uint8
-	patCC    uint8
-	pmtCC    uint8
+	patCC    ts.Continuity
+	pmtCC    ts.Continuity
 	sinceTab uint64
 	started  bool
 }
