@@ -122,18 +122,17 @@ type mux struct {
 	outOf map[outKey]uint16
 
 	// PSI.
-	version  ts.Version
-	pat      []byte
-	pmt      []byte
-	pmtNext  []byte
-	pmtTbl   ts.PMT
-	rebuild  bool // the ES set may have changed
-	dirty    bool // PSI changed and must go out before anything else
-	psiSent  bool
-	lastPSI  time.Time
-	patCC    ts.Continuity
-	pmtCC    ts.Continuity
-	versions int // PMT versions published, for logs and tests
+	version ts.Version
+	pat     []byte
+	pmt     []byte
+	pmtNext []byte
+	pmtTbl  ts.PMT
+	rebuild bool // the ES set may have changed
+	dirty   bool // PSI changed and must go out before anything else
+	psiSent bool
+	lastPSI time.Time
+	patCC   ts.Continuity
+	pmtCC   ts.Continuity
 
 	// The stream clock: base + 90 kHz × (now - t0).
 	clockSet bool
@@ -143,10 +142,6 @@ type mux struct {
 	scratch []byte
 	slab    []byte
 	msgs    []hub.Message
-
-	// Counters, read by the owner.
-	bad     uint64 // malformed packets dropped
-	changes int
 
 	left *leftOut // where admit reports the feeds left out; may be nil
 	sil  silence  // the stand-in for a muted AAC track (silence.go)
@@ -321,8 +316,7 @@ func (m *mux) input(f *feed, msg *hub.Message, now time.Time) {
 func (m *mux) packet(f *feed, p []byte, now time.Time) {
 	off, ok := ts.PayloadOffset(p)
 	if !ok || ts.TransportError(p) {
-		m.bad++
-		return
+		return // malformed or known damaged
 	}
 	pid := ts.PID(p)
 	switch {
@@ -389,7 +383,6 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 	if pusi && hasPayload {
 		var err error
 		if h, err = ts.ParsePES(p[off:]); err != nil {
-			m.bad++
 			e.started = false
 			return
 		}
@@ -413,8 +406,7 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 		}
 		if hasPayload && e.pesLeft >= 0 {
 			if e.pesLeft == 0 {
-				m.bad++ // more data than the PES header announced
-				return
+				return // more data than the PES header announced
 			}
 			e.pesLeft -= ts.PacketSize - off
 			if e.pesLeft < 0 {
@@ -786,7 +778,6 @@ func (m *mux) buildPMT() {
 	m.pmtNext = ts.AppendPMT(m.pmtNext[:0], t)
 	m.pmt, m.pmtNext = m.pmtNext, m.pmt
 	m.dirty = true
-	m.versions++
 	m.log.WithFields(logrus.Fields{"version": m.version, "streams": len(t.Streams)}).Debug("PMT changed")
 }
 
