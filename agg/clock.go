@@ -1,0 +1,91 @@
+package agg
+
+import (
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/ts"
+)
+
+// clock returns the stream clock at now.
+func (m *mux) clock(now time.Time) uint64 {
+	return (m.base + uint64(now.Sub(m.t0))*9/100000) & ts.TimestampMask
+}
+
+// learnClock sets f's offset so that its timestamp v maps to the stream
+// clock now, plus the lead the other live feeds run with, so that media
+// arriving together carries timestamps that match. The first feed to learn
+// starts the stream clock at v.
+func (m *mux) learnClock(f *feed, v int64, now time.Time) {
+	if !m.clockSet {
+		m.clockSet, m.t0, m.base = true, now, uint64(v)&ts.TimestampMask
+	}
+	var bias int64
+	for _, g := range m.feeds {
+		if g != f && g.live && g.clockOK && !g.leadSince.IsZero() {
+			bias = max(bias, g.lead())
+		}
+	}
+	f.bias = bias
+	f.offset = (m.clock(now) + uint64(bias) - uint64(v)) & ts.TimestampMask
+	f.clockOK = true
+	f.leadSince = time.Time{}
+}
+
+// lead returns how far ahead of its earliest arrivals f's timestamps run.
+func (f *feed) lead() int64 {
+	return max(0, min(f.leadMin, f.leadPrev))
+}
+
+// noteLead records the lead d of one PES.
+func (f *feed) noteLead(d int64, now time.Time) {
+	switch {
+	case f.leadSince.IsZero():
+		f.leadMin, f.leadPrev, f.leadSince = d, d, now
+	case now.Sub(f.leadSince) >= time.Second:
+		f.leadPrev, f.leadMin, f.leadSince = f.leadMin, d, now
+	default:
+		f.leadMin = min(f.leadMin, d)
+	}
+}
+
+// syncClock learns f's offset at its first timestamp, and again when the
+// feed has fallen behind the stream clock by more than Config.Resync (it
+// stalled, or its clock jumped back); it reports such a rebase. A feed
+// ahead of the clock is never rebased at a stroke, which would send its
+// timestamps backwards: the offset follows the earliest arrival instead. A
+// PES that arrives earlier, relative to its timestamp, than the one the
+// offset was learned from shows that that one was delayed (ffmpeg starting
+// under load and catching up). Timestamps cannot be squeezed to catch up:
+// frames would overlap, which players and ffmpeg reject. So an audio
+// stream a whole frame ahead drops that frame (a whole PES: MP2 frames
+// stand alone) and its feed moves back by the frame's duration; skip says
+// so. Video frames depend on each other and cannot be dropped: a video
+// feed keeps the offset of its first PES.
+func (m *mux) syncClock(f *feed, e *es, v, step int64, now time.Time) (rebased, skip bool) {
+	if !f.clockOK {
+		m.learnClock(f, v, now)
+		return false, false
+	}
+	d := ts.TimestampDiff(uint64(v)+f.offset, m.clock(now))
+	f.noteLead(d, now)
+	d -= f.bias
+	if limit := int64(m.cfg.Resync / (time.Second / 90000)); d < -limit {
+		m.log.WithFields(logrus.Fields{"feed": f.name, "offMs": d / 90}).Debug("feed clock fell behind: rebasing")
+		m.learnClock(f, v, now)
+		return true, false
+	}
+	if d <= 0 {
+		return false, false
+	}
+	if e.kind == kindAudio && step > 0 && d >= step {
+		f.offset = (f.offset - uint64(step)) & ts.TimestampMask
+		return false, true
+	}
+	return false, false
+}
+
+// slewStep is the least an output PID's timestamps advance when a feed's
+// rebase would have sent them backwards and the PES spacing is unknown.
+const slewStep = 450
