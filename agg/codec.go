@@ -319,7 +319,7 @@ func (m *mux) setLeftOut(f *feed, why string) bool {
 // of the stream. The decision is brought up to date first, so that the
 // first packet of a feed that just went live is judged too.
 func (m *mux) blocked(f *feed) bool {
-	if m.rebuild {
+	if m.psi.rebuild {
 		m.buildPMT()
 	}
 	return f.leftOut != ""

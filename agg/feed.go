@@ -108,7 +108,7 @@ func (m *mux) finishDrained() {
 	for _, f := range m.feeds {
 		if f.draining && f.allStopped() {
 			f.removed = true
-			m.rebuild = true
+			m.psi.rebuild = true
 			continue
 		}
 		m.feeds[j] = f

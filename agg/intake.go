@@ -112,7 +112,7 @@ func (m *mux) newES(f *feed, pid uint16, typ uint8, info []byte) *es {
 	e := &es{inPID: pid, outPID: out, pesLeft: -1, lastPTS: noPTS}
 	e.setType(typ, info)
 	f.es = append(f.es, e)
-	m.rebuild = true
+	m.psi.rebuild = true
 	return e
 }
 
@@ -174,5 +174,5 @@ func (m *mux) onPMT(f *feed, b []byte) {
 		}
 	}
 	f.es = append(f.es[:0], keep[:n]...)
-	m.rebuild = true
+	m.psi.rebuild = true
 }

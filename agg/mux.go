@@ -51,18 +51,7 @@ type mux struct {
 	outs  []outES
 	outOf map[outKey]uint16
 
-	// PSI.
-	version ts.Version
-	pat     []byte
-	pmt     []byte
-	pmtNext []byte
-	pmtTbl  ts.PMT
-	rebuild bool // the ES set may have changed
-	dirty   bool // PSI changed and must go out before anything else
-	psiSent bool
-	lastPSI time.Time
-	patCC   ts.Continuity
-	pmtCC   ts.Continuity
+	psi outPSI
 
 	// The stream clock: base + 90 kHz × (now - t0).
 	clockSet bool
@@ -84,10 +73,12 @@ func newMux(cfg Config, log *logrus.Entry, publish func(*hub.Message)) *mux {
 		publish: publish,
 		outOf:   make(map[outKey]uint16),
 		scratch: make([]byte, 0, slabSize),
-		version: 31, // the first PMT built takes version 0
 	}
-	m.pat = ts.AppendPAT(nil, outTSID, 0, []ts.Program{{Number: outProgram, PID: outPMTPID}})
-	m.rebuild = true
+	m.psi = outPSI{
+		pat:     ts.AppendPAT(nil, outTSID, 0, []ts.Program{{Number: outProgram, PID: outPMTPID}}),
+		version: 31, // the first PMT built takes version 0
+		rebuild: true,
+	}
 	return m
 }
 
@@ -126,9 +117,10 @@ func (m *mux) setFeeds(names []string, now time.Time) (added []*feed) {
 		}
 	}
 	m.feeds = order
-	m.rebuild = true
+	m.psi.rebuild = true
 	m.finishDrained()
-	m.flushPSIIfDirty(now)
+	m.putPSI(now, nothingFollows)
+	m.flush()
 	return added
 }
 
@@ -147,7 +139,7 @@ func (m *mux) input(f *feed, msg *hub.Message, now time.Time) {
 	f.last = now
 	if !f.live {
 		f.live = true
-		m.rebuild = true
+		m.psi.rebuild = true
 		m.log.WithField("feed", f.name).Debug("feed live")
 	}
 	d := msg.Data
@@ -158,7 +150,7 @@ func (m *mux) input(f *feed, msg *hub.Message, now time.Time) {
 	if f.draining {
 		m.finishDrained()
 	}
-	m.flushPSIIfDirty(now)
+	m.putPSI(now, nothingFollows)
 	m.flush()
 }
 
@@ -169,7 +161,7 @@ func (m *mux) tick(now time.Time) {
 	for _, f := range m.feeds {
 		if f.live && now.Sub(f.last) >= m.cfg.Grace {
 			f.live = false
-			m.rebuild = true
+			m.psi.rebuild = true
 			for _, e := range f.es {
 				e.resetConn()
 			}
@@ -183,13 +175,12 @@ func (m *mux) tick(now time.Time) {
 		anyLive = anyLive || f.live
 	}
 	m.finishDrained()
-	if m.rebuild {
-		m.buildPMT()
+	at := nothingFollows
+	if anyLive {
+		at = liveTick
 	}
-	if m.psiSent && (m.dirty || (anyLive && now.Sub(m.lastPSI) >= m.cfg.PSIInterval)) {
-		m.appendPSI(now)
-		m.flush()
-	}
+	m.putPSI(now, at)
+	m.flush()
 	m.emitSilence(now)
 }
 
@@ -211,8 +202,8 @@ func (m *mux) deadline() time.Time {
 			earliest(f.drainUntil)
 		}
 	}
-	if anyLive && m.psiSent {
-		earliest(m.lastPSI.Add(m.cfg.PSIInterval))
+	if t, ok := m.psiRepeat(); ok && anyLive {
+		earliest(t)
 	}
 	if t := m.silenceDue(); !t.IsZero() {
 		earliest(t)

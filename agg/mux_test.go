@@ -63,7 +63,9 @@ func (r *rig) send(name string, data []byte) {
 	r.m.input(f, &hub.Message{Data: data, From: r.from[name]}, r.now)
 }
 
-// advance moves the clock, running tick at every deadline on the way.
+// advance moves the clock, running tick at every deadline on the way. A
+// tick that leaves its own deadline in the past would make the stream's
+// goroutine spin: that fails the test.
 func (r *rig) advance(d time.Duration) {
 	end := r.now.Add(d)
 	for {
@@ -75,6 +77,9 @@ func (r *rig) advance(d time.Duration) {
 			r.now = dl
 		}
 		r.m.tick(r.now)
+		if next := r.m.deadline(); !next.IsZero() && !next.After(r.now) {
+			r.t.Fatalf("tick at %v left the deadline at %v: the muxer would spin", r.now.Sub(r.start), next.Sub(r.start))
+		}
 	}
 	r.now = end
 }
@@ -264,6 +269,69 @@ func TestMuxRestartAndSilence(t *testing.T) {
 	lastPMT(t, r.out, &pmt)
 	if len(pmt.Streams) != 2 {
 		t.Fatalf("last PMT %+v, want audio back", pmt)
+	}
+}
+
+// TestMuxPSIDue checks when PAT and PMT go out: never before the first
+// media packet, which they lead; alone and at once when the PMT changes;
+// every PSIInterval while a feed is live, also between its PES; and no
+// more once every feed has gone silent.
+func TestMuxPSIDue(t *testing.T) {
+	r := newRig(t, Config{}, "video0", "audio0")
+	video := tscheck.NewSynth(true, 0)
+	audio := tscheck.NewSynth(false, 0)
+	frame := video.Append(nil, 1)
+	if ts.PID(frame) != ts.PIDPAT || ts.PID(frame[ts.PacketSize:]) != 0x1000 {
+		t.Fatal("the synth's first frame does not start with its PAT and PMT")
+	}
+	r.send("video0", frame[:2*ts.PacketSize]) // the feed's PSI, no media yet
+	r.advance(300 * time.Millisecond)
+	if r.msgs > 0 {
+		t.Fatalf("%d messages before any media: PSI must not go out alone before the first media packet", r.msgs)
+	}
+	r.send("video0", frame[2*ts.PacketSize:])
+	if len(r.out) < 3*ts.PacketSize || ts.PID(r.out) != ts.PIDPAT || ts.PID(r.out[ts.PacketSize:]) != outPMTPID {
+		t.Fatalf("the first output (%d bytes) does not start with PAT and PMT", len(r.out))
+	}
+	r.play(500*time.Millisecond, map[string]*tscheck.Synth{"video0": video, "audio0": audio})
+
+	// Mute between audio frames: the new PMT goes out alone, at once.
+	mark, msgs := len(r.out), r.msgs
+	var before ts.PMT
+	lastPMT(t, r.out, &before)
+	r.set("video0")
+	var after ts.PMT
+	lastPMT(t, r.out, &after)
+	if r.msgs != msgs+1 || len(r.out)-mark != 2*ts.PacketSize || ts.PID(r.out[mark:]) != ts.PIDPAT {
+		t.Fatalf("the mute published %d messages of %d bytes, want one PAT and PMT", r.msgs-msgs, len(r.out)-mark)
+	}
+	if len(after.Streams) != 1 || after.Version != uint8(ts.Version(before.Version).Next()) {
+		t.Fatalf("PMT after the mute: version %d (was %d), %d streams; want the next version, video alone", after.Version, before.Version, len(after.Streams))
+	}
+
+	// The video sends one more frame and then nothing: PSI repeats on time
+	// while it is live, goes out once more when it leaves the PMT at the
+	// end of the grace period, and then stops.
+	r.psiAt = r.psiAt[:0]
+	sent := r.now.Sub(r.start)
+	r.send("video0", video.Append(nil, 1))
+	grace := DefaultConfig().Grace
+	r.advance(grace + time.Second)
+	interval := DefaultConfig().PSIInterval
+	want := sent
+	for i, at := range r.psiAt {
+		if i > 0 && at-r.psiAt[i-1] > interval {
+			t.Fatalf("PSI at %v after the last at %v: more than %v apart", at, r.psiAt[i-1], interval)
+		}
+		if at > want {
+			want = at
+		}
+	}
+	if want != sent+grace || len(r.psiAt) < int(grace/interval) {
+		t.Fatalf("PSI at %v; want it every %v from %v to %v, when the video left the PMT, and never after", r.psiAt, interval, sent, sent+grace)
+	}
+	if d := r.m.deadline(); !d.IsZero() {
+		t.Fatalf("nothing is live, yet the muxer wants a tick at %v", d.Sub(r.start))
 	}
 }
 

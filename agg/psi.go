@@ -9,14 +9,84 @@ import (
 	"github.com/vwlab/vw/ts"
 )
 
+// outPSI is the stream's own PAT and PMT. Whatever may change the set of
+// ES (a feed joining, leaving, going silent, a new PMT from a feed) sets
+// rebuild; buildPMT turns that into a new version only when the table
+// really differs; psiDue alone decides when the tables go out.
+type outPSI struct {
+	pat     []byte // one program, its PMT on outPMTPID: never changes
+	pmt     []byte // the PMT in force
+	next    []byte // where the next PMT is built, to compare with pmt
+	tbl     ts.PMT
+	version ts.Version
+	rebuild bool // the ES set may have changed since the PMT was built
+	changed bool // the PMT changed since it last went out
+	sent    bool // PAT and PMT have gone out at least once
+	last    time.Time
+	patCC   ts.Continuity
+	pmtCC   ts.Continuity
+}
+
+// psiMoment is what the muxer is doing when it asks whether PAT and PMT
+// are due.
+type psiMoment uint8
+
+const (
+	mediaFollows   psiMoment = iota // a media packet is about to be written
+	nothingFollows                  // a rule change or an input message is done
+	liveTick                        // time passed while some feed is live
+)
+
+// psiDue decides whether PAT and PMT go out now. The first time, they
+// lead the first media packet, never alone. After that they go out at
+// once when the PMT changed (so a mute is in the PMT before anything
+// follows), media or not; and they repeat every PSIInterval while media
+// flows: in front of a media packet, or at a tick while a feed is live,
+// since a feed may sit between PES longer than that. psiRepeat says when
+// a tick should next ask.
+func (m *mux) psiDue(now time.Time, at psiMoment) bool {
+	switch {
+	case !m.psi.sent:
+		return at == mediaFollows
+	case m.psi.changed:
+		return true
+	case at == nothingFollows:
+		return false
+	default:
+		return now.Sub(m.psi.last) >= m.cfg.PSIInterval
+	}
+}
+
+// psiRepeat returns when PAT and PMT repeat if nothing else sends them,
+// and false before they first went out.
+func (m *mux) psiRepeat() (time.Time, bool) {
+	return m.psi.last.Add(m.cfg.PSIInterval), m.psi.sent
+}
+
+// putPSI appends PAT and PMT to scratch when psiDue says so, first
+// rebuilding the PMT if the ES set may have changed.
+func (m *mux) putPSI(now time.Time, at psiMoment) {
+	if m.psi.rebuild {
+		m.buildPMT()
+	}
+	if !m.psiDue(now, at) {
+		return
+	}
+	p := &m.psi
+	m.scratch, p.patCC = ts.AppendSectionPackets(m.scratch, ts.PIDPAT, p.patCC, p.pat)
+	m.scratch, p.pmtCC = ts.AppendSectionPackets(m.scratch, outPMTPID, p.pmtCC, p.pmt)
+	p.last, p.changed, p.sent = now, false, true
+}
+
 // buildPMT recomputes the output PMT from the live feeds and bumps its
 // version if it changed. It also assigns stream_ids: the first video and
 // audio (in rule order) keep 0xE0 and 0xC0, which jsmpeg plays; later ones
 // get 0xE1, 0xC1...
 func (m *mux) buildPMT() {
-	m.rebuild = false
+	p := &m.psi
+	p.rebuild = false
 	m.admit()
-	t := &m.pmtTbl
+	t := &p.tbl
 	t.Program = outProgram
 	t.PCRPID = ts.PIDNull
 	t.Info = nil
@@ -55,45 +125,15 @@ func (m *mux) buildPMT() {
 			t.PCRPID = t.Streams[0].PID
 		}
 	}
-	t.Version = uint8(m.version)
-	m.pmtNext = ts.AppendPMT(m.pmtNext[:0], t)
-	if m.pmt != nil && bytes.Equal(m.pmtNext, m.pmt) {
+	t.Version = uint8(p.version)
+	p.next = ts.AppendPMT(p.next[:0], t)
+	if p.pmt != nil && bytes.Equal(p.next, p.pmt) {
 		return
 	}
-	m.version = m.version.Next()
-	t.Version = uint8(m.version)
-	m.pmtNext = ts.AppendPMT(m.pmtNext[:0], t)
-	m.pmt, m.pmtNext = m.pmtNext, m.pmt
-	m.dirty = true
-	m.log.WithFields(logrus.Fields{"version": m.version, "streams": len(t.Streams)}).Debug("PMT changed")
-}
-
-// beforeMedia puts PAT and PMT out first when they changed or are due.
-func (m *mux) beforeMedia(now time.Time) {
-	if m.rebuild {
-		m.buildPMT()
-	}
-	if m.dirty || !m.psiSent || now.Sub(m.lastPSI) >= m.cfg.PSIInterval {
-		m.appendPSI(now)
-	}
-}
-
-// flushPSIIfDirty sends a changed PAT/PMT at once, even with no media to
-// follow (a feed removed or gone silent).
-func (m *mux) flushPSIIfDirty(now time.Time) {
-	if m.rebuild {
-		m.buildPMT()
-	}
-	if m.dirty && m.psiSent {
-		m.appendPSI(now)
-		m.flush()
-	}
-}
-
-func (m *mux) appendPSI(now time.Time) {
-	m.scratch, m.patCC = ts.AppendSectionPackets(m.scratch, ts.PIDPAT, m.patCC, m.pat)
-	m.scratch, m.pmtCC = ts.AppendSectionPackets(m.scratch, outPMTPID, m.pmtCC, m.pmt)
-	m.lastPSI = now
-	m.dirty = false
-	m.psiSent = true
+	p.version = p.version.Next()
+	t.Version = uint8(p.version)
+	p.next = ts.AppendPMT(p.next[:0], t)
+	p.pmt, p.next = p.next, p.pmt
+	p.changed = true
+	m.log.WithFields(logrus.Fields{"version": p.version, "streams": len(t.Streams)}).Debug("PMT changed")
 }

@@ -69,7 +69,7 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 	}
 	if _, _, ok := ts.PCR(p); ok && !e.pcr {
 		e.pcr = true
-		m.rebuild = true
+		m.psi.rebuild = true
 	}
 	// Timestamps first: the clock may decide to skip this PES.
 	disc := false
@@ -107,7 +107,7 @@ func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 			o.last, o.hasLast = out, true
 		}
 	}
-	m.beforeMedia(now)
+	m.putPSI(now, mediaFollows)
 
 	n := len(m.scratch)
 	m.scratch = append(m.scratch, p...)

@@ -72,7 +72,7 @@ func (m *mux) noteAAC(e *es, data []byte, now time.Time) {
 // the silence before its first packet leaves.
 func (m *mux) audioJoins(e *es) {
 	if e.typ == ts.TypeADTS && m.sil.on {
-		m.rebuild = true
+		m.psi.rebuild = true
 	}
 }
 
@@ -156,7 +156,7 @@ func (m *mux) emitSilence(now time.Time) {
 	}
 	sent := false
 	for s.on && !s.startAt.Add(s.frameTime(s.n)).After(now) {
-		m.beforeMedia(now)
+		m.putPSI(now, mediaFollows)
 		if !s.on { // the PMT built just now ended it
 			break
 		}
