@@ -8,9 +8,65 @@ import (
 	"github.com/vwlab/vw/ts"
 )
 
-// clock returns the stream clock at now.
-func (m *mux) clock(now time.Time) uint64 {
-	return (m.base + uint64(now.Sub(m.t0))*9/100000) & ts.TimestampMask
+// streamClock is the stream's own 90 kHz clock: base at t0, running with
+// the wall clock. It starts when the first feed learns its offset.
+type streamClock struct {
+	set  bool
+	t0   time.Time
+	base uint64
+}
+
+// at returns the stream clock at now.
+func (c *streamClock) at(now time.Time) uint64 {
+	return (c.base + uint64(now.Sub(c.t0))*9/100000) & ts.TimestampMask
+}
+
+// retime puts a PES start's timestamps on the stream clock: it reads them,
+// lets syncClock learn or move the feed's offset, and keeps the output
+// PID's timestamps going forward. A feed whose first PCR comes before its
+// first timestamp learns its offset from that PCR. retime reports false
+// when the clock drops the PES.
+func (m *mux) retime(f *feed, e *es, k *pkt, now time.Time) bool {
+	if !k.pusi || !k.payload || k.h.PTS == 0 {
+		if base, _, ok := ts.PCR(k.p); ok && !f.clockOK {
+			m.learnClock(f, int64(base), now)
+		}
+		return true
+	}
+	pl := k.p[k.off:]
+	k.pts = ts.Timestamp(pl[k.h.PTS:])
+	k.dec = k.pts // decoding order: DTS when there is one
+	if k.h.DTS > 0 {
+		k.dec = ts.Timestamp(pl[k.h.DTS:])
+	}
+	step := ts.TimestampDiff(k.dec, e.lastPTS)
+	if e.lastPTS == noPTS || step < 0 {
+		step = 0
+	}
+	e.lastPTS = k.dec
+	var skip bool
+	if k.rebased, skip = m.syncClock(f, e, int64(k.dec), step, now); skip {
+		e.leave(now)
+		return false
+	}
+	m.keepForward(f, e, k.dec, step)
+	return true
+}
+
+// keepForward makes sure the output PID's timestamps go forward whatever
+// happened to the feed (a restart, a new clock): if the feed's offset
+// would send them back, it moves the offset on by the PES spacing.
+func (m *mux) keepForward(f *feed, e *es, dec uint64, step int64) {
+	out := (dec + f.offset) & ts.TimestampMask
+	o := &m.outs[e.outPID-outFirstPID]
+	if o.hasLast {
+		if adv := ts.TimestampDiff(out, o.last); adv <= 0 {
+			bump := uint64(-adv + max(step, slewStep))
+			f.offset = (f.offset + bump) & ts.TimestampMask
+			out = (out + bump) & ts.TimestampMask
+		}
+	}
+	o.last, o.hasLast = out, true
 }
 
 // learnClock sets f's offset so that its timestamp v maps to the stream
@@ -18,8 +74,8 @@ func (m *mux) clock(now time.Time) uint64 {
 // arriving together carries timestamps that match. The first feed to learn
 // starts the stream clock at v.
 func (m *mux) learnClock(f *feed, v int64, now time.Time) {
-	if !m.clockSet {
-		m.clockSet, m.t0, m.base = true, now, uint64(v)&ts.TimestampMask
+	if !m.clock.set {
+		m.clock = streamClock{set: true, t0: now, base: uint64(v) & ts.TimestampMask}
 	}
 	var bias int64
 	for _, g := range m.feeds {
@@ -28,7 +84,7 @@ func (m *mux) learnClock(f *feed, v int64, now time.Time) {
 		}
 	}
 	f.bias = bias
-	f.offset = (m.clock(now) + uint64(bias) - uint64(v)) & ts.TimestampMask
+	f.offset = (m.clock.at(now) + uint64(bias) - uint64(v)) & ts.TimestampMask
 	f.clockOK = true
 	f.leadSince = time.Time{}
 }
@@ -68,7 +124,7 @@ func (m *mux) syncClock(f *feed, e *es, v, step int64, now time.Time) (rebased, 
 		m.learnClock(f, v, now)
 		return false, false
 	}
-	d := ts.TimestampDiff(uint64(v)+f.offset, m.clock(now))
+	d := ts.TimestampDiff(uint64(v)+f.offset, m.clock.at(now))
 	f.noteLead(d, now)
 	d -= f.bias
 	if limit := int64(m.cfg.Resync / (time.Second / 90000)); d < -limit {

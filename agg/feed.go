@@ -144,6 +144,12 @@ func (f *feed) restart(from uint64) {
 // noPTS marks an unknown PTS (real ones have 33 bits).
 const noPTS = 1 << 40
 
+// leave stops forwarding e until it joins again at a PES start.
+func (e *es) leave(now time.Time) {
+	e.started = false
+	e.waitSince = now
+}
+
 func (e *es) resetConn() {
 	e.lastPTS = noPTS
 	e.started = false

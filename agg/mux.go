@@ -53,10 +53,7 @@ type mux struct {
 
 	psi outPSI
 
-	// The stream clock: base + 90 kHz × (now - t0).
-	clockSet bool
-	t0       time.Time
-	base     uint64
+	clock streamClock
 
 	scratch []byte
 	slab    []byte

@@ -6,143 +6,156 @@ import (
 	"github.com/vwlab/vw/ts"
 )
 
-// forward copies one media packet to the output, rewritten: output PID and
-// continuity counter, timestamps on the stream clock, stream_id.
+// pkt is one media packet on its way through forward, with what the steps
+// learn of it.
+type pkt struct {
+	p       []byte
+	off     int  // where the payload starts
+	pusi    bool // payload_unit_start_indicator
+	payload bool // the packet carries payload bytes
+
+	// At a PES start (pusi and payload):
+	h       ts.PESHeader
+	pts     uint64 // the input PTS and decoding timestamp, when h.PTS > 0
+	dec     uint64
+	rebased bool // the feed's clock was learned again: its PCR jumps here
+}
+
+// forward copies one media packet of e to the output, rewritten: output
+// PID and continuity counter, timestamps on the stream clock, stream_id.
+// Each step may drop the packet.
 func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
-	pusi := ts.PayloadUnitStart(p)
-	hasPayload := ts.HasPayload(p) && off < ts.PacketSize
-	if hasPayload {
-		cc := ts.CC(p)
-		if e.ccSeen {
-			if cc == e.lastCC {
-				return // duplicate packet
-			}
-			if cc != e.lastCC.Next() && !ts.Discontinuity(p) && !pusi && e.started {
-				// Lost input (a full queue upstream): the rest of this PES
-				// is damaged, so skip to the next one.
-				e.started = false
-				e.waitSince = now
-			}
-		}
-		e.lastCC, e.ccSeen = cc, true
-	}
-	if f.draining {
-		if e.stopped || !e.started || pusi {
-			e.stopped = true
-			return
-		}
-	}
-	var h ts.PESHeader
-	if pusi && hasPayload {
-		var err error
-		if h, err = ts.ParsePES(p[off:]); err != nil {
-			e.started = false
-			return
-		}
-		if !e.started {
-			if e.waitSince.IsZero() {
-				e.waitSince = now
-			}
-			if e.kind == kindVideo && !ts.RandomAccess(p) && now.Sub(e.waitSince) < m.cfg.KeyframeWait {
-				return
-			}
-			e.started = true
-			m.audioJoins(e)
-		}
-		e.pesLeft = -1
-		if h.Length > 0 {
-			e.pesLeft = h.Length + 6 - (ts.PacketSize - off)
-		}
-	} else {
-		if !e.started {
-			return
-		}
-		if hasPayload && e.pesLeft >= 0 {
-			if e.pesLeft == 0 {
-				return // more data than the PES header announced
-			}
-			e.pesLeft -= ts.PacketSize - off
-			if e.pesLeft < 0 {
-				e.pesLeft = 0
-			}
-		}
+	k := pkt{p: p, off: off, pusi: ts.PayloadUnitStart(p), payload: ts.HasPayload(p) && off < ts.PacketSize}
+	if !e.inSequence(&k, now) || e.drainEnds(f, &k) || !m.followPES(e, &k, now) {
+		return
 	}
 	if _, _, ok := ts.PCR(p); ok && !e.pcr {
-		e.pcr = true
+		e.pcr = true // the PMT may want it as the PCR PID
 		m.psi.rebuild = true
 	}
-	// Timestamps first: the clock may decide to skip this PES.
-	disc := false
-	var pts, dec uint64
-	if pusi && hasPayload && h.PTS > 0 {
-		pl := p[off:]
-		pts = ts.Timestamp(pl[h.PTS:])
-		dec = pts // decoding order: DTS when there is one
-		if h.DTS > 0 {
-			dec = ts.Timestamp(pl[h.DTS:])
-		}
-		step := ts.TimestampDiff(dec, e.lastPTS)
-		if e.lastPTS == noPTS || step < 0 {
-			step = 0
-		}
-		e.lastPTS = dec
-		var skip bool
-		disc, skip = m.syncClock(f, e, int64(dec), step, now)
-		if skip {
-			e.started = false
-			e.waitSince = now
-			return
-		}
-		// Whatever happened to the feed (a restart, a new clock), its
-		// output PID's timestamps keep going forward.
-		out := (dec + f.offset) & ts.TimestampMask
-		if o := &m.outs[e.outPID-outFirstPID]; o.hasLast {
-			if adv := ts.TimestampDiff(out, o.last); adv <= 0 {
-				bump := uint64(-adv + max(step, slewStep))
-				f.offset = (f.offset + bump) & ts.TimestampMask
-				out = (out + bump) & ts.TimestampMask
-			}
-			o.last = out
-		} else {
-			o.last, o.hasLast = out, true
-		}
+	if !m.retime(f, e, &k, now) {
+		return
 	}
 	m.putPSI(now, mediaFollows)
-
-	n := len(m.scratch)
-	m.scratch = append(m.scratch, p...)
-	q := m.scratch[n:]
-	ts.SetPID(q, e.outPID)
-	o := &m.outs[e.outPID-outFirstPID]
-	if hasPayload {
-		o.cc = o.cc.Next()
-	}
-	ts.SetCC(q, o.cc)
-	if pusi && hasPayload {
-		pl := q[off:]
-		if h.PTS > 0 {
-			ts.PutTimestamp(pl[h.PTS:], pts+f.offset)
-			if h.DTS > 0 {
-				ts.PutTimestamp(pl[h.DTS:], dec+f.offset)
-			}
-		}
-		if e.sid != 0 && (ts.IsAudioStreamID(h.StreamID) || ts.IsVideoStreamID(h.StreamID)) {
-			pl[3] = e.sid
-		}
-		if e.typ == ts.TypeADTS && h.PTS > 0 && h.DataOffset < len(pl) {
-			m.noteAAC(e, pl[h.DataOffset:], now)
-		}
-	}
-	if base, ext, ok := ts.PCR(q); ok {
-		if !f.clockOK {
-			m.learnClock(f, int64(base), now)
-		}
-		ts.SetPCR(q, base+f.offset, ext)
-		if disc {
-			ts.SetDiscontinuity(q) // the PCR jumps: say so, as the standard asks
-		}
+	m.write(f, e, &k)
+	if e.typ == ts.TypeADTS && k.h.PTS > 0 && k.off+k.h.DataOffset < ts.PacketSize {
+		m.noteAAC(e, k.p[k.off+k.h.DataOffset:], now) // for a silent stand-in
 	}
 	if f.draining && e.pesLeft == 0 {
 		e.stopped = true // that packet completed its PES
+	}
+}
+
+// inSequence checks the input continuity counter. A repeated packet is
+// dropped. A lost one (a full queue upstream) damages the rest of its
+// PES, so e skips to the next PES start.
+func (e *es) inSequence(k *pkt, now time.Time) bool {
+	if !k.payload {
+		return true
+	}
+	cc := ts.CC(k.p)
+	if e.ccSeen {
+		if cc == e.lastCC {
+			return false
+		}
+		if cc != e.lastCC.Next() && !ts.Discontinuity(k.p) && !k.pusi && e.started {
+			e.leave(now)
+		}
+	}
+	e.lastCC, e.ccSeen = cc, true
+	return true
+}
+
+// drainEnds reports whether e, of a feed being removed, has stopped: at
+// its next PES start, or at once if it was not inside one.
+func (e *es) drainEnds(f *feed, k *pkt) bool {
+	if f.draining && (e.stopped || !e.started || k.pusi) {
+		e.stopped = true
+		return true
+	}
+	return false
+}
+
+// followPES tracks e's PES: a PES start is parsed, and joins e to the
+// output if it is not already; any other packet passes only inside a PES
+// that e is forwarding, and a bounded PES no further than its length.
+func (m *mux) followPES(e *es, k *pkt, now time.Time) bool {
+	if !k.pusi || !k.payload {
+		return e.inPES(k)
+	}
+	var err error
+	if k.h, err = ts.ParsePES(k.p[k.off:]); err != nil {
+		e.started = false
+		return false
+	}
+	if !e.started && !m.join(e, k.p, now) {
+		return false
+	}
+	e.pesLeft = -1
+	if k.h.Length > 0 {
+		e.pesLeft = k.h.Length + 6 - (ts.PacketSize - k.off)
+	}
+	return true
+}
+
+// join starts forwarding e at the PES that starts in p. Video waits for a
+// keyframe (random access), for at most Config.KeyframeWait.
+func (m *mux) join(e *es, p []byte, now time.Time) bool {
+	if e.waitSince.IsZero() {
+		e.waitSince = now
+	}
+	if e.kind == kindVideo && !ts.RandomAccess(p) && now.Sub(e.waitSince) < m.cfg.KeyframeWait {
+		return false
+	}
+	e.started = true
+	m.audioJoins(e)
+	return true
+}
+
+// inPES reports whether a packet that starts no PES continues the one e
+// is forwarding, and counts a bounded PES down.
+func (e *es) inPES(k *pkt) bool {
+	if !e.started {
+		return false
+	}
+	if k.payload && e.pesLeft >= 0 {
+		if e.pesLeft == 0 {
+			return false // more data than the PES header announced
+		}
+		e.pesLeft = max(0, e.pesLeft-(ts.PacketSize-k.off))
+	}
+	return true
+}
+
+// write appends the packet to scratch with e's output PID and continuity
+// counter, its timestamps and PCR moved by the feed's offset, and e's
+// stream_id.
+func (m *mux) write(f *feed, e *es, k *pkt) {
+	n := len(m.scratch)
+	m.scratch = append(m.scratch, k.p...)
+	q := m.scratch[n:]
+	ts.SetPID(q, e.outPID)
+	o := &m.outs[e.outPID-outFirstPID]
+	if k.payload {
+		o.cc = o.cc.Next()
+	}
+	ts.SetCC(q, o.cc)
+	if k.pusi && k.payload {
+		pl := q[k.off:]
+		if k.h.PTS > 0 {
+			ts.PutTimestamp(pl[k.h.PTS:], k.pts+f.offset)
+			if k.h.DTS > 0 {
+				ts.PutTimestamp(pl[k.h.DTS:], k.dec+f.offset)
+			}
+		}
+		if e.sid != 0 && (ts.IsAudioStreamID(k.h.StreamID) || ts.IsVideoStreamID(k.h.StreamID)) {
+			pl[3] = e.sid
+		}
+	}
+	if base, ext, ok := ts.PCR(q); ok {
+		ts.SetPCR(q, base+f.offset, ext)
+		if k.rebased {
+			ts.SetDiscontinuity(q) // the PCR jumps: say so, as the standard asks
+		}
 	}
 }

@@ -63,7 +63,7 @@ func (m *mux) noteAAC(e *es, data []byte, now time.Time) {
 		a.step = uint64(d)
 	}
 	a.prev = o.last
-	a.lead = ts.TimestampDiff(o.last, m.clock(now))
+	a.lead = ts.TimestampDiff(o.last, m.clock.at(now))
 	m.sil.pid = e.outPID
 	m.sil.info = append(m.sil.info[:0], e.info...)
 }
@@ -132,7 +132,7 @@ func (m *mux) startSilence(now time.Time) {
 	}
 	s.pts0 = (o.last + step) & ts.TimestampMask
 	s.n = 0
-	ahead := ts.TimestampDiff(s.pts0, m.clock(now)+uint64(a.lead))
+	ahead := ts.TimestampDiff(s.pts0, m.clock.at(now)+uint64(a.lead))
 	s.startAt = now.Add(time.Duration(ahead) * time.Second / 90000)
 	s.started = true
 }
@@ -202,7 +202,7 @@ func (m *mux) silenceDue() time.Time {
 	case !s.on:
 		return time.Time{}
 	case !s.started:
-		return m.t0 // at once
+		return m.clock.t0 // at once
 	}
 	return s.startAt.Add(s.frameTime(s.n))
 }
