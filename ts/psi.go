@@ -56,6 +56,25 @@ func ParseSection(b []byte) (Section, int, error) {
 	return s, n, nil
 }
 
+// PacketSection parses the section that starts in packet p and ends in
+// it, as ffmpeg's PAT and PMT do, checking its CRC. It fails with
+// ErrSyntax when no section starts in p (or p is malformed or damaged)
+// and ErrShort when the section goes on past p: a SectionReader
+// reassembles those.
+func PacketSection(p []byte) (Section, error) {
+	off, ok := PayloadOffset(p)
+	if !ok || off >= PacketSize || !PayloadUnitStart(p) || TransportError(p) {
+		return Section{}, ErrSyntax
+	}
+	b := p[off:PacketSize]
+	start := 1 + int(b[0]) // after the pointer_field
+	if start >= len(b) {
+		return Section{}, ErrShort
+	}
+	s, _, err := ParseSection(b[start:])
+	return s, err
+}
+
 // Program is one entry of a PAT: program 0 points at the network PID, any
 // other at its PMT.
 type Program struct {

@@ -189,6 +189,55 @@ func TestParseSectionErrors(t *testing.T) {
 	}
 }
 
+func TestPacketSection(t *testing.T) {
+	pat := AppendPAT(nil, 1, 0, []Program{{1, 0x1000}})
+	one, _ := AppendSectionPackets(nil, PIDPAT, 0, pat)
+	// A 600-byte PMT spans four packets.
+	big := PMT{Program: 1, PCRPID: 0x100}
+	for i := range 100 {
+		big.Streams = append(big.Streams, Stream{Type: 6, PID: uint16(0x200 + i)})
+	}
+	four, _ := AppendSectionPackets(nil, 0x1000, 0, AppendPMT(nil, &big))
+	patch := func(p []byte, f func(p []byte)) []byte {
+		p = bytes.Clone(p[:PacketSize])
+		f(p)
+		return p
+	}
+	for _, tc := range []struct {
+		name string
+		p    []byte
+		want error
+	}{
+		{"whole in the packet", one, nil},
+		{"after a pointer", patch(one, func(p []byte) {
+			copy(p[8:], p[5:5+len(pat)])
+			p[4] = 3
+		}), nil},
+		{"after an adaptation field", patch(one, func(p []byte) {
+			copy(p[6:], p[4:5+len(pat)])
+			p[3], p[4], p[5] = 0x30, 1, 0
+		}), nil},
+		{"bad CRC", patch(one, func(p []byte) { p[5+len(pat)-1] ^= 1 }), ErrCRC},
+		{"not a start", patch(one, func(p []byte) { p[1] &^= 0x40 }), ErrSyntax},
+		{"no payload", patch(one, func(p []byte) { p[3], p[4] = 0x20, 183 }), ErrSyntax},
+		{"damaged", patch(one, func(p []byte) { p[1] |= 0x80 }), ErrSyntax},
+		{"pointer past the end", patch(one, func(p []byte) { p[4] = 183 }), ErrShort},
+		{"goes on in the next packet", four, ErrShort},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := PacketSection(tc.p)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err %v, want %v", err, tc.want)
+			}
+			if err == nil {
+				if progs, err := ParsePAT(s, nil); err != nil || len(progs) != 1 || progs[0] != (Program{1, 0x1000}) {
+					t.Fatalf("PAT %v (%v), want program 1 on 0x1000", progs, err)
+				}
+			}
+		})
+	}
+}
+
 func TestParsePES(t *testing.T) {
 	hdr := func(flags byte, hdl byte, extra ...byte) []byte {
 		return append([]byte{0, 0, 1, 0xc0, 0, 0, 0x81, flags, hdl}, extra...)
