@@ -11,11 +11,7 @@ func (c *psiCache) family() ts.Family {
 	defer c.mu.Unlock()
 	var pmt ts.PMT
 	for _, pid := range c.pmtPIDs {
-		sec, ok := section(c.pmts[pid])
-		if !ok {
-			continue
-		}
-		s, _, err := ts.ParseSection(sec)
+		s, err := ts.PacketSection(c.pmts[pid])
 		if err != nil || s.TableID != ts.TablePMT || ts.ParsePMT(s, &pmt) != nil {
 			continue
 		}

@@ -13,8 +13,8 @@ import (
 // psiCache keeps a stream topic's latest PAT packet and the latest packet of
 // each PMT the PAT names, so that a viewer joining a running stream can be
 // sent them first and a player that needs them starts at once instead of at
-// the next repeat. Only tables that fit one packet are kept (ffmpeg's always
-// do); anything else is ignored, never half-kept.
+// the next repeat. Only tables that fit one packet and pass their CRC are
+// kept (ffmpeg's always fit); anything else is ignored, never half-kept.
 type psiCache struct {
 	mu      sync.Mutex
 	pat     []byte            // 188 bytes, or nil
@@ -88,58 +88,28 @@ func (c *psiCache) reset() {
 	clear(c.pmts)
 }
 
-// section returns the PSI section that starts in packet p, cut to its
-// section_length, when the packet starts one and the whole section fits in
-// it; ok is false otherwise.
-func section(p []byte) (sec []byte, ok bool) {
-	if len(p) < ts.PacketSize || p[0] != ts.SyncByte || !ts.PayloadUnitStart(p) || !ts.HasPayload(p) {
-		return nil, false
-	}
-	off := 4
-	if p[3]&0x20 != 0 { // adaptation field
-		off += 1 + int(p[4])
-	}
-	if off >= ts.PacketSize {
-		return nil, false
-	}
-	off += 1 + int(p[off]) // pointer_field
-	if off+3 > ts.PacketSize {
-		return nil, false
-	}
-	n := int(p[off+1]&0x0f)<<8 | int(p[off+2])
-	end := off + 3 + n
-	// A long-form section has 5 header bytes after section_length and a
-	// 4-byte CRC.
-	if n < 9 || end > ts.PacketSize || p[off+1]&0x80 == 0 {
-		return nil, false
-	}
-	return p[off:end], true
-}
-
-// parsePAT returns the PMT PIDs a PAT packet names (network PIDs skipped),
-// in order.
+// parsePAT returns the PMT PIDs that a PAT packet names (network PIDs
+// skipped), in order. The PAT must fit the packet and pass its CRC.
 func parsePAT(p []byte) ([]uint16, bool) {
-	sec, ok := section(p)
-	if !ok || sec[0] != 0x00 {
+	s, err := ts.PacketSection(p)
+	if err != nil || s.TableID != ts.TablePAT {
 		return nil, false
 	}
-	progs := sec[8 : len(sec)-4]
-	if len(progs)%4 != 0 {
+	progs, err := ts.ParsePAT(s, nil)
+	if err != nil {
 		return nil, false
 	}
 	var pids []uint16
-	for i := 0; i < len(progs); i += 4 {
-		num := uint16(progs[i])<<8 | uint16(progs[i+1])
-		pid := uint16(progs[i+2]&0x1f)<<8 | uint16(progs[i+3])
-		if num != 0 && !slices.Contains(pids, pid) {
-			pids = append(pids, pid)
+	for _, pr := range progs {
+		if pr.Number != 0 && !slices.Contains(pids, pr.PID) {
+			pids = append(pids, pr.PID)
 		}
 	}
 	return pids, true
 }
 
-// isPMT reports whether p starts a PMT section that fits in it.
+// isPMT reports whether p holds a whole PMT section with a good CRC.
 func isPMT(p []byte) bool {
-	sec, ok := section(p)
-	return ok && sec[0] == 0x02
+	s, err := ts.PacketSection(p)
+	return err == nil && s.TableID == ts.TablePMT
 }

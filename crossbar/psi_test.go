@@ -185,6 +185,12 @@ func TestParsePAT(t *testing.T) {
 	if !isPMT(pmt) {
 		t.Fatal("ffmpeg's PMT is not recognised")
 	}
+	// A PMT damaged in transit is not kept for late viewers.
+	bad := slices.Clone(pmt)
+	bad[19] ^= 0x01 // a stream PID
+	if isPMT(bad) {
+		t.Fatal("a PMT with a bad CRC is taken")
+	}
 	for _, tc := range []struct {
 		name  string
 		patch func(p []byte)
@@ -194,6 +200,7 @@ func TestParsePAT(t *testing.T) {
 		{"section longer than the packet", func(p []byte) { p[6], p[7] = 0xb0|0x0f, 0xff }},
 		{"wrong table", func(p []byte) { p[5] = 0x02 }},
 		{"adaptation field fills the packet", func(p []byte) { p[3] |= 0x20; p[4] = 183 }},
+		{"bad CRC", func(p []byte) { p[16] ^= 0x01 }}, // the PMT PID, changed in transit
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := slices.Clone(pat)
