@@ -15,11 +15,11 @@ import (
 // rig drives a mux directly on a simulated clock: deterministic, no
 // goroutines, no ffmpeg.
 type rig struct {
-	t    testing.TB
-	m    *mux
-	now  time.Time
-	out  []byte
-	msgs int
+	t     testing.TB
+	m     *mux
+	clock *testutil.Clock
+	out   []byte
+	msgs  int
 	// psiAt records the simulated time of every message that starts with
 	// a PAT.
 	psiAt []time.Duration
@@ -29,15 +29,15 @@ type rig struct {
 }
 
 func newRig(t testing.TB, cfg Config, names ...string) *rig {
-	r := &rig{t: t, now: time.Unix(1000, 0), feeds: map[string]*feed{}, from: map[string]uint64{}}
-	r.start = r.now
+	r := &rig{t: t, clock: testutil.NewClock(time.Unix(1000, 0)), feeds: map[string]*feed{}, from: map[string]uint64{}}
+	r.start = r.clock.Now()
 	r.m = newMux(cfg.withDefaults(), testutil.Log(t), func(msg *hub.Message) {
 		if len(msg.Data)%ts.PacketSize != 0 {
 			t.Fatalf("output message of %d bytes", len(msg.Data))
 		}
 		for i := 0; i < len(msg.Data); i += ts.PacketSize {
 			if ts.PID(msg.Data[i:]) == ts.PIDPAT {
-				r.psiAt = append(r.psiAt, r.now.Sub(r.start))
+				r.psiAt = append(r.psiAt, r.clock.Now().Sub(r.start))
 				break
 			}
 		}
@@ -49,7 +49,7 @@ func newRig(t testing.TB, cfg Config, names ...string) *rig {
 }
 
 func (r *rig) set(names ...string) {
-	for _, f := range r.m.setFeeds(names, r.now) {
+	for _, f := range r.m.setFeeds(names, r.clock.Now()) {
 		r.feeds[f.name] = f
 		if r.from[f.name] == 0 {
 			r.from[f.name] = uint64(len(r.from) + 1)
@@ -60,28 +60,29 @@ func (r *rig) set(names ...string) {
 // send delivers one message of feed name at the current time.
 func (r *rig) send(name string, data []byte) {
 	f := r.feeds[name]
-	r.m.input(f, &hub.Message{Data: data, From: r.from[name]}, r.now)
+	r.m.input(f, &hub.Message{Data: data, From: r.from[name]}, r.clock.Now())
 }
 
 // advance moves the clock, running tick at every deadline on the way. A
 // tick that leaves its own deadline in the past would make the stream's
 // goroutine spin: that fails the test.
 func (r *rig) advance(d time.Duration) {
-	end := r.now.Add(d)
+	end := r.clock.Now().Add(d)
 	for {
-		dl := r.m.deadline()
+		now, dl := r.clock.Now(), r.m.deadline()
 		if dl.IsZero() || dl.After(end) {
 			break
 		}
-		if dl.After(r.now) {
-			r.now = dl
+		if dl.After(now) {
+			r.clock.Advance(dl.Sub(now))
+			now = dl
 		}
-		r.m.tick(r.now)
-		if next := r.m.deadline(); !next.IsZero() && !next.After(r.now) {
-			r.t.Fatalf("tick at %v left the deadline at %v: the muxer would spin", r.now.Sub(r.start), next.Sub(r.start))
+		r.m.tick(now)
+		if next := r.m.deadline(); !next.IsZero() && !next.After(now) {
+			r.t.Fatalf("tick at %v left the deadline at %v: the muxer would spin", now.Sub(r.start), next.Sub(r.start))
 		}
 	}
-	r.now = end
+	r.clock.Advance(end.Sub(r.clock.Now()))
 }
 
 // play runs video and audio synth feeds for dur on the simulated clock,
@@ -313,7 +314,7 @@ func TestMuxPSIDue(t *testing.T) {
 	// while it is live, goes out once more when it leaves the PMT at the
 	// end of the grace period, and then stops.
 	r.psiAt = r.psiAt[:0]
-	sent := r.now.Sub(r.start)
+	sent := r.clock.Now().Sub(r.start)
 	r.send("video0", video.Append(nil, 1))
 	grace := DefaultConfig().Grace
 	r.advance(grace + time.Second)
@@ -400,12 +401,12 @@ func TestMuxAllocs(t *testing.T) {
 	vf, af := r.feeds["video0"], r.feeds["audio0"]
 	run := func() {
 		for i := 0; i < len(vin); i += 20 * ts.PacketSize {
-			r.m.input(vf, &hub.Message{Data: vin[i:min(i+20*ts.PacketSize, len(vin))], From: 1}, r.now)
+			r.m.input(vf, &hub.Message{Data: vin[i:min(i+20*ts.PacketSize, len(vin))], From: 1}, r.clock.Now())
 		}
 		for i := 0; i < len(ain); i += 2 * ts.PacketSize {
-			r.m.input(af, &hub.Message{Data: ain[i:min(i+2*ts.PacketSize, len(ain))], From: 2}, r.now)
+			r.m.input(af, &hub.Message{Data: ain[i:min(i+2*ts.PacketSize, len(ain))], From: 2}, r.clock.Now())
 		}
-		r.now = r.now.Add(50 * time.Millisecond)
+		r.clock.Advance(50 * time.Millisecond)
 	}
 	run()
 	msgs := len(vin)/(20*ts.PacketSize) + len(ain)/(2*ts.PacketSize)

@@ -1,10 +1,11 @@
 // Package testutil owns what every test in this module shares: waiting on a
-// condition with a deadline instead of sleeping, finding the real tools
-// (ffmpeg, ffprobe, chromium, the jsmpeg library) a test needs, skipping
-// without them except in CI, where a missing tool is a failure; starting
-// processes that are reaped as they exit (Proc), the README's ffmpeg feeds
-// (Feed), one HTTP request helper (Do), and a throw-away certificate
-// authority with server certificates for TLS tests.
+// condition with a deadline instead of sleeping, a clock the test moves by
+// hand (Clock), finding the real tools (ffmpeg, ffprobe, chromium, the
+// jsmpeg library) a test needs, skipping without them except in CI, where a
+// missing tool is a failure; starting processes that are reaped as they
+// exit (Proc), the README's ffmpeg feeds (Feed), one HTTP request helper
+// (Do), and a throw-away certificate authority with server certificates for
+// TLS tests.
 package testutil
 
 import (
