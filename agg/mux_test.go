@@ -185,13 +185,22 @@ func TestMuxRemoveAtPESBoundary(t *testing.T) {
 	if before == mark {
 		t.Fatal("the rest of the PES was not forwarded")
 	}
-	after := tscheck.Walk(append(bytes.Clone(r.out[:0]), r.out[mark:]...))
 	for i := mark; i < len(r.out); i += ts.PacketSize {
 		if ts.PID(r.out[i:]) == a[0].PID {
 			t.Fatalf("audio packet at %d after the removal finished", (i-mark)/ts.PacketSize)
 		}
 	}
-	_ = after
+	// After it, every PMT lists the video alone, and the video carries on
+	// with no gap: 13 frames in 500 ms, all but those before the first
+	// PMT (at most 100 ms of them) on a PID it lists.
+	after := tscheck.Walk(r.out[mark:])
+	v := rep.Kind(true)
+	if len(after.ES) != 1 || after.ES[v[0].PID] == nil || after.PMTs < 4 {
+		t.Fatalf("after the removal: %d PMTs listing %d streams, want several listing the video (PID %#x) alone", after.PMTs, len(after.ES), v[0].PID)
+	}
+	if pes := after.ES[v[0].PID].PES; pes < 10 || after.Malformed > 0 || len(after.CCErrors) > 0 {
+		t.Fatalf("after the removal: %d video PES (want 10 or more), %d malformed, CC errors %v", pes, after.Malformed, after.CCErrors)
+	}
 	// Unmute: the audio keeps its PID and joins at a PES start.
 	r.set("video0", "audio0")
 	r.play(300*time.Millisecond, map[string]*tscheck.Synth{"video0": video, "audio0": audio})
