@@ -78,15 +78,33 @@ func (m *mux) putPSI(now time.Time, at psiMoment) {
 	p.last, p.changed, p.sent = now, false, true
 }
 
-// buildPMT recomputes the output PMT from the live feeds and bumps its
-// version if it changed. It also assigns stream_ids: the first video and
-// audio (in rule order) keep 0xE0 and 0xC0, which jsmpeg plays; later ones
-// get 0xE1, 0xC1...
+// buildPMT recomputes the output PMT from the live feeds. Only a table
+// that really differs takes the next version and is marked changed, which
+// sends it at once.
 func (m *mux) buildPMT() {
 	p := &m.psi
 	p.rebuild = false
 	m.admit()
 	t := &p.tbl
+	m.listES(t)
+	t.Version = uint8(p.version)
+	p.next = ts.AppendPMT(p.next[:0], t)
+	if p.pmt != nil && bytes.Equal(p.next, p.pmt) {
+		return
+	}
+	p.version = p.version.Next()
+	t.Version = uint8(p.version)
+	p.next = ts.AppendPMT(p.next[:0], t)
+	p.pmt, p.next = p.next, p.pmt
+	p.changed = true
+	m.log.WithFields(logrus.Fields{"version": p.version, "streams": len(t.Streams)}).Debug("PMT changed")
+}
+
+// listES fills t with the ES of the live feeds, in rule order, the PCR on
+// the first video (else the first ES that carries one, else the first
+// ES). It also assigns stream_ids: the first video and audio keep 0xE0
+// and 0xC0, which jsmpeg plays; later ones get 0xE1, 0xC1...
+func (m *mux) listES(t *ts.PMT) {
 	t.Program = outProgram
 	t.PCRPID = ts.PIDNull
 	t.Info = nil
@@ -125,15 +143,4 @@ func (m *mux) buildPMT() {
 			t.PCRPID = t.Streams[0].PID
 		}
 	}
-	t.Version = uint8(p.version)
-	p.next = ts.AppendPMT(p.next[:0], t)
-	if p.pmt != nil && bytes.Equal(p.next, p.pmt) {
-		return
-	}
-	p.version = p.version.Next()
-	t.Version = uint8(p.version)
-	p.next = ts.AppendPMT(p.next[:0], t)
-	p.pmt, p.next = p.next, p.pmt
-	p.changed = true
-	m.log.WithFields(logrus.Fields{"version": p.version, "streams": len(t.Streams)}).Debug("PMT changed")
 }
