@@ -21,7 +21,7 @@ type Synth struct {
 
 	pts      uint64
 	frame    int
-	cc       uint8
+	cc       ts.Continuity
 	patCC    ts.Continuity
 	pmtCC    ts.Continuity
 	sinceTab uint64
@@ -153,19 +153,20 @@ func (s *Synth) appendFrame(dst []byte) []byte {
 			room = len(pes)
 		}
 		if af != nil {
-			p[3] = 0x30 | s.cc
+			p[3] = 0x30
 			p[4] = byte(len(af))
 			copy(p[5:], af)
 			hdr = 5 + len(af)
 		} else {
-			p[3] = 0x10 | s.cc
+			p[3] = 0x10
 		}
 		copy(p[hdr:], pes[:room])
 		pes = pes[room:]
 		if first && p[4] >= 7 {
 			ts.SetPCR(p, s.pts, 0)
 		}
-		s.cc = (s.cc + 1) & 0x0f
+		ts.SetCC(p, s.cc)
+		s.cc = s.cc.Next()
 		first = false
 		dst = append(dst, p...)
 	}

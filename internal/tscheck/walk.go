@@ -64,7 +64,7 @@ type Report struct {
 // every listed stream, PCR on the PCR PID.
 func Walk(b []byte) *Report {
 	r := &Report{ES: map[uint16]*ES{}}
-	lastCC := map[uint16]int{}
+	lastCC := map[uint16]ts.Continuity{}
 	pesLeft := map[uint16]int{}
 	readers := map[uint16]*ts.SectionReader{}
 	pmtPIDs := map[uint16]bool{}
@@ -83,11 +83,11 @@ func Walk(b []byte) *Report {
 		pid := ts.PID(p)
 		hasPayload := ts.HasPayload(p) && off < ts.PacketSize
 		if pid != ts.PIDNull {
-			cc := int(ts.CC(p))
+			cc := ts.CC(p)
 			if last, seen := lastCC[pid]; seen && !ts.Discontinuity(p) {
 				want := last
 				if hasPayload {
-					want = (last + 1) & 0x0f
+					want = last.Next()
 				}
 				if cc != want {
 					r.CCErrors = append(r.CCErrors, fmt.Sprintf("packet %d PID %#x: continuity counter %d, want %d", n, pid, cc, want))
