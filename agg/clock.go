@@ -21,6 +21,21 @@ func (c *streamClock) at(now time.Time) uint64 {
 	return (c.base + uint64(now.Sub(c.t0))*9/100000) & ts.TimestampMask
 }
 
+// feedClock maps a feed's timestamps onto the stream clock.
+type feedClock struct {
+	ok     bool   // offset learned, for the current ffmpeg process
+	offset uint64 // added to the feed's timestamps, mod 2^33
+	// bias is how far ahead of its arrival the offset put the feed when it
+	// was learned: the lateness of the feeds already there, so that it
+	// lines up with them.
+	bias int64
+	// The least lead (mapped timestamp - stream clock at arrival) of its
+	// PES, over the current and the previous second: how late the feed's
+	// timestamps run compared to its earliest arrivals.
+	leadMin, leadPrev int64
+	leadSince         time.Time
+}
+
 // retime puts a PES start's timestamps on the stream clock: it reads them,
 // lets syncClock learn or move the feed's offset, and keeps the output
 // PID's timestamps going forward. A feed whose first PCR comes before its
@@ -28,7 +43,7 @@ func (c *streamClock) at(now time.Time) uint64 {
 // when the clock drops the PES.
 func (m *mux) retime(f *feed, e *es, k *pkt, now time.Time) bool {
 	if !k.pusi || !k.payload || k.h.PTS == 0 {
-		if base, _, ok := ts.PCR(k.p); ok && !f.clockOK {
+		if base, _, ok := ts.PCR(k.p); ok && !f.clk.ok {
 			m.learnClock(f, int64(base), now)
 		}
 		return true
@@ -57,12 +72,12 @@ func (m *mux) retime(f *feed, e *es, k *pkt, now time.Time) bool {
 // happened to the feed (a restart, a new clock): if the feed's offset
 // would send them back, it moves the offset on by the PES spacing.
 func (m *mux) keepForward(f *feed, e *es, dec uint64, step int64) {
-	out := (dec + f.offset) & ts.TimestampMask
+	out := (dec + f.clk.offset) & ts.TimestampMask
 	o := &m.outs[e.outPID-outFirstPID]
 	if o.hasLast {
 		if adv := ts.TimestampDiff(out, o.last); adv <= 0 {
 			bump := uint64(-adv + max(step, slewStep))
-			f.offset = (f.offset + bump) & ts.TimestampMask
+			f.clk.offset = (f.clk.offset + bump) & ts.TimestampMask
 			out = (out + bump) & ts.TimestampMask
 		}
 	}
@@ -79,30 +94,31 @@ func (m *mux) learnClock(f *feed, v int64, now time.Time) {
 	}
 	var bias int64
 	for _, g := range m.feeds {
-		if g != f && g.live && g.clockOK && !g.leadSince.IsZero() {
-			bias = max(bias, g.lead())
+		if g != f && g.live && g.clk.ok && !g.clk.leadSince.IsZero() {
+			bias = max(bias, g.clk.lead())
 		}
 	}
-	f.bias = bias
-	f.offset = (m.clock.at(now) + uint64(bias) - uint64(v)) & ts.TimestampMask
-	f.clockOK = true
-	f.leadSince = time.Time{}
+	f.clk.bias = bias
+	f.clk.offset = (m.clock.at(now) + uint64(bias) - uint64(v)) & ts.TimestampMask
+	f.clk.ok = true
+	f.clk.leadSince = time.Time{}
 }
 
-// lead returns how far ahead of its earliest arrivals f's timestamps run.
-func (f *feed) lead() int64 {
-	return max(0, min(f.leadMin, f.leadPrev))
+// lead returns how far ahead of its earliest arrivals the feed's
+// timestamps run.
+func (c *feedClock) lead() int64 {
+	return max(0, min(c.leadMin, c.leadPrev))
 }
 
 // noteLead records the lead d of one PES.
-func (f *feed) noteLead(d int64, now time.Time) {
+func (c *feedClock) noteLead(d int64, now time.Time) {
 	switch {
-	case f.leadSince.IsZero():
-		f.leadMin, f.leadPrev, f.leadSince = d, d, now
-	case now.Sub(f.leadSince) >= time.Second:
-		f.leadPrev, f.leadMin, f.leadSince = f.leadMin, d, now
+	case c.leadSince.IsZero():
+		c.leadMin, c.leadPrev, c.leadSince = d, d, now
+	case now.Sub(c.leadSince) >= time.Second:
+		c.leadPrev, c.leadMin, c.leadSince = c.leadMin, d, now
 	default:
-		f.leadMin = min(f.leadMin, d)
+		c.leadMin = min(c.leadMin, d)
 	}
 }
 
@@ -120,13 +136,13 @@ func (f *feed) noteLead(d int64, now time.Time) {
 // so. Video frames depend on each other and cannot be dropped: a video
 // feed keeps the offset of its first PES.
 func (m *mux) syncClock(f *feed, e *es, v, step int64, now time.Time) (rebased, skip bool) {
-	if !f.clockOK {
+	if !f.clk.ok {
 		m.learnClock(f, v, now)
 		return false, false
 	}
-	d := ts.TimestampDiff(uint64(v)+f.offset, m.clock.at(now))
-	f.noteLead(d, now)
-	d -= f.bias
+	d := ts.TimestampDiff(uint64(v)+f.clk.offset, m.clock.at(now))
+	f.clk.noteLead(d, now)
+	d -= f.clk.bias
 	if limit := int64(m.cfg.Resync / (time.Second / 90000)); d < -limit {
 		m.log.WithFields(logrus.Fields{"feed": f.name, "offMs": d / 90}).Debug("feed clock fell behind: rebasing")
 		m.learnClock(f, v, now)
@@ -136,7 +152,7 @@ func (m *mux) syncClock(f *feed, e *es, v, step int64, now time.Time) (rebased, 
 		return false, false
 	}
 	if e.kind == kindAudio && step > 0 && d >= step {
-		f.offset = (f.offset - uint64(step)) & ts.TimestampMask
+		f.clk.offset = (f.clk.offset - uint64(step)) & ts.TimestampMask
 		return false, true
 	}
 	return false, false

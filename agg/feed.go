@@ -19,32 +19,17 @@ type feed struct {
 	name string
 	from uint64 // the ingest connection of the current ffmpeg process
 
-	pmtPID  int // -1 until the PAT names it
-	hasPMT  bool
-	pmtRaw  []byte // last PMT section applied, to skip repeats cheaply
-	patR    ts.SectionReader
-	pmtR    ts.SectionReader
-	progs   []ts.Program
-	pmtTmp  ts.PMT
-	es      []*es
-	seen    bool // any data since it was added
-	live    bool // sent data within the grace period: its ES are in the PMT
-	last    time.Time
-	clockOK bool
-	offset  uint64 // added to its timestamps, mod 2^33
-	// bias is how far ahead of its arrival the offset put the feed when it
-	// was learned: the lateness of the feeds already there, so that it
-	// lines up with them.
-	bias int64
-	// The least lead (mapped timestamp - stream clock at arrival) of its
-	// PES, over the current and the previous second: how late the feed's
-	// timestamps run compared to its earliest arrivals.
-	leadMin, leadPrev int64
-	leadSince         time.Time
+	seen bool      // any data since it was added
+	live bool      // sent data within the grace period: its ES are in the PMT
+	last time.Time // when it last sent data
 
-	draining   bool
-	drainUntil time.Time
-	removed    bool
+	psi feedPSI   // its own PAT and PMT (intake.go)
+	es  []*es     // its elementary streams
+	clk feedClock // its timestamps on the stream clock (clock.go)
+
+	draining   bool      // no longer in the rule: finishing the PES it is in
+	drainUntil time.Time // when the cut is made wherever it is
+	removed    bool      // out of the stream: its input is ignored
 
 	// Codec admission (codec.go): in the stream's PMT, or why not.
 	admitted bool
@@ -70,6 +55,12 @@ type es struct {
 	stopped   bool          // draining: this ES has reached its PES boundary
 
 	sid byte // stream_id written into its PES headers; 0 keeps the feed's
+}
+
+func newFeed(name string) *feed {
+	f := &feed{name: name}
+	f.psi.reset()
+	return f
 }
 
 // find returns the feed of that name still in the stream, or nil.
@@ -130,12 +121,8 @@ func (f *feed) allStopped() bool {
 // restart forgets what belonged to the feed's previous ffmpeg process.
 func (f *feed) restart(from uint64) {
 	f.from = from
-	f.pmtPID = -1
-	f.hasPMT = false
-	f.pmtRaw = f.pmtRaw[:0]
-	f.patR = ts.SectionReader{}
-	f.pmtR = ts.SectionReader{}
-	f.clockOK = false
+	f.psi.reset()
+	f.clk.ok = false
 	for _, e := range f.es {
 		e.resetConn()
 	}

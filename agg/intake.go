@@ -12,6 +12,27 @@ import (
 // maxESPerFeed bounds what a garbage feed can make us track.
 const maxESPerFeed = 16
 
+// feedPSI is what intake keeps of a feed's own PAT and PMT, for the
+// current ffmpeg process.
+type feedPSI struct {
+	pmtPID int // -1 until the PAT names it
+	hasPMT bool
+	pmtRaw []byte // last PMT section applied, to skip repeats cheaply
+	patR   ts.SectionReader
+	pmtR   ts.SectionReader
+	progs  []ts.Program // parsing scratch
+	pmt    ts.PMT       // parsing scratch
+}
+
+// reset forgets the tables of a previous ffmpeg process.
+func (p *feedPSI) reset() {
+	p.pmtPID = -1
+	p.hasPMT = false
+	p.pmtRaw = p.pmtRaw[:0]
+	p.patR = ts.SectionReader{}
+	p.pmtR = ts.SectionReader{}
+}
+
 // packet handles one input packet of f.
 func (m *mux) packet(f *feed, p []byte, now time.Time) {
 	off, ok := ts.PayloadOffset(p)
@@ -21,17 +42,17 @@ func (m *mux) packet(f *feed, p []byte, now time.Time) {
 	pid := ts.PID(p)
 	switch {
 	case pid == ts.PIDPAT:
-		f.patR.Push(p, func(b []byte) { m.onPAT(f, b) })
+		f.psi.patR.Push(p, func(b []byte) { m.onPAT(f, b) })
 		return
-	case int(pid) == f.pmtPID:
-		f.pmtR.Push(p, func(b []byte) { m.onPMT(f, b) })
+	case int(pid) == f.psi.pmtPID:
+		f.psi.pmtR.Push(p, func(b []byte) { m.onPMT(f, b) })
 		return
 	case pid < 0x20 || pid == ts.PIDNull:
 		return // SDT, NIT, EIT, null packets...
 	}
 	e := f.findES(pid)
 	if e == nil {
-		if f.hasPMT || !ts.PayloadUnitStart(p) || !ts.HasPayload(p) {
+		if f.psi.hasPMT || !ts.PayloadUnitStart(p) || !ts.HasPayload(p) {
 			return
 		}
 		if e = m.infer(f, pid, p[off:]); e == nil {
@@ -121,15 +142,15 @@ func (m *mux) onPAT(f *feed, b []byte) {
 	if err != nil || s.TableID != ts.TablePAT || !s.CurrentNext {
 		return
 	}
-	if f.progs, err = ts.ParsePAT(s, f.progs[:0]); err != nil {
+	if f.psi.progs, err = ts.ParsePAT(s, f.psi.progs[:0]); err != nil {
 		return
 	}
-	for _, p := range f.progs {
+	for _, p := range f.psi.progs {
 		if p.Number != 0 {
-			if int(p.PID) != f.pmtPID {
-				f.pmtPID = int(p.PID)
-				f.pmtR = ts.SectionReader{}
-				f.pmtRaw = f.pmtRaw[:0]
+			if int(p.PID) != f.psi.pmtPID {
+				f.psi.pmtPID = int(p.PID)
+				f.psi.pmtR = ts.SectionReader{}
+				f.psi.pmtRaw = f.psi.pmtRaw[:0]
 			}
 			return
 		}
@@ -137,22 +158,22 @@ func (m *mux) onPAT(f *feed, b []byte) {
 }
 
 func (m *mux) onPMT(f *feed, b []byte) {
-	if f.hasPMT && bytes.Equal(b, f.pmtRaw) {
+	if f.psi.hasPMT && bytes.Equal(b, f.psi.pmtRaw) {
 		return // ffmpeg repeats it every 100 ms
 	}
 	s, _, err := ts.ParseSection(b)
 	if err != nil || s.TableID != ts.TablePMT || !s.CurrentNext {
 		return
 	}
-	if err := ts.ParsePMT(s, &f.pmtTmp); err != nil {
+	if err := ts.ParsePMT(s, &f.psi.pmt); err != nil {
 		return
 	}
-	f.pmtRaw = append(f.pmtRaw[:0], b...)
-	f.hasPMT = true
+	f.psi.pmtRaw = append(f.psi.pmtRaw[:0], b...)
+	f.psi.hasPMT = true
 	var keep [maxESPerFeed]*es
 	n := 0
-	for _, st := range f.pmtTmp.Streams {
-		if st.PID < 0x20 || st.PID == ts.PIDNull || int(st.PID) == f.pmtPID || n == len(keep) {
+	for _, st := range f.psi.pmt.Streams {
+		if st.PID < 0x20 || st.PID == ts.PIDNull || int(st.PID) == f.psi.pmtPID || n == len(keep) {
 			continue
 		}
 		e := f.findES(st.PID)
@@ -163,7 +184,7 @@ func (m *mux) onPMT(f *feed, b []byte) {
 		} else if e.typ != st.Type || !bytes.Equal(e.info, st.Info) {
 			e.setType(st.Type, st.Info)
 		}
-		e.pcr = e.pcr || st.PID == f.pmtTmp.PCRPID
+		e.pcr = e.pcr || st.PID == f.psi.pmt.PCRPID
 		dup := false
 		for _, k := range keep[:n] {
 			dup = dup || k == e

@@ -103,7 +103,7 @@ func (m *mux) setFeeds(names []string, now time.Time) (added []*feed) {
 		}
 		f := m.find(n)
 		if f == nil {
-			f = &feed{name: n, pmtPID: -1}
+			f = newFeed(n)
 			added = append(added, f)
 		}
 		order = append(order, f)

@@ -143,9 +143,9 @@ func (m *mux) write(f *feed, e *es, k *pkt) {
 	if k.pusi && k.payload {
 		pl := q[k.off:]
 		if k.h.PTS > 0 {
-			ts.PutTimestamp(pl[k.h.PTS:], k.pts+f.offset)
+			ts.PutTimestamp(pl[k.h.PTS:], k.pts+f.clk.offset)
 			if k.h.DTS > 0 {
-				ts.PutTimestamp(pl[k.h.DTS:], k.dec+f.offset)
+				ts.PutTimestamp(pl[k.h.DTS:], k.dec+f.clk.offset)
 			}
 		}
 		if e.sid != 0 && (ts.IsAudioStreamID(k.h.StreamID) || ts.IsVideoStreamID(k.h.StreamID)) {
@@ -153,7 +153,7 @@ func (m *mux) write(f *feed, e *es, k *pkt) {
 		}
 	}
 	if base, ext, ok := ts.PCR(q); ok {
-		ts.SetPCR(q, base+f.offset, ext)
+		ts.SetPCR(q, base+f.clk.offset, ext)
 		if k.rebased {
 			ts.SetDiscontinuity(q) // the PCR jumps: say so, as the standard asks
 		}
