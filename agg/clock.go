@@ -36,18 +36,11 @@ type feedClock struct {
 	leadSince         time.Time
 }
 
-// retime puts a PES start's timestamps on the stream clock: it reads them,
-// lets syncClock learn or move the feed's offset, and keeps the output
-// PID's timestamps going forward. A feed whose first PCR comes before its
-// first timestamp learns its offset from that PCR. retime reports false
-// when the clock drops the PES.
+// retime puts the timestamps of a PES start on the stream clock: it reads
+// them, lets syncClock learn or move the feed's offset, and keeps the
+// output PID's timestamps going forward. It reports false when the clock
+// drops the PES.
 func (m *mux) retime(f *feed, e *es, k *pkt, now time.Time) bool {
-	if !k.pusi || !k.payload || k.h.PTS == 0 {
-		if base, _, ok := ts.PCR(k.p); ok && !f.clk.ok {
-			m.learnClock(f, int64(base), now)
-		}
-		return true
-	}
 	pl := k.p[k.off:]
 	k.pts = ts.Timestamp(pl[k.h.PTS:])
 	k.dec = k.pts // decoding order: DTS when there is one

@@ -199,7 +199,7 @@ func (m *mux) deadline() time.Time {
 			earliest(f.drainUntil)
 		}
 	}
-	if t, ok := m.psiRepeat(); ok && anyLive {
+	if t, ok := m.psi.repeatAt(); ok && anyLive {
 		earliest(t)
 	}
 	if t := m.silenceDue(); !t.IsZero() {

@@ -12,17 +12,17 @@ import (
 // outPSI is the stream's own PAT and PMT. Whatever may change the set of
 // ES (a feed joining, leaving, going silent, a new PMT from a feed) sets
 // rebuild; buildPMT turns that into a new version only when the table
-// really differs; psiDue alone decides when the tables go out.
+// really differs; due alone decides when the tables go out.
 type outPSI struct {
 	pat     []byte // one program, its PMT on outPMTPID: never changes
 	pmt     []byte // the PMT in force
 	next    []byte // where the next PMT is built, to compare with pmt
 	tbl     ts.PMT
 	version ts.Version
-	rebuild bool // the ES set may have changed since the PMT was built
-	changed bool // the PMT changed since it last went out
-	sent    bool // PAT and PMT have gone out at least once
-	last    time.Time
+	rebuild bool      // the ES set may have changed since the PMT was built
+	changed bool      // the PMT changed since it last went out
+	sent    bool      // PAT and PMT have gone out at least once
+	repeat  time.Time // when they are next due by the clock alone
 	patCC   ts.Continuity
 	pmtCC   ts.Continuity
 }
@@ -37,45 +37,39 @@ const (
 	liveTick                        // time passed while some feed is live
 )
 
-// psiDue decides whether PAT and PMT go out now. The first time, they
+// due decides whether PAT and PMT go out now. The first time, they
 // lead the first media packet, never alone. After that they go out at
 // once when the PMT changed (so a mute is in the PMT before anything
 // follows), media or not; and they repeat every PSIInterval while media
 // flows: in front of a media packet, or at a tick while a feed is live,
-// since a feed may sit between PES longer than that. psiRepeat says when
+// since a feed may sit between PES longer than that. repeatAt says when
 // a tick should next ask.
-func (m *mux) psiDue(now time.Time, at psiMoment) bool {
-	switch {
-	case !m.psi.sent:
+func (p *outPSI) due(now time.Time, at psiMoment) bool {
+	if !p.sent {
 		return at == mediaFollows
-	case m.psi.changed:
-		return true
-	case at == nothingFollows:
-		return false
-	default:
-		return now.Sub(m.psi.last) >= m.cfg.PSIInterval
 	}
+	return p.changed || at != nothingFollows && !now.Before(p.repeat)
 }
 
-// psiRepeat returns when PAT and PMT repeat if nothing else sends them,
+// repeatAt returns when PAT and PMT repeat if nothing else sends them,
 // and false before they first went out.
-func (m *mux) psiRepeat() (time.Time, bool) {
-	return m.psi.last.Add(m.cfg.PSIInterval), m.psi.sent
+func (p *outPSI) repeatAt() (time.Time, bool) {
+	return p.repeat, p.sent
 }
 
-// putPSI appends PAT and PMT to scratch when psiDue says so, first
+// putPSI appends PAT and PMT to scratch when due says so, first
 // rebuilding the PMT if the ES set may have changed.
 func (m *mux) putPSI(now time.Time, at psiMoment) {
 	if m.psi.rebuild {
 		m.buildPMT()
 	}
-	if !m.psiDue(now, at) {
+	if !m.psi.due(now, at) {
 		return
 	}
 	p := &m.psi
 	m.scratch, p.patCC = ts.AppendSectionPackets(m.scratch, ts.PIDPAT, p.patCC, p.pat)
 	m.scratch, p.pmtCC = ts.AppendSectionPackets(m.scratch, outPMTPID, p.pmtCC, p.pmt)
-	p.last, p.changed, p.sent = now, false, true
+	p.repeat, p.changed, p.sent = now.Add(m.cfg.PSIInterval), false, true
 }
 
 // buildPMT recomputes the output PMT from the live feeds. Only a table

@@ -13,8 +13,9 @@ type pkt struct {
 	off     int  // where the payload starts
 	pusi    bool // payload_unit_start_indicator
 	payload bool // the packet carries payload bytes
+	start   bool // a PES starts here: pusi and payload
 
-	// At a PES start (pusi and payload):
+	// At a PES start:
 	h       ts.PESHeader
 	pts     uint64 // the input PTS and decoding timestamp, when h.PTS > 0
 	dec     uint64
@@ -26,15 +27,23 @@ type pkt struct {
 // Each step may drop the packet.
 func (m *mux) forward(f *feed, e *es, p []byte, off int, now time.Time) {
 	k := pkt{p: p, off: off, pusi: ts.PayloadUnitStart(p), payload: ts.HasPayload(p) && off < ts.PacketSize}
-	if !e.inSequence(&k, now) || e.drainEnds(f, &k) || !m.followPES(e, &k, now) {
+	k.start = k.pusi && k.payload
+	if !e.inSequence(&k, now) || e.drainEnds(f, &k) {
 		return
 	}
-	if _, _, ok := ts.PCR(p); ok && !e.pcr {
+	if k.start && !m.startPES(e, &k, now) || !k.start && !e.inPES(&k) {
+		return // not in a PES that e forwards
+	}
+	pcr, _, hasPCR := ts.PCR(p)
+	if hasPCR && !e.pcr {
 		e.pcr = true // the PMT may want it as the PCR PID
 		m.psi.rebuild = true
 	}
-	if !m.retime(f, e, &k, now) {
+	if k.h.PTS > 0 && !m.retime(f, e, &k, now) {
 		return
+	}
+	if hasPCR && !f.clk.ok {
+		m.learnClock(f, int64(pcr), now) // a PCR before any PTS
 	}
 	m.putPSI(now, mediaFollows)
 	m.write(f, e, &k)
@@ -76,13 +85,9 @@ func (e *es) drainEnds(f *feed, k *pkt) bool {
 	return false
 }
 
-// followPES tracks e's PES: a PES start is parsed, and joins e to the
-// output if it is not already; any other packet passes only inside a PES
-// that e is forwarding, and a bounded PES no further than its length.
-func (m *mux) followPES(e *es, k *pkt, now time.Time) bool {
-	if !k.pusi || !k.payload {
-		return e.inPES(k)
-	}
+// startPES parses the PES header that starts in k, and joins e to the
+// output there if it is not already.
+func (m *mux) startPES(e *es, k *pkt, now time.Time) bool {
 	var err error
 	if k.h, err = ts.ParsePES(k.p[k.off:]); err != nil {
 		e.started = false
@@ -113,7 +118,8 @@ func (m *mux) join(e *es, p []byte, now time.Time) bool {
 }
 
 // inPES reports whether a packet that starts no PES continues the one e
-// is forwarding, and counts a bounded PES down.
+// is forwarding, and counts a bounded PES down: a bounded PES passes no
+// further than its length.
 func (e *es) inPES(k *pkt) bool {
 	if !e.started {
 		return false
