@@ -9,41 +9,53 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
 type fixture struct {
 	url        string
 	hub        *hub.Hub
-	rules      *Rules
+	rules      *rules.Service
 	srv        *Server
 	recordings string
 }
 
 // newFixture starts a real vw stream HTTP server on loopback with real
 // rules, muxers and destination clients behind it.
-func newFixture(t testing.TB, cfg Config, apiRule *rwc.Rule) *fixture {
+func newFixture(t testing.TB, cfg Config, rcfg rules.Config) *fixture {
 	t.Helper()
-	log := testutil.Log(t)
+	return newFixtureLog(t, cfg, rcfg, testutil.Log(t))
+}
+
+// newFixtureLog is newFixture logging to log.
+func newFixtureLog(t testing.TB, cfg Config, rcfg rules.Config, log *logrus.Entry) *fixture {
+	t.Helper()
 	h := hub.New()
 	a := agg.New(h, log)
 	recordings := t.TempDir()
-	r := rwc.New(rwc.Config{Recordings: recordings, Resolve: Resolver(a)}, h, log)
-	rules, err := NewRules(a, r, apiRule, log)
+	r := rwc.New(rwc.Config{Recordings: recordings, Resolve: rules.Resolver(a)}, h, log)
+	rs, err := rules.New(rcfg, a, r, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer(cfg, h, rules, log)
+	srv, err := New(cfg, h, rs, log)
+	if err != nil {
+		rs.Close()
+		t.Fatal(err)
+	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.Close()
 		ts.Close()
-		rules.Close()
+		rs.Close()
 	})
-	return &fixture{url: ts.URL, hub: h, rules: rules, srv: srv, recordings: recordings}
+	return &fixture{url: ts.URL, hub: h, rules: rs, srv: srv, recordings: recordings}
 }
 
 // do sends a request and returns the status and the body with its trailing
@@ -75,7 +87,7 @@ func (f *fixture) do(t *testing.T, method, path, body string, header ...string) 
 // TestRESTContract walks DESIGN.md's REST table in order: each step is a
 // request a curl user makes and the exact answer they see.
 func TestRESTContract(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	for _, s := range []struct {
 		method, path, body string
 		status             int
@@ -116,7 +128,7 @@ func TestRESTContract(t *testing.T) {
 // TestBadInput checks that every kind of bad request gets a 4xx with a
 // one-line JSON reason, and stores nothing.
 func TestBadInput(t *testing.T) {
-	f := newFixture(t, Config{MaxBody: 1 << 20}, nil)
+	f := newFixture(t, Config{MaxBody: 1 << 20}, rules.Config{})
 	big := `{"stream":"s","feeds":["` + strings.Repeat("a", 1<<20) + `"]}`
 	for _, c := range []struct {
 		name, method, path, body string
@@ -166,7 +178,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestTokenRequired(t *testing.T) {
-	f := newFixture(t, Config{Token: "s3cret"}, nil)
+	f := newFixture(t, Config{Token: "s3cret"}, rules.Config{})
 	if status, _ := f.do(t, "GET", "/healthcheck", ""); status != 200 {
 		t.Fatalf("healthcheck needs no token, got %d", status)
 	}
@@ -190,7 +202,7 @@ func TestTokenRequired(t *testing.T) {
 // interpreter, in order, with an apiRule installed.
 func TestControlAPI(t *testing.T) {
 	api := &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/lab1/api"}
-	f := newFixture(t, Config{}, api)
+	f := newFixture(t, Config{}, rules.Config{APIRule: api})
 	apiJSON := `"apiRule":{"stream":"api","destination":"ws://127.0.0.1:1/bi/lab1/api","id":"apiRule"}`
 	for _, s := range []struct{ send, want string }{
 		{`{"verb":"healthcheck"}`, `{"healthcheck":"ok"}`},
@@ -241,7 +253,7 @@ func FuzzCommand(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	fx := newFixture(f, Config{}, &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/api"})
+	fx := newFixture(f, Config{}, rules.Config{APIRule: &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/api"}})
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		reply := fx.srv.Command(context.Background(), msg)
 		var probe map[string]json.RawMessage
@@ -256,7 +268,7 @@ func FuzzCommand(f *testing.F) {
 		if err := json.Unmarshal(reply, &obj); err != nil || obj == nil {
 			t.Fatalf("reply %q is not a JSON object: %v", reply, err)
 		}
-		if _, ok := fx.rules.Destination(APIRuleID); !ok {
+		if _, ok := fx.rules.Destination(rules.APIRuleID); !ok {
 			t.Fatalf("%q removed the apiRule", msg)
 		}
 		// Keep the rule set small, so that the fuzzer measures the

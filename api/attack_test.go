@@ -13,6 +13,7 @@ import (
 
 	"github.com/vwlab/vw/internal/browser"
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -55,7 +56,7 @@ Promise.allSettled(tries).then(() => { window.attackDone = true; });
 // (and refuse) every attempt.
 func TestBrowserAttack(t *testing.T) {
 	b := browser.Start(t)
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	var mu sync.Mutex
 	seen := map[string]int{} // "METHOD path status" of requests from the page
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

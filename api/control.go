@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -30,7 +31,7 @@ var errUnrecognised = errors.New("Unrecognised Command")
 // to the same topic for the apiRule to carry out. Binary messages and
 // messages that are not commands get none.
 func (s *Server) RunControl(ctx context.Context) {
-	topic := s.rules.Topic(APIStream)
+	topic := s.rules.Topic(rules.APIStream)
 	sub := s.hub.Subscribe(topic, hub.SubConfig{Queue: 64, Policy: hub.Drop})
 	defer sub.Close()
 	for {
@@ -109,13 +110,13 @@ func refusalReason(err error) string {
 	switch {
 	case errors.Is(err, errUnrecognised):
 		return "unrecognised command"
-	case errors.Is(err, ErrLimit):
+	case errors.Is(err, rules.ErrLimit):
 		return "over a limit"
-	case errors.Is(err, ErrBadRule), errors.Is(err, rwc.ErrInvalid):
+	case errors.Is(err, rules.ErrBadRule), errors.Is(err, rwc.ErrInvalid):
 		return "bad rule"
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, rules.ErrNotFound):
 		return "not found"
-	case errors.Is(err, ErrAPIRule):
+	case errors.Is(err, rules.ErrAPIRule):
 		return "apiRule"
 	}
 	return "other"
@@ -146,7 +147,7 @@ func (s *Server) command(ctx context.Context, c command) (any, error) {
 func (s *Server) commandAdd(ctx context.Context, c command) (any, error) {
 	switch c.What {
 	case "stream":
-		rule, err := decodeRule[StreamRule](c.Rule)
+		rule, err := decodeRule[rules.StreamRule](c.Rule)
 		if err != nil {
 			return nil, err
 		}
@@ -206,11 +207,11 @@ func (s *Server) commandDelete(c command) (any, error) {
 func decodeRule[T any](raw json.RawMessage) (T, error) {
 	if len(raw) == 0 {
 		var zero T
-		return zero, fmt.Errorf("%w: missing \"rule\"", ErrBadRule)
+		return zero, fmt.Errorf("%w: missing \"rule\"", rules.ErrBadRule)
 	}
 	v, err := unmarshalStrict[T](raw)
 	if err != nil {
-		return v, fmt.Errorf("%w: %v", ErrBadRule, err)
+		return v, fmt.Errorf("%w: %v", rules.ErrBadRule, err)
 	}
 	return v, nil
 }

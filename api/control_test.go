@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -18,7 +19,7 @@ import (
 // original tool's "Unrecognised Command", and a stream or destination named
 // "verb" does not make a listing look like a command.
 func TestControlNeverAnswersAReply(t *testing.T) {
-	f := newFixture(t, Config{}, &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/lab1/api"})
+	f := newFixture(t, Config{}, rules.Config{APIRule: &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/lab1/api"}})
 	ctx := context.Background()
 	var replies []string
 	for _, cmd := range []string{
@@ -55,7 +56,7 @@ func TestControlNeverAnswersAReply(t *testing.T) {
 // for.
 func TestControlRefusalsRateLimited(t *testing.T) {
 	log, hook := logtest.NewNullLogger()
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	f.srv.refusals = newRateLog(logrus.NewEntry(log), time.Second)
 	start := time.Now()
 	for range 500 {

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/rules"
 )
 
 // send sends a request with headers (a "Host" entry sets the Host header)
@@ -50,7 +51,7 @@ const (
 // others pass.
 func TestGuardRefusesBrowserPages(t *testing.T) {
 	pages := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "page") })
-	f := newFixture(t, Config{Player: pages, ListenHost: "127.0.0.1", AllowedHosts: []string{"lab1.example.org"}}, nil)
+	f := newFixture(t, Config{Player: pages, ListenHost: "127.0.0.1", AllowedHosts: []string{"lab1.example.org"}}, rules.Config{})
 	own := f.url // http://127.0.0.1:port
 	for _, c := range []struct {
 		name, method, path, body string
@@ -122,7 +123,7 @@ func TestGuardRefusesBrowserPages(t *testing.T) {
 // vw stream by one of its IP addresses passes; a name still has to be
 // listed.
 func TestGuardAnyAddress(t *testing.T) {
-	f := newFixture(t, Config{ListenHost: "0.0.0.0"}, nil)
+	f := newFixture(t, Config{ListenHost: "0.0.0.0"}, rules.Config{})
 	if status, body := f.send(t, "GET", "/api/streams/all", "", map[string]string{"Host": "10.1.2.3:8888"}); status != 200 {
 		t.Fatalf("by IP: %d %s", status, body)
 	}
@@ -134,7 +135,7 @@ func TestGuardAnyAddress(t *testing.T) {
 // TestGuardIngest: a page of another origin cannot replace a live feed;
 // ffmpeg's own POST carries on and the preview keeps receiving it.
 func TestGuardIngest(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	p := f.preview(t, "cam")
 	feed := f.post(t, "cam")
 	if _, err := feed.w.Write(packetsOf('A', 10)); err != nil {
@@ -161,7 +162,7 @@ func TestGuardIngest(t *testing.T) {
 // TestGuardPreviewOrigin: the preview websocket opens from vw stream's own
 // page and refuses a page of another origin at the handshake.
 func TestGuardPreviewOrigin(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	u := "ws" + strings.TrimPrefix(f.url, "http") + "/ws/video0"
 	c, _, err := websocket.DefaultDialer.Dial(u, http.Header{"Origin": {f.url}})
 	if err != nil {

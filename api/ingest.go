@@ -12,6 +12,7 @@ import (
 
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -92,7 +93,7 @@ func (s *Server) release(in *ingest) {
 // publishes each read's whole packets at once, never a partial packet.
 func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 	feed := mux.Vars(r)["feed"]
-	if err := CheckName("feed name", feed); err != nil {
+	if err := rules.CheckName("feed name", feed); err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -111,7 +112,7 @@ func ffmpegFeed(t *testing.T, url string, seconds int) *testutil.Proc {
 // sees: whole packets only, arriving while ffmpeg runs, that ffprobe reads
 // as the mpeg1video ffmpeg sent.
 func TestIngestFFmpeg(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	p := f.preview(t, "video0")
 	// A feed that runs until it is stopped: data must flow while ffmpeg
 	// sends, since the body ends only when the test says so. (ffmpeg stays
@@ -187,7 +188,7 @@ func packetsOf(b byte, n int) []byte {
 // cleanly: the first connection is closed and nothing it sends afterwards
 // reaches the feed, so the two never interleave.
 func TestIngestReplace(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	p := f.preview(t, "cam")
 	first := f.post(t, "cam")
 	if _, err := first.w.Write(packetsOf('A', 10)); err != nil {
@@ -223,7 +224,7 @@ func TestIngestReplace(t *testing.T) {
 // places, while a real ffmpeg feed runs: the garbage feed yields only whole
 // packets, and the real feed carries on.
 func TestIngestGarbage(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	video := f.preview(t, "video0")
 	junk := f.preview(t, "junk")
 	ffmpegFeed(t, f.url+"/ts/video0", 3)
@@ -263,7 +264,7 @@ func TestIngestGarbage(t *testing.T) {
 // TestShutdownEndsIngest checks that Close ends a feed's POST at once rather
 // than leaving it for hours.
 func TestShutdownEndsIngest(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	p := f.post(t, "cam")
 	if _, err := p.w.Write(packetsOf('A', 5)); err != nil {
 		t.Fatal(err)

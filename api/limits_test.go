@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -23,8 +24,7 @@ func feedList(n int) string {
 // apiRule does not count; a state saved under larger limits is restored
 // whole.
 func TestLimits(t *testing.T) {
-	f := newFixture(t, Config{}, &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/api"})
-	f.rules.SetLimits(Limits{FeedsPerStream: 3, Rules: 2})
+	f := newFixture(t, Config{}, rules.Config{MaxFeedsPerStream: 3, MaxRules: 2, APIRule: &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/api"}})
 	ctx := context.Background()
 	post := func(path, body string) (int, string) {
 		return f.do(t, "POST", path, body, "Content-Type", "application/json")
@@ -65,8 +65,7 @@ func TestLimits(t *testing.T) {
 	}
 
 	saved := f.rules.Snapshot()
-	g := newFixture(t, Config{}, nil)
-	g.rules.SetLimits(Limits{FeedsPerStream: 1, Rules: 1})
+	g := newFixture(t, Config{}, rules.Config{MaxFeedsPerStream: 1, MaxRules: 1})
 	if err := g.rules.Restore(ctx, saved); err != nil {
 		t.Fatalf("restore under smaller limits: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -90,7 +91,7 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 
 	states := map[string]int{stateConnected: 0, stateBackingOff: 0, stateConnecting: 0}
 	for id, d := range dests {
-		st, ok := c.s.rules.rwc.Stats(id)
+		st, ok := c.s.rules.DestinationStats(id)
 		if !ok {
 			continue // deleted since Destinations
 		}
@@ -122,7 +123,7 @@ func destState(connected bool, failures uint64) string {
 // knownFeeds returns the feeds worth reporting, each true while a POST
 // is connected: those with a POST, those whose topic is open, and those a
 // rule names (a stream's, or a destination's that names a feed directly).
-func (s *Server) knownFeeds(topics map[string]hub.TopicStats, streams map[string][]string, dests map[string]DestinationView) map[string]bool {
+func (s *Server) knownFeeds(topics map[string]hub.TopicStats, streams map[string][]string, dests map[string]rules.DestinationView) map[string]bool {
 	s.mu.Lock()
 	feeds := make(map[string]bool, len(s.feeds))
 	for f := range s.feeds {
@@ -141,12 +142,12 @@ func (s *Server) knownFeeds(topics map[string]hub.TopicStats, streams map[string
 	}
 	for name := range topics {
 		// feed/api carries the control API's commands, not a feed.
-		if f, ok := strings.CutPrefix(name, agg.FeedTopic("")); ok && f != APIStream {
+		if f, ok := strings.CutPrefix(name, agg.FeedTopic("")); ok && f != rules.APIStream {
 			known(f)
 		}
 	}
 	for _, d := range dests {
-		if _, isStream := streams[d.Stream]; !isStream && d.Stream != APIStream {
+		if _, isStream := streams[d.Stream]; !isStream && d.Stream != rules.APIStream {
 			known(d.Stream)
 		}
 	}

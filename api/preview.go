@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rules"
 )
 
 const (
@@ -31,7 +32,7 @@ var upgrader = websocket.Upgrader{
 // allowed to hold messages back from anyone else.
 func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["stream"]
-	if err := CheckName("stream name", name); err != nil {
+	if err := rules.CheckName("stream name", name); err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -16,17 +18,35 @@ const (
 	apiSecret = "eyJhbGciOiJIUzI1NiJ9.api-token.signature"
 )
 
+// lockedBuffer is a bytes.Buffer that goroutines may write while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 // TestNoTokenLeaves sets rules with tokens over REST and the control API,
 // the apiRule's included, and reads them every way there is: no answer and
 // no log line holds a token; each says "token":"set"; the state file keeps
 // the tokens, so that they survive a restart.
 func TestNoTokenLeaves(t *testing.T) {
-	var logged bytes.Buffer
-	f := newFixture(t, Config{}, &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/lab1/api", Token: apiSecret})
+	var logged lockedBuffer // the destinations log from their own goroutines
 	l := logrus.New()
 	l.SetOutput(&logged)
 	l.SetLevel(logrus.TraceLevel)
-	f.srv.log, f.rules.log = logrus.NewEntry(l), logrus.NewEntry(l)
+	f := newFixtureLog(t, Config{}, rules.Config{APIRule: &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/lab1/api", Token: apiSecret}}, logrus.NewEntry(l))
 	f.srv.refusals = newRateLog(f.srv.log, 0)
 
 	var out []string
@@ -75,7 +95,7 @@ func TestNoTokenLeaves(t *testing.T) {
 // its token; without "token" it has none; "keep" never carries a token to
 // another URL, nor makes one up; "set" (what listings show) is refused.
 func TestTokenKeep(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	const url = "wss://relay.example/in/lab1"
 	set := func(body string) (int, string) {
 		return f.do(t, "POST", "/api/destinations", body, "Content-Type", "application/json")
@@ -100,7 +120,7 @@ func TestTokenKeep(t *testing.T) {
 	if token() != secret {
 		t.Fatalf("a refused rule changed the token to %q", token())
 	}
-	if rule, _ := f.rules.rwc.Get("0"); rule.Destination != url || rule.Stream != "back" {
+	if rule := f.rules.Snapshot().Destinations["0"]; rule.Destination != url || rule.Stream != "back" {
 		t.Fatalf("a refused rule changed the rule: %+v", rule)
 	}
 	// Without "token", the rule has none: a rule is replaced whole.

@@ -7,11 +7,12 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
 func (s *Server) handleSetStream(w http.ResponseWriter, r *http.Request) {
-	rule, status, err := decode[StreamRule](s, w, r)
+	rule, status, err := decode[rules.StreamRule](s, w, r)
 	if err != nil {
 		s.fail(w, r, status, err)
 		return

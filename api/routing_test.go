@@ -9,6 +9,7 @@ import (
 	"github.com/vwlab/vw/internal/testrelay"
 	"github.com/vwlab/vw/internal/testutil"
 	"github.com/vwlab/vw/internal/tscheck"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -33,7 +34,7 @@ func (f *fixture) camAndMic(t *testing.T) {
 
 func (f *fixture) setStream(t *testing.T, name string, feeds ...string) {
 	t.Helper()
-	if _, err := f.rules.SetStream(context.Background(), StreamRule{Stream: name, Feeds: feeds}); err != nil {
+	if _, err := f.rules.SetStream(context.Background(), rules.StreamRule{Stream: name, Feeds: feeds}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -51,7 +52,7 @@ func waitTracks(t *testing.T, got func() []byte, video, audio int, what string) 
 // TestPreviewMuxedStream previews a stream rule of two real ffmpeg feeds on
 // /ws/{stream}: one MPEG-TS with both tracks, in whole packets.
 func TestPreviewMuxedStream(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	f.setStream(t, "front", "video0", "audio0")
 	p := f.preview(t, "front")
 	f.camAndMic(t)
@@ -62,7 +63,7 @@ func TestPreviewMuxedStream(t *testing.T) {
 // TestStreamShadowsFeed: a stream rule named like a feed (video0 = video0 +
 // audio0) is what /ws/video0 shows while it exists; without it, the feed.
 func TestStreamShadowsFeed(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	f.camAndMic(t)
 	f.setStream(t, "video0", "video0", "audio0")
 	waitTracks(t, f.preview(t, "video0").bytes, 1, 1, "/ws/video0 with the stream rule")
@@ -78,7 +79,7 @@ func TestStreamShadowsFeed(t *testing.T) {
 // tracks) over the same connection, and the feed again when the rule goes.
 func TestDestinationFollowsStreamRule(t *testing.T) {
 	rl := testrelay.New(t, testrelay.Options{})
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	f.camAndMic(t)
 	if _, err := f.rules.SetDestination(rwc.Rule{Stream: "video0", Destination: rl.URL(), ID: "0"}, false); err != nil {
 		t.Fatal(err)

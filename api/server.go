@@ -1,12 +1,15 @@
-// Package api owns the HTTP side of vw stream: ffmpeg's ingest
+// Package api owns the transports of vw stream: ffmpeg's ingest
 // (POST /ts/{feed}), the local preview websocket, the REST routes for stream
-// and destination rules, and the websocket-JSON control API. REST and the
-// control API both call one Rules service, so they can never disagree.
+// and destination rules, the websocket-JSON control API, and the guards in
+// front of them (token, Host, Origin, strict JSON). The rules themselves
+// live in package rules: REST and the control API both call that one
+// service, so they can never disagree.
 package api
 
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -18,10 +21,19 @@ import (
 
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/defaults"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
-// Config holds the knobs of the vw stream HTTP server.
+// Defaults for the zero fields of Config.
+const (
+	DefaultMaxBody    = 1 << 20
+	DefaultIngestIdle = 30 * time.Second
+)
+
+// Config holds the knobs of the vw stream HTTP server. Zero fields take the
+// defaults; negative ones are an error.
 type Config struct {
 	// MaxBody caps a rule's JSON body; default 1 MiB.
 	MaxBody int64
@@ -42,21 +54,19 @@ type Config struct {
 	AllowedHosts []string
 }
 
-func (c Config) withDefaults() Config {
-	if c.MaxBody <= 0 {
-		c.MaxBody = 1 << 20
-	}
-	if c.IngestIdle <= 0 {
-		c.IngestIdle = 30 * time.Second
-	}
-	return c
+func (c Config) withDefaults() (Config, error) {
+	err := errors.Join(
+		defaults.Positive("MaxBody", &c.MaxBody, DefaultMaxBody),
+		defaults.Positive("IngestIdle", &c.IngestIdle, DefaultIngestIdle),
+	)
+	return c, err
 }
 
 // Server is the HTTP server of vw stream.
 type Server struct {
 	cfg   Config
 	hub   *hub.Hub
-	rules *Rules
+	rules *rules.Service
 	log   *logrus.Entry
 	// refusals logs refused requests and control commands, at most one
 	// line a second per reason.
@@ -69,18 +79,23 @@ type Server struct {
 	done    chan struct{}  // closed by Close: ends previews
 }
 
-// NewServer returns the server; Handler gives its routes.
-func NewServer(cfg Config, h *hub.Hub, rules *Rules, log *logrus.Entry) *Server {
+// New returns the server over the rules service rs; Handler gives its
+// routes.
+func New(cfg Config, h *hub.Hub, rs *rules.Service, log *logrus.Entry) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
 	return &Server{
-		cfg:   cfg.withDefaults(),
+		cfg:   cfg,
 		hub:   h,
-		rules: rules,
+		rules: rs,
 		log:   log,
 		feeds: make(map[string]*ingest),
 
 		refusals: newRateLog(log, time.Second),
 		done:     make(chan struct{}),
-	}
+	}, nil
 }
 
 // Close ends every ingest and preview connection, so that an
@@ -125,9 +140,9 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, err 
 // statusOf maps a rules error to its HTTP status.
 func statusOf(err error) int {
 	switch {
-	case errors.Is(err, ErrBadRule), errors.Is(err, ErrAPIRule), errors.Is(err, ErrLimit), errors.Is(err, rwc.ErrInvalid):
+	case errors.Is(err, rules.ErrBadRule), errors.Is(err, rules.ErrAPIRule), errors.Is(err, rules.ErrLimit), errors.Is(err, rwc.ErrInvalid):
 		return http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, rules.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, agg.ErrCodecMix):
 		return http.StatusConflict

@@ -164,7 +164,7 @@ func (st *statusState) status() Status {
 	for _, id := range sortedNames(dests) {
 		d := dests[id]
 		ds := DestinationStatus{ID: id, Stream: d.Stream, URL: safeURL(d.Destination), File: d.File, State: stateConnecting}
-		if c, ok := s.rules.rwc.Stats(id); ok {
+		if c, ok := s.rules.DestinationStats(id); ok {
 			ds.State = destState(c.Connected, c.Failures)
 			ds.Connects, ds.Failures, ds.Sent, ds.Dropped = c.Connects, c.Failures, c.Sent, c.Dropped
 			ds.BackoffSeconds = c.Backoff.Seconds()

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/vwlab/vw/rules"
 )
 
 // TestStrictJSON: field names must be spelled exactly, no key may appear
@@ -13,7 +15,7 @@ import (
 // the rules of stream names; each is a 400 over REST and an error reply
 // over the control API, and nothing is stored.
 func TestStrictJSON(t *testing.T) {
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	for _, c := range []struct {
 		name, path, body, reason string
 	}{

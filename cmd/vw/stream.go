@@ -18,6 +18,7 @@ import (
 	"github.com/vwlab/vw/api"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/jsmpeg"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -73,33 +74,36 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	}
 	h := hub.New()
 	a := agg.New(h, log.WithField("component", "agg"))
-	r := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: api.Resolver(a), TLS: tlsCfg}, h, log.WithField("component", "rwc"))
-	var apiRule *rwc.Rule
+	r := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: rules.Resolver(a), TLS: tlsCfg}, h, log.WithField("component", "rwc"))
+	rcfg := rules.Config{MaxFeedsPerStream: cfg.MaxFeeds, MaxRules: cfg.MaxRules}
 	if cfg.API != "" {
-		apiRule = &rwc.Rule{Destination: cfg.API, Token: cfg.APIRelayToken}
+		rcfg.APIRule = &rwc.Rule{Destination: cfg.API, Token: cfg.APIRelayToken}
 	}
-	rules, err := api.NewRules(a, r, apiRule, log.WithField("component", "rules"))
+	rs, err := rules.New(rcfg, a, r, log.WithField("component", "rules"))
 	if err != nil {
 		r.Close()
 		a.Close()
 		return err
 	}
-
-	rules.SetLimits(api.Limits{FeedsPerStream: cfg.MaxFeeds, Rules: cfg.MaxRules})
-	if err := restoreRules(ctx, rules, cfg.State, log); err != nil {
-		rules.Close()
+	if err := restoreRules(ctx, rs, cfg.State, log); err != nil {
+		rs.Close()
 		return err
 	}
 
 	// The preview player connects straight to /ws/{stream}: there is no
 	// access point on the lab host.
-	pages := jsmpeg.New(jsmpeg.Config{Title: "vw stream", WSPath: "/ws/{stream}", Codec: rules.Codec})
-	srv := api.NewServer(api.Config{
+	pages := jsmpeg.New(jsmpeg.Config{Title: "vw stream", WSPath: "/ws/{stream}", Codec: rs.Codec})
+	srv, err := api.New(api.Config{
 		Token: cfg.APIToken, Player: pages.Handler(),
 		ListenHost: cfg.Host, AllowedHosts: splitList(cfg.AllowedHosts),
-	}, h, rules, log.WithField("component", "api"))
+	}, h, rs, log.WithField("component", "api"))
+	if err != nil {
+		rs.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
+		rs.Close()
 		return err
 	}
 	hs := &http.Server{
@@ -133,7 +137,7 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	}
 	stopControl()
 	<-ctlDone
-	rules.Close()
+	rs.Close()
 	log.Info("vw stream stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -184,20 +188,20 @@ func isLoopback(host string) bool {
 // change to it. An unusable file is moved aside and reported, and vw stream
 // starts with no rules rather than not at all: the API must come up so that an
 // operator can put things right.
-func restoreRules(ctx context.Context, rules *api.Rules, path string, log *logrus.Entry) error {
+func restoreRules(ctx context.Context, rs *rules.Service, path string, log *logrus.Entry) error {
 	if path == "off" {
 		log.Warn("VW_STATE=off: rules will not survive a restart")
 		return nil
 	}
 	if path == "" {
-		path = api.DefaultStatePath()
+		path = rules.DefaultStatePath()
 	}
 	log = log.WithField("state", path)
-	st, err := api.LoadState(path)
+	st, err := rules.LoadState(path)
 	if err == nil {
-		err = rules.Restore(ctx, st)
+		err = rs.Restore(ctx, st)
 		if err != nil {
-			err = api.MoveAside(path, err)
+			err = rules.MoveAside(path, err)
 		}
 	}
 	if err != nil {
@@ -205,13 +209,13 @@ func restoreRules(ctx context.Context, rules *api.Rules, path string, log *logru
 	} else {
 		log.WithFields(logrus.Fields{"streams": len(st.Streams), "destinations": len(st.Destinations)}).Info("rules restored")
 	}
-	rules.OnChange(func() {
-		if err := api.SaveState(path, rules.Snapshot()); err != nil {
+	rs.OnChange(func() {
+		if err := rules.SaveState(path, rs.Snapshot()); err != nil {
 			log.WithField("err", err).Error("could not save rules: this change will not survive a restart")
 		}
 	})
 	// A first save proves the folder is writable now, not at the first change.
-	if err := api.SaveState(path, rules.Snapshot()); err != nil {
+	if err := rules.SaveState(path, rs.Snapshot()); err != nil {
 		return fmt.Errorf("state file: %w", err)
 	}
 	return nil

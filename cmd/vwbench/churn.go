@@ -12,8 +12,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vwlab/vw/agg"
-	"github.com/vwlab/vw/api"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -39,12 +39,12 @@ func runChurn(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	h := hub.New()
 	a := agg.New(h, l)
-	r := rwc.New(rwc.Config{Recordings: dir, Resolve: api.Resolver(a)}, h, l)
-	rules, err := api.NewRules(a, r, nil, l)
+	r := rwc.New(rwc.Config{Recordings: dir, Resolve: rules.Resolver(a)}, h, l)
+	rs, err := rules.New(rules.Config{}, a, r, l)
 	if err != nil {
 		return err
 	}
-	defer rules.Close()
+	defer rs.Close()
 
 	goBase, heapBase := settle()
 	start := time.Now()
@@ -53,18 +53,18 @@ func runChurn(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return ctx.Err()
 		}
 		name := fmt.Sprintf("s%d", i%50)
-		if _, err := rules.SetStream(ctx, api.StreamRule{Stream: name, Feeds: []string{"video0", "audio0"}}); err != nil {
+		if _, err := rs.SetStream(ctx, rules.StreamRule{Stream: name, Feeds: []string{"video0", "audio0"}}); err != nil {
 			return err
 		}
 		// A destination that never connects: port 1 refuses at once, so
 		// the client sits in backoff, as one would while a relay is down.
-		if _, err := rules.SetDestination(rwc.Rule{Stream: name, Destination: "ws://127.0.0.1:1/in/x", ID: name}, false); err != nil {
+		if _, err := rs.SetDestination(rwc.Rule{Stream: name, Destination: "ws://127.0.0.1:1/in/x", ID: name}, false); err != nil {
 			return err
 		}
-		if err := rules.DeleteDestination(name, false); err != nil {
+		if err := rs.DeleteDestination(name, false); err != nil {
 			return err
 		}
-		if err := rules.DeleteStream(name); err != nil {
+		if err := rs.DeleteStream(name); err != nil {
 			return err
 		}
 	}

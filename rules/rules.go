@@ -1,4 +1,9 @@
-package api
+// Package rules owns the rule set of vw stream: stream rules (run by agg)
+// and destination rules (run by rwc), the names they may use, the limits on
+// them, the apiRule that carries the control API, and the state file that
+// keeps them across restarts. Every transport (REST, the control API) calls
+// this one service, so they can never disagree.
+package rules
 
 import (
 	"context"
@@ -71,11 +76,27 @@ func Resolver(a *agg.Agg) func(stream string) string {
 	}
 }
 
-// Rules is the one rules service behind both the REST routes and the
-// websocket control API, so the two can never disagree. Changes are
-// serialised: a stream rule change and the destination refresh it causes
-// happen as one step.
-type Rules struct {
+// Config shapes the rules service. Zero fields take the defaults.
+type Config struct {
+	// MaxFeedsPerStream is the most feeds one stream rule may combine
+	// (VW_MAX_FEEDS_PER_STREAM); default DefaultMaxFeedsPerStream.
+	MaxFeedsPerStream int
+	// MaxRules is the most stream rules, and separately the most
+	// destination rules besides the apiRule (VW_MAX_RULES); default
+	// DefaultMaxRules.
+	MaxRules int
+	// APIRule, if set, is the destination that carries the control API
+	// (VW_API): installed at once as id APIRuleID, stream APIStream, and
+	// kept: it cannot be deleted over the control API and survives
+	// "delete all".
+	APIRule *rwc.Rule
+}
+
+// Service is the one rules service behind both the REST routes and the
+// websocket control API. Changes are serialised: a stream rule change and
+// the destination refresh it causes happen as one step.
+type Service struct {
+	cfg     Config
 	agg     *agg.Agg
 	rwc     *rwc.RWC
 	apiRule *rwc.Rule
@@ -83,16 +104,18 @@ type Rules struct {
 
 	mu       sync.Mutex
 	onChange func()
-	limits   Limits
 }
 
-// NewRules returns the rules service over a and r. If apiRule is not nil it
-// is installed at once and kept: it cannot be deleted over the control API
-// and survives "delete all".
-func NewRules(a *agg.Agg, r *rwc.RWC, apiRule *rwc.Rule, log *logrus.Entry) (*Rules, error) {
-	rs := &Rules{agg: a, rwc: r, log: log, limits: Limits{}.withDefaults()}
-	if apiRule != nil {
-		rule := *apiRule
+// New returns the rules service over a and r, with the apiRule installed if
+// cfg has one.
+func New(cfg Config, a *agg.Agg, r *rwc.RWC, log *logrus.Entry) (*Service, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	rs := &Service{cfg: cfg, agg: a, rwc: r, log: log}
+	if cfg.APIRule != nil {
+		rule := *cfg.APIRule
 		rule.ID, rule.Stream = APIRuleID, APIStream
 		if err := r.Set(rule); err != nil {
 			return nil, fmt.Errorf("control API destination (VW_API): %w", err)
@@ -105,26 +128,26 @@ func NewRules(a *agg.Agg, r *rwc.RWC, apiRule *rwc.Rule, log *logrus.Entry) (*Ru
 // OnChange sets a function called after every change to the rules, for
 // persisting them. It is called with the rules lock held, so it sees each
 // change in order and alone.
-func (rs *Rules) OnChange(f func()) {
+func (rs *Service) OnChange(f func()) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.onChange = f
 }
 
-func (rs *Rules) changed() {
+func (rs *Service) changed() {
 	if rs.onChange != nil {
 		rs.onChange()
 	}
 }
 
 // SetStream stores a stream rule; when it returns the rule is in force.
-func (rs *Rules) SetStream(ctx context.Context, s StreamRule) (StreamRule, error) {
+func (rs *Service) SetStream(ctx context.Context, s StreamRule) (StreamRule, error) {
 	return rs.setStream(ctx, s, false)
 }
 
 // setStream is SetStream; restoring skips the limits, so that rules saved
 // under larger ones are not lost when the limits shrink.
-func (rs *Rules) setStream(ctx context.Context, s StreamRule, restoring bool) (StreamRule, error) {
+func (rs *Service) setStream(ctx context.Context, s StreamRule, restoring bool) (StreamRule, error) {
 	s.Stream = strings.TrimPrefix(s.Stream, "/")
 	if err := CheckName("stream name", s.Stream); err != nil {
 		return s, err
@@ -169,21 +192,21 @@ func (rs *Rules) setStream(ctx context.Context, s StreamRule, restoring bool) (S
 }
 
 // Topic returns the hub topic a destination or preview of stream reads.
-func (rs *Rules) Topic(stream string) string {
+func (rs *Service) Topic(stream string) string {
 	return Resolver(rs.agg)(strings.TrimPrefix(stream, "/"))
 }
 
 // Stream returns the feeds of a stream rule.
-func (rs *Rules) Stream(name string) ([]string, bool) {
+func (rs *Service) Stream(name string) ([]string, bool) {
 	return rs.agg.Get(strings.TrimPrefix(name, "/"))
 }
 
 // Streams returns every stream rule.
-func (rs *Rules) Streams() map[string][]string { return rs.agg.All() }
+func (rs *Service) Streams() map[string][]string { return rs.agg.All() }
 
 // DeleteStream removes a stream rule; destinations that pushed it fall back
 // to the feed of the same name, if any.
-func (rs *Rules) DeleteStream(name string) error {
+func (rs *Service) DeleteStream(name string) error {
 	name = strings.TrimPrefix(name, "/")
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -197,7 +220,7 @@ func (rs *Rules) DeleteStream(name string) error {
 }
 
 // DeleteStreams removes every stream rule.
-func (rs *Rules) DeleteStreams() {
+func (rs *Service) DeleteStreams() {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	rs.agg.DeleteAll()
@@ -210,14 +233,14 @@ func (rs *Rules) DeleteStreams() {
 // replaced make-before-break. remote marks a change that came over the
 // control API, which may not touch the apiRule that carries it. The answer
 // shows the rule as stored, its token redacted.
-func (rs *Rules) SetDestination(d rwc.Rule, remote bool) (DestinationView, error) {
+func (rs *Service) SetDestination(d rwc.Rule, remote bool) (DestinationView, error) {
 	return rs.setDestination(d, remote, false)
 }
 
 // setDestination is SetDestination; restoring skips the limits and the
 // id's name rules (older versions allowed any id), and a recording that
 // cannot be opened does not keep the rule out (see rwc.RWC.Restore).
-func (rs *Rules) setDestination(d rwc.Rule, remote, restoring bool) (DestinationView, error) {
+func (rs *Service) setDestination(d rwc.Rule, remote, restoring bool) (DestinationView, error) {
 	d.Stream = strings.TrimPrefix(d.Stream, "/")
 	if err := rs.checkDestination(d, remote, restoring); err != nil {
 		return DestinationView{}, err
@@ -248,7 +271,7 @@ func (rs *Rules) setDestination(d rwc.Rule, remote, restoring bool) (Destination
 }
 
 // checkDestination validates what a destination rule says on its own.
-func (rs *Rules) checkDestination(d rwc.Rule, remote, restoring bool) error {
+func (rs *Service) checkDestination(d rwc.Rule, remote, restoring bool) error {
 	switch {
 	case d.ID == "":
 		return fmt.Errorf("%w: missing \"id\"", ErrBadRule)
@@ -270,14 +293,14 @@ func (rs *Rules) checkDestination(d rwc.Rule, remote, restoring bool) error {
 }
 
 // Destination returns one destination rule, as the API shows it.
-func (rs *Rules) Destination(id string) (DestinationView, bool) {
+func (rs *Service) Destination(id string) (DestinationView, bool) {
 	r, ok := rs.rwc.Get(id)
 	return rs.view(r), ok
 }
 
 // Destinations returns every destination rule, the apiRule included, as the
 // API shows them.
-func (rs *Rules) Destinations() map[string]DestinationView {
+func (rs *Service) Destinations() map[string]DestinationView {
 	all := rs.rwc.All()
 	out := make(map[string]DestinationView, len(all))
 	for id, r := range all {
@@ -286,9 +309,13 @@ func (rs *Rules) Destinations() map[string]DestinationView {
 	return out
 }
 
+// DestinationStats returns the state of destination id's client, and
+// whether id exists.
+func (rs *Service) DestinationStats(id string) (rwc.Stats, bool) { return rs.rwc.Stats(id) }
+
 // DeleteDestination removes one destination rule. Over the control API the
 // apiRule cannot be deleted: the operator would cut the branch they sit on.
-func (rs *Rules) DeleteDestination(id string, remote bool) error {
+func (rs *Service) DeleteDestination(id string, remote bool) error {
 	if id == APIRuleID && remote {
 		return ErrAPIRule
 	}
@@ -308,7 +335,7 @@ func (rs *Rules) DeleteDestination(id string, remote bool) error {
 // DeleteDestinations removes every destination rule but the apiRule, which
 // stays connected: deleting and re-adding it would drop the very reply that
 // tells the operator it worked.
-func (rs *Rules) DeleteDestinations() {
+func (rs *Service) DeleteDestinations() {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.apiRule != nil {
@@ -321,7 +348,7 @@ func (rs *Rules) DeleteDestinations() {
 }
 
 // Close stops every muxer and destination.
-func (rs *Rules) Close() {
+func (rs *Service) Close() {
 	rs.rwc.Close()
 	rs.agg.Close()
 }

@@ -1,4 +1,4 @@
-package api
+package rules
 
 import (
 	"fmt"
@@ -35,7 +35,7 @@ type DestinationView struct {
 }
 
 // view returns the rule as the API shows it.
-func (rs *Rules) view(r rwc.Rule) DestinationView {
+func (rs *Service) view(r rwc.Rule) DestinationView {
 	v := DestinationView{Stream: r.Stream, Destination: r.Destination, ID: r.ID, File: r.File}
 	if r.Token != "" {
 		v.Token = TokenShown
@@ -48,7 +48,7 @@ func (rs *Rules) view(r rwc.Rule) DestinationView {
 
 // resolveToken turns a "keep" token into the stored one, under the rule
 // above; called with rs.mu held.
-func (rs *Rules) resolveToken(d rwc.Rule) (rwc.Rule, error) {
+func (rs *Service) resolveToken(d rwc.Rule) (rwc.Rule, error) {
 	switch d.Token {
 	case TokenShown:
 		return d, fmt.Errorf("%w: \"token\":%q is how listings show a token; send the token itself, or %q to keep the stored one", ErrBadRule, TokenShown, TokenKeep)

@@ -1,4 +1,4 @@
-package api
+package rules
 
 import (
 	"context"
@@ -25,7 +25,7 @@ type State struct {
 const stateVersion = 1
 
 // Snapshot returns the current rules as a State.
-func (rs *Rules) Snapshot() State {
+func (rs *Service) Snapshot() State {
 	d := rs.rwc.All()
 	delete(d, APIRuleID)
 	return State{Version: stateVersion, Streams: rs.agg.All(), Destinations: d}
@@ -37,7 +37,7 @@ func (rs *Rules) Snapshot() State {
 // its rule is restored without it, and its listing says why
 // (recording_error). Limits do not apply, so that lowering them loses no
 // saved rule.
-func (rs *Rules) Restore(ctx context.Context, st State) (err error) {
+func (rs *Service) Restore(ctx context.Context, st State) (err error) {
 	if err := st.check(); err != nil {
 		return err
 	}
