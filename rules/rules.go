@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -40,28 +39,6 @@ var ErrNotFound = errors.New("not found")
 type StreamRule struct {
 	Stream string   `json:"stream"`
 	Feeds  []string `json:"feeds"`
-}
-
-// nameRE is the original tool's alphabet for feed and stream names.
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9_\-/]{1,200}$`)
-
-// CheckName returns why name cannot be a feed or stream name, or a
-// destination id, or nil. what names the thing in the error ("feed name",
-// "stream name", "destination id").
-func CheckName(what, name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: %s is empty", ErrBadRule, what)
-	case !nameRE.MatchString(name):
-		return fmt.Errorf("%w: %s %q: use 1 to 200 of a-z A-Z 0-9 - _ /", ErrBadRule, what, name)
-	case name == "all":
-		return fmt.Errorf("%w: %s \"all\" is reserved", ErrBadRule, what)
-	case name == APIStream:
-		return fmt.Errorf("%w: %s %q is reserved for the control API", ErrBadRule, what, APIStream)
-	case strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//"):
-		return fmt.Errorf("%w: %s %q has an empty path segment", ErrBadRule, what, name)
-	}
-	return nil
 }
 
 // Resolver returns the function rwc uses to find a destination's topic: a
@@ -116,8 +93,12 @@ func New(cfg Config, a *agg.Agg, r *rwc.RWC, log *logrus.Entry) (*Service, error
 	rs := &Service{cfg: cfg, agg: a, rwc: r, log: log}
 	if cfg.APIRule != nil {
 		rule := *cfg.APIRule
-		rule.ID, rule.Stream = APIRuleID, APIStream
-		if err := r.Set(rule); err != nil {
+		rule.ID = APIRuleID
+		rule, err := checkDestination(rule, local)
+		if err == nil {
+			err = r.Set(rule)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("control API destination (VW_API): %w", err)
 		}
 		rs.apiRule = &rule
@@ -142,42 +123,22 @@ func (rs *Service) changed() {
 
 // SetStream stores a stream rule; when it returns the rule is in force.
 func (rs *Service) SetStream(ctx context.Context, s StreamRule) (StreamRule, error) {
-	return rs.setStream(ctx, s, false)
+	return rs.setStream(ctx, s, local)
 }
 
-// setStream is SetStream; restoring skips the limits, so that rules saved
-// under larger ones are not lost when the limits shrink.
-func (rs *Service) setStream(ctx context.Context, s StreamRule, restoring bool) (StreamRule, error) {
-	s.Stream = strings.TrimPrefix(s.Stream, "/")
-	if err := CheckName("stream name", s.Stream); err != nil {
+// setStream is SetStream; restored rules skip the limits, so that rules
+// saved under larger ones are not lost when the limits shrink.
+func (rs *Service) setStream(ctx context.Context, s StreamRule, from origin) (StreamRule, error) {
+	s, err := checkStream(s)
+	if err != nil {
 		return s, err
-	}
-	if s.Feeds == nil {
-		return s, fmt.Errorf("%w: missing \"feeds\"", ErrBadRule)
-	}
-	if len(s.Feeds) == 0 {
-		return s, fmt.Errorf("%w: \"feeds\" is empty; delete the stream instead", ErrBadRule)
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if !restoring {
+	if from != restored {
 		if err := rs.checkFeedCount(s.Stream, len(s.Feeds)); err != nil {
 			return s, err
 		}
-	}
-	seen := make(map[string]bool, len(s.Feeds))
-	for i, f := range s.Feeds {
-		f = strings.TrimPrefix(f, "/")
-		if err := CheckName("feed name", f); err != nil {
-			return s, err
-		}
-		if seen[f] {
-			return s, fmt.Errorf("%w: feed %q is listed twice", ErrBadRule, f)
-		}
-		seen[f] = true
-		s.Feeds[i] = f
-	}
-	if !restoring {
 		if err := rs.checkStreamCount(s.Stream); err != nil {
 			return s, err
 		}
@@ -230,37 +191,37 @@ func (rs *Service) DeleteStreams() {
 }
 
 // SetDestination stores a destination rule; a rule with the same ID is
-// replaced make-before-break. remote marks a change that came over the
+// replaced make-before-break. control marks a change that came over the
 // control API, which may not touch the apiRule that carries it. The answer
 // shows the rule as stored, its token redacted.
-func (rs *Service) SetDestination(d rwc.Rule, remote bool) (DestinationView, error) {
-	return rs.setDestination(d, remote, false)
+func (rs *Service) SetDestination(d rwc.Rule, control bool) (DestinationView, error) {
+	from := local
+	if control {
+		from = remote
+	}
+	return rs.setDestination(d, from)
 }
 
-// setDestination is SetDestination; restoring skips the limits and the
-// id's name rules (older versions allowed any id), and a recording that
-// cannot be opened does not keep the rule out (see rwc.RWC.Restore).
-func (rs *Service) setDestination(d rwc.Rule, remote, restoring bool) (DestinationView, error) {
-	d.Stream = strings.TrimPrefix(d.Stream, "/")
-	if err := rs.checkDestination(d, remote, restoring); err != nil {
+// setDestination is SetDestination; restored rules skip the limits, and a
+// recording that cannot be opened does not keep them out (see
+// rwc.RWC.Restore).
+func (rs *Service) setDestination(d rwc.Rule, from origin) (DestinationView, error) {
+	d, err := checkDestination(d, from)
+	if err != nil {
 		return DestinationView{}, err
-	}
-	if d.ID == APIRuleID {
-		d.Stream = APIStream
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	var err error
 	if d, err = rs.resolveToken(d); err != nil {
 		return DestinationView{}, err
 	}
-	if restoring {
+	if from == restored {
 		err = rs.rwc.Restore(d)
 	} else if err = rs.checkDestinationCount(d.ID); err == nil {
 		err = rs.rwc.Set(d)
 	}
 	if err != nil {
-		return DestinationView{}, err // rwc.ErrInvalid answers 400 (statusOf)
+		return DestinationView{}, err // rwc.ErrInvalid answers 400
 	}
 	if d.ID == APIRuleID {
 		rs.apiRule = &d
@@ -268,28 +229,6 @@ func (rs *Service) setDestination(d rwc.Rule, remote, restoring bool) (Destinati
 	rs.changed()
 	rs.log.WithFields(logrus.Fields{"id": d.ID, "stream": d.Stream, "url": d.Destination}).Info("destination rule set")
 	return rs.view(d), nil
-}
-
-// checkDestination validates what a destination rule says on its own.
-func (rs *Service) checkDestination(d rwc.Rule, remote, restoring bool) error {
-	switch {
-	case d.ID == "":
-		return fmt.Errorf("%w: missing \"id\"", ErrBadRule)
-	case d.ID == "all":
-		return fmt.Errorf("%w: id \"all\" is reserved", ErrBadRule)
-	case d.Destination == "":
-		return fmt.Errorf("%w: missing \"destination\"", ErrBadRule)
-	case d.ID == APIRuleID && remote:
-		return fmt.Errorf("%w: Cannot modify apiRule over the control API", ErrBadRule)
-	case d.ID == APIRuleID:
-		return nil
-	}
-	if !restoring {
-		if err := CheckName("destination id", d.ID); err != nil {
-			return err
-		}
-	}
-	return CheckName("stream name", d.Stream)
 }
 
 // Destination returns one destination rule, as the API shows it.

@@ -53,12 +53,12 @@ func (rs *Service) Restore(ctx context.Context, st State) (err error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if _, err := rs.setStream(ctx, StreamRule{Stream: n, Feeds: st.Streams[n]}, true); err != nil {
+		if _, err := rs.setStream(ctx, StreamRule{Stream: n, Feeds: st.Streams[n]}, restored); err != nil {
 			return err
 		}
 	}
 	for _, d := range st.Destinations {
-		if _, err := rs.setDestination(d, false, true); err != nil {
+		if _, err := rs.setDestination(d, restored); err != nil {
 			return err
 		}
 	}
@@ -71,21 +71,16 @@ func (st State) check() error {
 		return fmt.Errorf("state version %d, want %d", st.Version, stateVersion)
 	}
 	for n, feeds := range st.Streams {
-		if err := CheckName("stream name", n); err != nil {
+		if _, err := checkStream(StreamRule{Stream: n, Feeds: feeds}); err != nil {
 			return err
-		}
-		if len(feeds) == 0 {
-			return fmt.Errorf("stream %q has no feeds", n)
-		}
-		for _, f := range feeds {
-			if err := CheckName("feed name", f); err != nil {
-				return err
-			}
 		}
 	}
 	for id, d := range st.Destinations {
-		if id != d.ID || id == APIRuleID || id == "" {
+		if id != d.ID || id == APIRuleID {
 			return fmt.Errorf("destination under key %q has id %q", id, d.ID)
+		}
+		if _, err := checkDestination(d, restored); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -119,14 +119,13 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *RWC {
 	}
 }
 
-// Validate reports whether rule could be stored, wrapping ErrInvalid.
+// Validate reports whether rwc can run rule's destination and recording, a
+// refusal wrapping ErrInvalid: a ws:// or wss:// URL with a host and no
+// credentials, a file name that stays inside the recordings folder. Ids and
+// stream names are the caller's (package rules validates the whole rule and
+// calls this for these fields); Set checks this part again, so that a rule
+// rwc cannot run is never stored.
 func Validate(rule Rule) error {
-	if strings.TrimSpace(rule.ID) == "" {
-		return fmt.Errorf("%w: missing \"id\"", ErrInvalid)
-	}
-	if strings.TrimSpace(rule.Stream) == "" {
-		return fmt.Errorf("%w: missing \"stream\"", ErrInvalid)
-	}
 	if hasUserinfo(rule.Destination) {
 		// Never echoed: the part before @ is likely a password.
 		return fmt.Errorf("%w: destination %q has a user name or password in it, which websocket URLs cannot carry: send a \"token\" instead", ErrInvalid, redactURL(rule.Destination))
