@@ -17,6 +17,7 @@ package agg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/defaults"
 )
 
 // FeedTopic is the hub topic that a feed's ingest publishes whole, aligned
@@ -35,7 +37,8 @@ func FeedTopic(feed string) string { return "feed/" + feed }
 // StreamTopic is the hub topic a stream rule's muxed output is published to.
 func StreamTopic(stream string) string { return "stream/" + stream }
 
-// Config tunes the muxers. Zero fields take the defaults of DefaultConfig.
+// Config tunes the muxers. Zero fields take the defaults of DefaultConfig;
+// negative ones are an error.
 type Config struct {
 	// Grace is how long a feed may be silent before it leaves the PMT.
 	Grace time.Duration
@@ -66,27 +69,17 @@ func DefaultConfig() Config {
 	}
 }
 
-func (c Config) withDefaults() Config {
+func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
-	if c.Grace > 0 {
-		d.Grace = c.Grace
-	}
-	if c.DrainMax > 0 {
-		d.DrainMax = c.DrainMax
-	}
-	if c.PSIInterval > 0 {
-		d.PSIInterval = c.PSIInterval
-	}
-	if c.Resync > 0 {
-		d.Resync = c.Resync
-	}
-	if c.KeyframeWait > 0 {
-		d.KeyframeWait = c.KeyframeWait
-	}
-	if c.Queue > 0 {
-		d.Queue = c.Queue
-	}
-	return d
+	err := errors.Join(
+		defaults.Positive("Grace", &c.Grace, d.Grace),
+		defaults.Positive("DrainMax", &c.DrainMax, d.DrainMax),
+		defaults.Positive("PSIInterval", &c.PSIInterval, d.PSIInterval),
+		defaults.Positive("Resync", &c.Resync, d.Resync),
+		defaults.Positive("KeyframeWait", &c.KeyframeWait, d.KeyframeWait),
+		defaults.Positive("Queue", &c.Queue, d.Queue),
+	)
+	return c, err
 }
 
 // ErrClosed is returned by Set after Close.
@@ -106,20 +99,19 @@ type Agg struct {
 	closed  bool
 }
 
-// New returns an Agg with no rules and the default configuration.
-func New(h *hub.Hub, log *logrus.Entry) *Agg {
-	return NewWithConfig(DefaultConfig(), h, log)
-}
-
-// NewWithConfig returns an Agg with no rules.
-func NewWithConfig(cfg Config, h *hub.Hub, log *logrus.Entry) *Agg {
+// New returns an Agg with no rules.
+func New(cfg Config, h *hub.Hub, log *logrus.Entry) (*Agg, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("agg: %w", err)
+	}
 	return &Agg{
-		cfg:     cfg.withDefaults(),
+		cfg:     cfg,
 		h:       h,
 		log:     log,
 		rules:   make(map[string][]string),
 		streams: make(map[string]*stream),
-	}
+	}, nil
 }
 
 // Set creates or replaces the rule for stream. When it returns the rule is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,9 +18,41 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// newAgg returns New(cfg, h), failing the test on an error.
+func newAgg(t testing.TB, cfg Config, h *hub.Hub) *Agg {
+	t.Helper()
+	a, err := New(cfg, h, testutil.Log(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// withDefaults is cfg.withDefaults, failing the test on an error.
+func withDefaults(t testing.TB, cfg Config) Config {
+	t.Helper()
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestConfig: zero fields take the defaults; a negative one is refused,
+// by name.
+func TestConfig(t *testing.T) {
+	if got := withDefaults(t, Config{Queue: 7}); got.Queue != 7 || got.Grace != DefaultConfig().Grace {
+		t.Fatalf("withDefaults: %+v", got)
+	}
+	_, err := New(Config{Grace: -time.Second}, hub.New(), testutil.Log(t))
+	if err == nil || !strings.Contains(err.Error(), "Grace is -1s") {
+		t.Fatalf("negative Grace: %v", err)
+	}
+}
+
 func TestRules(t *testing.T) {
 	h := hub.New()
-	a := New(h, testutil.Log(t))
+	a := newAgg(t, Config{}, h)
 	defer a.Close()
 	ctx := testutil.Context(t, 5*time.Second)
 	for _, tc := range []struct {
@@ -59,7 +92,7 @@ func TestRules(t *testing.T) {
 // published, and the last audio PES went out whole.
 func TestSetRemovesBeforeReturning(t *testing.T) {
 	h := hub.New()
-	a := New(h, testutil.Log(t))
+	a := newAgg(t, Config{}, h)
 	defer a.Close()
 	ctx := testutil.Context(t, 10*time.Second)
 	sub := h.Subscribe(StreamTopic("s"), hub.SubConfig{Queue: 1 << 14})
@@ -156,7 +189,7 @@ func TestSetRemovesBeforeReturning(t *testing.T) {
 // return to where they were.
 func TestChurn(t *testing.T) {
 	h := hub.New()
-	a := New(h, testutil.Log(t))
+	a := newAgg(t, Config{}, h)
 	defer a.Close()
 	ctx := context.Background()
 	base := runtime.NumGoroutine()

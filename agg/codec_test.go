@@ -65,7 +65,7 @@ func feedBytes(video, h264 bool, frames int) []byte {
 // connection ends its codecs are forgotten.
 func TestSetRefusesMixedCodecs(t *testing.T) {
 	h := hub.New()
-	a := New(h, testutil.Log(t))
+	a := newAgg(t, Config{}, h)
 	defer a.Close()
 	ctx := testutil.Context(t, 5*time.Second)
 	watch := func(feed string, from uint64, video, h264 bool) *FeedWatcher {

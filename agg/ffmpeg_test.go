@@ -251,7 +251,7 @@ func (r *recorder) save(t *testing.T) (string, [][]byte) {
 func videoAudioStream(t *testing.T) (*hub.Hub, *Agg, *recorder) {
 	t.Helper()
 	h := hub.New()
-	a := NewWithConfig(Config{}, h, testutil.Log(t))
+	a := newAgg(t, Config{}, h)
 	t.Cleanup(a.Close)
 	rec := record(t, h, "s")
 	if err := a.Set(testutil.Context(t, 5*time.Second), "s", []string{"video0", "audio0"}); err != nil {

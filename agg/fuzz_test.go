@@ -21,7 +21,7 @@ func FuzzMux(f *testing.F) {
 	f.Add(s.Append(nil, 3), []byte{ts.SyncByte, 0x41, 0x00, 0x30, 190}, []byte{9, 9, 9})
 	f.Fuzz(func(t *testing.T, a, b, ops []byte) {
 		var out []byte
-		m := newMux(Config{Grace: 50 * time.Millisecond}.withDefaults(), testutil.Log(t), func(msg *hub.Message) {
+		m := newMux(withDefaults(t, Config{Grace: 50 * time.Millisecond}), testutil.Log(t), func(msg *hub.Message) {
 			if len(msg.Data)%ts.PacketSize != 0 {
 				t.Fatalf("output message of %d bytes", len(msg.Data))
 			}

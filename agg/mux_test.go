@@ -31,7 +31,7 @@ type rig struct {
 func newRig(t testing.TB, cfg Config, names ...string) *rig {
 	r := &rig{t: t, clock: testutil.NewClock(time.Unix(1000, 0)), feeds: map[string]*feed{}, from: map[string]uint64{}}
 	r.start = r.clock.Now()
-	r.m = newMux(cfg.withDefaults(), testutil.Log(t), func(msg *hub.Message) {
+	r.m = newMux(withDefaults(t, cfg), testutil.Log(t), func(msg *hub.Message) {
 		if len(msg.Data)%ts.PacketSize != 0 {
 			t.Fatalf("output message of %d bytes", len(msg.Data))
 		}

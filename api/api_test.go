@@ -37,9 +37,15 @@ func newFixture(t testing.TB, cfg Config, rcfg rules.Config) *fixture {
 func newFixtureLog(t testing.TB, cfg Config, rcfg rules.Config, log *logrus.Entry) *fixture {
 	t.Helper()
 	h := hub.New()
-	a := agg.New(h, log)
+	a, err := agg.New(agg.Config{}, h, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	recordings := t.TempDir()
-	r := rwc.New(rwc.Config{Recordings: recordings, Resolve: rules.Resolver(a)}, h, log)
+	r, err := rwc.New(rwc.Config{Recordings: recordings, Resolve: rules.Resolver(a)}, h, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rs, err := rules.New(rcfg, a, r, log)
 	if err != nil {
 		t.Fatal(err)

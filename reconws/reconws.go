@@ -25,6 +25,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/internal/defaults"
 )
 
 // Defaults for the zero fields of Config.
@@ -42,7 +44,8 @@ const (
 	DefaultMaxBatch     = 256 << 10
 )
 
-// Config shapes a Client. Zero durations and sizes take the defaults above.
+// Config shapes a Client. Zero durations and sizes take the defaults above;
+// negative ones are an error.
 type Config struct {
 	// URL is the ws:// or wss:// address to dial.
 	URL string
@@ -145,7 +148,10 @@ func Start(ctx context.Context, cfg Config, log *logrus.Entry) (*Client, error) 
 	if err := CheckURL(cfg.URL); err != nil {
 		return nil, err
 	}
-	cfg = withDefaults(cfg)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("reconws: %w", err)
+	}
 	c := &Client{
 		cfg: cfg,
 		log: log.WithField("url", cfg.URL),
@@ -188,37 +194,27 @@ func CheckURL(u string) error {
 	return nil
 }
 
-func withDefaults(c Config) Config {
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.DialTimeout, DefaultDialTimeout)
-	def(&c.BackoffMin, DefaultBackoffMin)
-	def(&c.BackoffMax, DefaultBackoffMax)
-	def(&c.FastFor, DefaultFastFor)
-	def(&c.ResetAfter, DefaultResetAfter)
-	def(&c.PingInterval, DefaultPingInterval)
-	def(&c.PongWait, c.PingInterval*3/2)
-	def(&c.WriteWait, DefaultWriteWait)
-	def(&c.CloseTimeout, DefaultCloseTimeout)
-	if c.BackoffMax < c.BackoffMin {
-		c.BackoffMax = c.BackoffMin
-	}
-	if c.Queue <= 0 {
-		c.Queue = DefaultQueue
-	}
-	if c.ReadLimit <= 0 {
-		c.ReadLimit = DefaultReadLimit
-	}
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = DefaultMaxBatch
-	}
+func (c Config) withDefaults() (Config, error) {
+	err := errors.Join(
+		defaults.Positive("DialTimeout", &c.DialTimeout, DefaultDialTimeout),
+		defaults.Positive("BackoffMin", &c.BackoffMin, DefaultBackoffMin),
+		defaults.Positive("BackoffMax", &c.BackoffMax, DefaultBackoffMax),
+		defaults.Positive("FastFor", &c.FastFor, DefaultFastFor),
+		defaults.Positive("ResetAfter", &c.ResetAfter, DefaultResetAfter),
+		defaults.Positive("PingInterval", &c.PingInterval, DefaultPingInterval),
+		defaults.Positive("WriteWait", &c.WriteWait, DefaultWriteWait),
+		defaults.Positive("CloseTimeout", &c.CloseTimeout, DefaultCloseTimeout),
+		defaults.Positive("Queue", &c.Queue, DefaultQueue),
+		defaults.Positive("ReadLimit", &c.ReadLimit, DefaultReadLimit),
+		defaults.Positive("MaxBatch", &c.MaxBatch, DefaultMaxBatch),
+	)
+	// After the join: PongWait's default follows PingInterval's value.
+	err = errors.Join(err, defaults.Positive("PongWait", &c.PongWait, c.PingInterval*3/2))
+	c.BackoffMax = max(c.BackoffMax, c.BackoffMin)
 	if c.clock == nil {
 		c.clock = realClock{}
 	}
-	return c
+	return c, err
 }
 
 // URL returns the address the client dials.

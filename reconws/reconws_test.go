@@ -307,6 +307,19 @@ func TestBadURL(t *testing.T) {
 	}
 }
 
+// TestConfig: zero takes the default (PongWait follows PingInterval); a
+// negative setting is refused by name.
+func TestConfig(t *testing.T) {
+	c, err := Config{PingInterval: time.Second}.withDefaults()
+	if err != nil || c.PongWait != 1500*time.Millisecond || c.Queue != DefaultQueue {
+		t.Fatalf("withDefaults: %+v, %v", c, err)
+	}
+	_, err = Start(context.Background(), Config{URL: "ws://127.0.0.1:1/x", WriteWait: -time.Second}, testutil.Log(t))
+	if err == nil || !strings.Contains(err.Error(), "WriteWait is -1s") {
+		t.Fatalf("negative WriteWait: %v", err)
+	}
+}
+
 func FuzzMask(f *testing.F) {
 	f.Add([]byte("hello, world"), uint32(0xdeadbeef))
 	f.Add([]byte{}, uint32(0))

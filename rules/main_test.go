@@ -26,9 +26,15 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	log := testutil.Log(t)
 	h := hub.New()
-	a := agg.New(h, log)
+	a, err := agg.New(agg.Config{}, h, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	recordings := t.TempDir()
-	r := rwc.New(rwc.Config{Recordings: recordings, Resolve: Resolver(a)}, h, log)
+	r, err := rwc.New(rwc.Config{Recordings: recordings, Resolve: Resolver(a)}, h, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rs, err := New(cfg, a, r, log)
 	if err != nil {
 		r.Close()

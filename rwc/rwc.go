@@ -24,6 +24,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/defaults"
 	"github.com/vwlab/vw/reconws"
 )
 
@@ -50,7 +51,8 @@ const (
 	DefaultFlushInterval = 500 * time.Millisecond
 )
 
-// Config holds what every destination shares. Zero fields take defaults.
+// Config holds what every destination shares. Zero fields take defaults;
+// negative ones are an error.
 type Config struct {
 	// Recordings is the folder that Rule.File names are relative to;
 	// created when a rule first records. Default ./recordings.
@@ -93,22 +95,30 @@ type RWC struct {
 	closed  bool
 }
 
+func (c Config) withDefaults() (Config, error) {
+	defaults.Zero(&c.Recordings, DefaultRecordings)
+	if c.Resolve == nil {
+		c.Resolve = func(s string) string { return s }
+	}
+	err := errors.Join(
+		defaults.Positive("Queue", &c.Queue, hub.DefaultQueue),
+		defaults.Positive("SwapTimeout", &c.SwapTimeout, DefaultSwapTimeout),
+		defaults.Positive("FlushInterval", &c.FlushInterval, DefaultFlushInterval),
+		// Zero stays zero here: the client takes its own default.
+		defaults.Positive("DialTimeout", &c.DialTimeout, 0),
+		defaults.Positive("BackoffMin", &c.BackoffMin, 0),
+		defaults.Positive("BackoffMax", &c.BackoffMax, 0),
+		defaults.Positive("PingInterval", &c.PingInterval, 0),
+		defaults.Positive("CloseTimeout", &c.CloseTimeout, 0),
+	)
+	return c, err
+}
+
 // New returns an RWC with no rules.
-func New(cfg Config, h *hub.Hub, log *logrus.Entry) *RWC {
-	if cfg.Recordings == "" {
-		cfg.Recordings = DefaultRecordings
-	}
-	if cfg.Resolve == nil {
-		cfg.Resolve = func(s string) string { return s }
-	}
-	if cfg.Queue <= 0 {
-		cfg.Queue = hub.DefaultQueue
-	}
-	if cfg.SwapTimeout <= 0 {
-		cfg.SwapTimeout = DefaultSwapTimeout
-	}
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = DefaultFlushInterval
+func New(cfg Config, h *hub.Hub, log *logrus.Entry) (*RWC, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("rwc: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &RWC{
@@ -116,7 +126,7 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *RWC {
 		rules:   make(map[string]Rule),
 		dests:   make(map[string]*dest),
 		recErrs: make(map[string]string),
-	}
+	}, nil
 }
 
 // Validate reports whether rwc can run rule's destination and recording, a

@@ -46,9 +46,27 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	if cfg.Recordings == "" {
 		cfg.Recordings = filepath.Join(t.TempDir(), "recordings")
 	}
-	r := New(cfg, h, testutil.Log(t))
+	r := newRWC(t, cfg, h, testutil.Log(t))
 	t.Cleanup(r.Close)
 	return &fixture{t: t, h: h, r: r, dir: cfg.Recordings}
+}
+
+// newRWC returns New(cfg, h, log), failing the test on an error.
+func newRWC(t testing.TB, cfg Config, h *hub.Hub, log *logrus.Entry) *RWC {
+	t.Helper()
+	r, err := New(cfg, h, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestConfig: a negative setting is refused by name, at New.
+func TestConfig(t *testing.T) {
+	_, err := New(Config{BackoffMin: -time.Millisecond}, hub.New(), testutil.Log(t))
+	if err == nil || !strings.Contains(err.Error(), "BackoffMin is -1ms") {
+		t.Fatalf("negative BackoffMin: %v", err)
+	}
 }
 
 func (f *fixture) set(rule Rule) {
@@ -535,7 +553,7 @@ func TestTLS(t *testing.T) {
 			l, hook := logtest.NewNullLogger()
 			tc.cfg.Recordings = t.TempDir()
 			tc.cfg.BackoffMin = 5 * time.Millisecond
-			r := New(tc.cfg, hub.New(), logrus.NewEntry(l))
+			r := newRWC(t, tc.cfg, hub.New(), logrus.NewEntry(l))
 			defer r.Close()
 			if err := r.Set(Rule{Stream: "cam", Destination: rl.URL(), ID: "0"}); err != nil {
 				t.Fatal(err)

@@ -39,7 +39,7 @@ func TestUserinfoRefusedUnsaid(t *testing.T) {
 // again when its URL changes; never for wss://, loopback, or no token.
 func TestPlainTokenWarnedOnce(t *testing.T) {
 	log, hook := logtest.NewNullLogger()
-	r := New(Config{Recordings: t.TempDir()}, hub.New(), logrus.NewEntry(log))
+	r := newRWC(t, Config{Recordings: t.TempDir()}, hub.New(), logrus.NewEntry(log))
 	t.Cleanup(r.Close)
 	warnings := func() int {
 		n := 0

@@ -73,8 +73,15 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 		return fmt.Errorf("VW_CA_FILE: %w", err)
 	}
 	h := hub.New()
-	a := agg.New(h, log.WithField("component", "agg"))
-	r := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: rules.Resolver(a), TLS: tlsCfg}, h, log.WithField("component", "rwc"))
+	a, err := agg.New(agg.Config{}, h, log.WithField("component", "agg"))
+	if err != nil {
+		return err
+	}
+	r, err := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: rules.Resolver(a), TLS: tlsCfg}, h, log.WithField("component", "rwc"))
+	if err != nil {
+		a.Close()
+		return err
+	}
 	rcfg := rules.Config{MaxFeedsPerStream: cfg.MaxFeeds, MaxRules: cfg.MaxRules}
 	if cfg.API != "" {
 		rcfg.APIRule = &rwc.Rule{Destination: cfg.API, Token: cfg.APIRelayToken}

@@ -38,8 +38,14 @@ func runChurn(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer os.RemoveAll(dir)
 
 	h := hub.New()
-	a := agg.New(h, l)
-	r := rwc.New(rwc.Config{Recordings: dir, Resolve: rules.Resolver(a)}, h, l)
+	a, err := agg.New(agg.Config{}, h, l)
+	if err != nil {
+		return err
+	}
+	r, err := rwc.New(rwc.Config{Recordings: dir, Resolve: rules.Resolver(a)}, h, l)
+	if err != nil {
+		return err
+	}
 	rs, err := rules.New(rules.Config{}, a, r, l)
 	if err != nil {
 		return err
