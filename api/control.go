@@ -9,6 +9,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/jsonhttp"
 	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
@@ -66,10 +67,12 @@ func (s *Server) Command(ctx context.Context, msg []byte) []byte {
 		reply, err = s.command(ctx, c)
 	}
 	if err != nil {
-		s.refusals.Warn(refusalReason(err), logrus.Fields{
-			"verb": clip(c.Verb), "what": clip(c.What), "which": clip(c.Which), "err": clip(oneLine(err.Error())),
+		msg := jsonhttp.OneLine(err.Error())
+		_, reason := refusalOf(err)
+		s.refusals.Warn(reason, logrus.Fields{
+			"verb": clip(c.Verb), "what": clip(c.What), "which": clip(c.Which), "err": clip(msg),
 		}, "control API command refused")
-		reply = map[string]string{"error": oneLine(err.Error())}
+		reply = map[string]string{"error": msg}
 	}
 	b, err := json.Marshal(reply)
 	if err != nil { // cannot happen for the types above; answer rather than panic
@@ -103,23 +106,6 @@ func parseCommand(msg []byte) (c command, isCommand bool, err error) {
 	}
 	c.Rule = m["rule"]
 	return c, true, nil
-}
-
-// refusalReason sorts refusals into the few kinds the log counts apart.
-func refusalReason(err error) string {
-	switch {
-	case errors.Is(err, errUnrecognised):
-		return "unrecognised command"
-	case errors.Is(err, rules.ErrLimit):
-		return "over a limit"
-	case errors.Is(err, rules.ErrBadRule), errors.Is(err, rwc.ErrInvalid):
-		return "bad rule"
-	case errors.Is(err, rules.ErrNotFound):
-		return "not found"
-	case errors.Is(err, rules.ErrAPIRule):
-		return "apiRule"
-	}
-	return "other"
 }
 
 // clip keeps a logged value short: a peer chooses it.

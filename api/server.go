@@ -7,23 +7,17 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/defaults"
 	"github.com/vwlab/vw/rules"
-	"github.com/vwlab/vw/rwc"
 )
 
 // Defaults for the zero fields of Config.
@@ -113,74 +107,4 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	close(s.done)
 	s.wg.Wait()
-}
-
-// writeJSON answers v as JSON with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// fail answers err as {"error": "..."} with status, and logs it.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
-	msg := oneLine(err.Error())
-	s.log.WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": status, "err": msg}).Warn("request refused")
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// refuse answers like fail, but logs through the rate limit: it is for
-// refusals a web page could make vw stream send in a loop.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, err error) {
-	msg := oneLine(err.Error())
-	s.refusals.Warn("http "+strconv.Itoa(status), logrus.Fields{"method": r.Method, "path": r.URL.Path, "status": status, "err": msg}, "request refused")
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// statusOf maps a rules error to its HTTP status.
-func statusOf(err error) int {
-	switch {
-	case errors.Is(err, rules.ErrBadRule), errors.Is(err, rules.ErrAPIRule), errors.Is(err, rules.ErrLimit), errors.Is(err, rwc.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, rules.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, agg.ErrCodecMix):
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// decode reads one JSON object of type T from the body, strictly: size
-// capped, field names exactly as documented, no key twice, no unknown
-// field, no trailing data; so a typo is an error rather than a silently
-// different rule.
-func decode[T any](s *Server, w http.ResponseWriter, r *http.Request) (T, int, error) {
-	var zero T
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return zero, http.StatusRequestEntityTooLarge, errors.New("body larger than " + sizeString(s.cfg.MaxBody))
-		}
-		return zero, http.StatusBadRequest, errors.New("reading body: " + err.Error())
-	}
-	v, err := unmarshalStrict[T](body)
-	switch {
-	case errors.Is(err, io.EOF):
-		return zero, http.StatusBadRequest, errors.New("empty body: send a JSON object")
-	case err != nil:
-		return zero, http.StatusBadRequest, errors.New("bad JSON: " + err.Error())
-	}
-	return v, 0, nil
-}
-
-func sizeString(n int64) string {
-	if n%(1<<20) == 0 {
-		return strconv.FormatInt(n>>20, 10) + " MiB"
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
 }
