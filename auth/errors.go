@@ -1,9 +1,10 @@
 package auth
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
+
+	"github.com/vwlab/vw/internal/jsonhttp"
 )
 
 // Error is a refusal with the HTTP status to answer it with: 401 when the
@@ -42,9 +43,4 @@ func WriteError(w http.ResponseWriter, err error) {
 	writeJSON(w, code, map[string]string{"error": reason})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store") // answers may carry a code
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { jsonhttp.Write(w, code, v) }

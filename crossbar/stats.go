@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/auth"
+	"github.com/vwlab/vw/internal/jsonhttp"
 )
 
 // Stats is what /stats answers.
@@ -271,9 +272,4 @@ func humanBytes(n uint64) string {
 }
 
 // httpError answers with a JSON error, as every vw HTTP error does.
-func httpError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
+func httpError(w http.ResponseWriter, status int, msg string) { jsonhttp.Error(w, status, msg) }
