@@ -58,7 +58,7 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 
 	defer sub.Close()
 
-	// The read pump only notices the client leaving. Gorilla answers its
+	// The read loop only notices the client leaving. Gorilla answers its
 	// pings with WriteControl, which may run alongside the writes below.
 	gone := make(chan struct{})
 	go func() {
@@ -70,7 +70,7 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	reason := s.pumpPreview(conn, sub, gone)
+	reason := s.writePreview(conn, sub, gone)
 	_ = conn.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseNormalClosure, reason), time.Now().Add(time.Second))
 	_ = conn.Close()
@@ -78,9 +78,9 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	log.WithField("reason", reason).Debug("preview closed")
 }
 
-// pumpPreview writes the subscription's messages to conn until something
-// ends it, and says what did.
-func (s *Server) pumpPreview(conn *websocket.Conn, sub *hub.Sub, gone <-chan struct{}) string {
+// writePreview is the preview's write loop: it writes the subscription's
+// messages to conn until something ends it, and says what did.
+func (s *Server) writePreview(conn *websocket.Conn, sub *hub.Sub, gone <-chan struct{}) string {
 	for {
 		select {
 		case m := <-sub.C():

@@ -69,7 +69,7 @@ type Server struct {
 	mu      sync.Mutex
 	feeds   map[string]*ingest // the current ingest of each live feed
 	closing bool
-	wg      sync.WaitGroup // preview connections' pumps
+	wg      sync.WaitGroup // preview connections' loops
 	done    chan struct{}  // closed by Close: ends previews
 }
 

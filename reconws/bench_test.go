@@ -51,7 +51,7 @@ func waitCount(b *testing.B, count *atomic.Int64, n int64) {
 	}
 }
 
-// BenchmarkWrite compares the write pump (a backlog framed into one buffer,
+// BenchmarkWrite compares the write loop (a backlog framed into one buffer,
 // one write) with gorilla's WriteMessage, one write per message, for small
 // messages (7 TS packets, as ffmpeg's smallest chunks) and large ones.
 func BenchmarkWrite(b *testing.B) {

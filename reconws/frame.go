@@ -6,7 +6,7 @@ import (
 )
 
 // Frame opcodes and bits of RFC 6455 §5.2, for the data frames the write
-// pump builds itself.
+// loop builds itself.
 const (
 	finBit       = 0x80
 	maskBit      = 0x80

@@ -4,10 +4,10 @@
 // 250 ms for the first seconds of an outage, then with exponential backoff,
 // always with jitter), and stops cleanly with a close frame.
 //
-// Each connection has a read pump and a write pump, as in gorilla/websocket's
+// Each connection has a read loop and a write loop, as in gorilla/websocket's
 // chat example. Send never blocks: it puts a message on a bounded queue, or
 // refuses it when the client is not connected or the queue is full. The write
-// pump frames a whole backlog into one buffer and writes it with one syscall.
+// loop frames a whole backlog into one buffer and writes it with one syscall.
 package reconws
 
 import (
@@ -82,12 +82,12 @@ type Config struct {
 	Queue int
 	// ReadLimit is the largest message accepted from the peer, in bytes.
 	ReadLimit int64
-	// MaxBatch is roughly the most bytes the write pump frames into one
+	// MaxBatch is roughly the most bytes the write loop frames into one
 	// write; a single larger message still goes in one write.
 	MaxBatch int
 
 	// OnMessage, if set, receives every data message from the peer, from the
-	// read pump's goroutine; it must not block for long. It is never called
+	// read loop's goroutine; it must not block for long. It is never called
 	// after Done is closed.
 	OnMessage func(Message)
 
@@ -159,7 +159,7 @@ func Start(ctx context.Context, cfg Config, log *logrus.Entry) (*Client, error) 
 			Proxy:            http.ProxyFromEnvironment,
 			HandshakeTimeout: cfg.DialTimeout,
 			TLSClientConfig:  cfg.TLS,
-			// Data frames are framed by the write pump into its own
+			// Data frames are framed by the write loop into its own
 			// buffer; gorilla's write buffer only ever sees nothing.
 			WriteBufferSize: 512,
 		},
@@ -307,14 +307,14 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 		// Before anything shows the connection: its life starts here.
 		began := clk.Now()
 		lastWarn = ""
-		c.drain()
+		c.discardQueue()
 		c.connects.Add(1)
 		c.connected.Store(true)
 		c.readyOnce.Do(func() { close(c.ready) })
 		c.log.Info("connected")
 		stopped, err := c.serve(ctx, dialCtx, conn)
 		c.connected.Store(false)
-		c.drain()
+		c.discardQueue()
 		if stopped {
 			c.log.Info("disconnected: stopped")
 			return
@@ -326,8 +326,8 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 	}
 }
 
-// drain discards what is queued for a connection that is gone.
-func (c *Client) drain() {
+// discardQueue drops what is queued for a connection that is gone.
+func (c *Client) discardQueue() {
 	for {
 		select {
 		case <-c.send:
@@ -376,13 +376,13 @@ func lasting(err error) bool {
 	return errors.As(err, &cv) || errors.As(err, &he)
 }
 
-// serve runs one connection: the read pump in its own goroutine, the write
-// pump here. It returns stopped when the client was told to stop (by ctx or
+// serve runs one connection: the read loop in its own goroutine, the write
+// loop here. It returns stopped when the client was told to stop (by ctx or
 // Close), otherwise the error that ended the connection.
 func (c *Client) serve(ctx, dialCtx context.Context, conn *websocket.Conn) (stopped bool, err error) {
 	readErr := make(chan error, 1)
 	pings := make(chan string, 1)
-	go c.readPump(conn, pings, readErr)
+	go c.readLoop(conn, pings, readErr)
 
 	// Once told to stop, the connection gets CloseTimeout in all: a write
 	// stuck on a peer that stopped reading is cut off then, however long
@@ -458,7 +458,7 @@ func (c *Client) serve(ctx, dialCtx context.Context, conn *websocket.Conn) (stop
 // writeBacklog frames m and whatever else is queued (up to MaxBatch bytes)
 // into buf and writes it in one call. Writing to the net.Conn directly is
 // safe because this goroutine is the connection's only writer: the read
-// pump hands pings and close frames over instead of answering them itself.
+// loop hands pings and close frames over instead of answering them itself.
 func (c *Client) writeBacklog(conn *websocket.Conn, buf []byte, m outMsg, deadline time.Time) ([]byte, error) {
 	buf = appendFrame(buf[:0], m.data, m.text)
 	n := uint64(1)
@@ -501,7 +501,7 @@ func (c *Client) flush(conn *websocket.Conn, buf []byte, deadline time.Time) err
 	}
 }
 
-// closeHandshake sends a close frame, waits for the peer's (the read pump
+// closeHandshake sends a close frame, waits for the peer's (the read loop
 // ends with it) until deadline, and closes the connection.
 func (c *Client) closeHandshake(conn *websocket.Conn, readErr <-chan error, code int, deadline time.Time) {
 	err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), deadline)
@@ -519,9 +519,9 @@ func (c *Client) closeHandshake(conn *websocket.Conn, readErr <-chan error, code
 	<-readErr
 }
 
-// readPump reads until the connection fails, delivering data messages and
+// readLoop reads until the connection fails, delivering data messages and
 // keeping the read deadline ahead while the peer shows signs of life.
-func (c *Client) readPump(conn *websocket.Conn, pings chan<- string, done chan<- error) {
+func (c *Client) readLoop(conn *websocket.Conn, pings chan<- string, done chan<- error) {
 	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(c.cfg.PongWait)) }
 	conn.SetReadLimit(c.cfg.ReadLimit)
 	alive()
@@ -534,7 +534,7 @@ func (c *Client) readPump(conn *websocket.Conn, pings chan<- string, done chan<-
 		}
 		return nil
 	})
-	// The write pump answers close frames; gorilla's default handler would
+	// The write loop answers close frames; gorilla's default handler would
 	// write from this goroutine.
 	conn.SetCloseHandler(func(int, string) error { return nil })
 	for {

@@ -201,7 +201,7 @@ func TestStopSendsCloseFrame(t *testing.T) {
 			n := 0
 			if tc.graceful {
 				msg := make([]byte, 1<<20)
-				// The queue is full only once the write pump is stuck
+				// The queue is full only once the write loop is stuck
 				// in a write: the socket buffers are full too.
 				for c.Send(msg, false) {
 					n++
@@ -341,12 +341,12 @@ func TestCloseBoundedWithStuckPeer(t *testing.T) {
 	r := testrelay.New(t, testrelay.Options{Stall: true})
 	c := start(t, Config{URL: r.URL(), CloseTimeout: 50 * time.Millisecond, WriteWait: time.Minute})
 	waitReady(t, c)
-	// Far more than loopback socket buffers hold: the write pump is stuck
+	// Far more than loopback socket buffers hold: the write loop is stuck
 	// in this write once it has taken the message off the queue.
 	if !c.Send(make([]byte, 8<<20), false) {
 		t.Fatal("Send refused")
 	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(c.send) == 0 }, "write pump never took the message")
+	testutil.Eventually(t, 5*time.Second, func() bool { return len(c.send) == 0 }, "write loop never took the message")
 	c.Close()
 	waitDone(t, c) // fails after 5s; WriteWait alone would take a minute
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // dest is one destination. Set and Refresh write what is wanted under mu and
-// kick the pump; the pump goroutine owns everything else.
+// wake the pump; the pump goroutine owns everything else.
 type dest struct {
 	r      *RWC
 	id     string
@@ -29,7 +29,7 @@ type dest struct {
 	subTopic string   // topic of wantSub if any, else of the pump's sub
 	curTopic string   // topic of the pump's sub
 
-	kick     chan struct{} // cap 1: something in want changed
+	wake     chan struct{} // cap 1: something in want changed
 	stop     chan struct{}
 	stopOnce sync.Once
 	stopped  chan struct{} // subscription left, recording flushed and closed
@@ -39,7 +39,7 @@ type dest struct {
 func (r *RWC) start(rule Rule, topic string, f *os.File) *dest {
 	d := &dest{
 		r: r, id: rule.ID, hubID: r.h.NewID(),
-		kick:    make(chan struct{}, 1),
+		wake:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -76,7 +76,7 @@ func (d *dest) update(rule Rule, topic string, f *os.File) {
 	}
 	d.mu.Unlock()
 	select {
-	case d.kick <- struct{}{}:
+	case d.wake <- struct{}{}:
 	default:
 	}
 }
@@ -140,7 +140,7 @@ func (d *dest) run() {
 			p.log.WithFields(logrus.Fields{"url": p.next.url, "old": p.cur.url}).
 				Warn("new destination did not connect in time; closing the old one anyway")
 			p.promote()
-		case <-d.kick:
+		case <-d.wake:
 			p.reconcile()
 		case <-p.flushC:
 			p.flushFile()
@@ -284,12 +284,12 @@ func (p *pump) move(ns *hub.Sub) {
 		return
 	}
 	old.Close()
-	p.drain(old)
+	p.forwardQueued(old)
 	p.log.WithFields(logrus.Fields{"topic": ns.Topic().Name(), "old": old.Topic().Name()}).Info("destination moved to a new topic")
 }
 
-// drain forwards what a closed subscription still holds.
-func (p *pump) drain(s *hub.Sub) {
+// forwardQueued forwards what a closed subscription still holds.
+func (p *pump) forwardQueued(s *hub.Sub) {
 	for {
 		select {
 		case m := <-s.C():
@@ -367,7 +367,7 @@ func (p *pump) shutdown() {
 	if p.sub != nil {
 		// What was published before the stop is still sent and recorded.
 		p.sub.Close()
-		p.drain(p.sub)
+		p.forwardQueued(p.sub)
 	}
 	d.topic.Store(nil)
 	p.closeFile()
