@@ -1,7 +1,9 @@
 package ts
 
 // Family is a set of codecs that one browser player plays together: a
-// stream's tracks must all be of one family.
+// stream's tracks must all be of one family. It is the one name of a codec
+// in vw: which player a stream needs (String), whether streams mix (agg),
+// and how to find a video stream's keyframes (Keyframe).
 type Family uint8
 
 const (

@@ -1,7 +1,9 @@
 package ts
 
-// Keyframes: where a decoder joining a stream can start. The answer comes
-// from the elementary stream itself, not from the adaptation field's
+// Keyframes: where a decoder joining a stream can start. The codec family
+// (codec.go) says how a video stream is coded: FamilyMPEG1 is MPEG-1 or
+// MPEG-2 video, FamilyH264 is H.264 in Annex B byte stream form. The answer
+// comes from the elementary stream itself, not from the adaptation field's
 // random_access_indicator, which muxers set loosely (and feeds may not set
 // at all): a decoder needs what the bytes say it needs.
 //
@@ -13,39 +15,6 @@ package ts
 //     and an SPS and a PPS come before it (ffmpeg and x264 repeat them at
 //     every IDR; a stream that does not cannot be joined anywhere).
 
-// VideoCodec is how a video elementary stream is coded, as far as finding
-// its keyframes goes.
-type VideoCodec uint8
-
-// Video codecs whose keyframes this package finds.
-const (
-	CodecUnknown VideoCodec = iota
-	CodecMPEG               // MPEG-1 or MPEG-2 video
-	CodecH264               // H.264 (AVC), Annex B byte stream
-)
-
-// VideoCodecOf returns the codec a PMT stream_type names, or CodecUnknown.
-func VideoCodecOf(streamType uint8) VideoCodec {
-	switch streamType {
-	case 0x01, 0x02:
-		return CodecMPEG
-	case 0x1b:
-		return CodecH264
-	}
-	return CodecUnknown
-}
-
-// String names the codec as players do.
-func (c VideoCodec) String() string {
-	switch c {
-	case CodecMPEG:
-		return "mpeg1"
-	case CodecH264:
-		return "h264"
-	}
-	return "unknown"
-}
-
 // MaxKeyframeProbe bounds how many bytes of a PES Keyframe and
 // KeyframeProbe look at. An H.264 keyframe's parameter sets and SEI come
 // before its first slice (x264 writes about 700 bytes of them); a PES whose
@@ -53,11 +22,11 @@ func (c VideoCodec) String() string {
 const MaxKeyframeProbe = 8 << 10
 
 // Keyframe reports whether es, the first bytes of a video PES's elementary
-// stream data (after the PES header), starts a keyframe of codec c. decided
+// stream data (after the PES header), starts a keyframe of family f. decided
 // is false while es ends before the answer is known; once es holds
 // MaxKeyframeProbe bytes the answer is always decided. An answer, once
 // decided, never changes as es grows.
-func Keyframe(c VideoCodec, es []byte) (key, decided bool) {
+func Keyframe(f Family, es []byte) (key, decided bool) {
 	if len(es) > MaxKeyframeProbe {
 		es = es[:MaxKeyframeProbe]
 	}
@@ -71,15 +40,15 @@ func Keyframe(c VideoCodec, es []byte) (key, decided bool) {
 			continue
 		}
 		code := es[i+3]
-		switch c {
-		case CodecMPEG:
+		switch f {
+		case FamilyMPEG1:
 			switch {
 			case code == 0xb3: // sequence header
 				return true, true
 			case code <= 0xaf: // a picture (0x00) or a slice
 				return false, true
 			}
-		case CodecH264:
+		case FamilyH264:
 			switch code & 0x1f {
 			case 7:
 				sps = true
@@ -95,7 +64,7 @@ func Keyframe(c VideoCodec, es []byte) (key, decided bool) {
 		}
 		i += 3
 	}
-	return false, len(es) >= MaxKeyframeProbe || c == CodecUnknown
+	return false, len(es) >= MaxKeyframeProbe || f == FamilyNone
 }
 
 // Verdict is what KeyframeProbe knows of the PES in progress.
@@ -118,15 +87,16 @@ const (
 // long parameter sets a few packets later. It copies at most
 // MaxKeyframeProbe bytes of each PES and allocates nothing.
 type KeyframeProbe struct {
-	codec VideoCodec
-	buf   [MaxKeyframeProbe]byte
-	n     int  // bytes of the PES in progress in buf
-	open  bool // a PES is in progress and its verdict not given
+	family Family
+	buf    [MaxKeyframeProbe]byte
+	n      int  // bytes of the PES in progress in buf
+	open   bool // a PES is in progress and its verdict not given
 }
 
-// Reset forgets the PES in progress and sets the codec of the PID.
-func (k *KeyframeProbe) Reset(c VideoCodec) {
-	k.codec, k.n, k.open = c, 0, false
+// Reset forgets the PES in progress and sets the codec family of the PID
+// (FamilyOf its PMT stream type).
+func (k *KeyframeProbe) Reset(f Family) {
+	k.family, k.n, k.open = f, 0, false
 }
 
 // Packet feeds the next packet of the PID. It returns Key or NotKey once,
@@ -153,7 +123,7 @@ func (k *KeyframeProbe) Packet(p []byte) Verdict {
 	case err != nil, !IsVideoStreamID(h.StreamID), h.DataOffset > k.n:
 		return k.give(NotKey)
 	}
-	key, decided := Keyframe(k.codec, k.buf[h.DataOffset:k.n])
+	key, decided := Keyframe(k.family, k.buf[h.DataOffset:k.n])
 	if !decided && k.n < len(k.buf) {
 		return Pending
 	}

@@ -17,28 +17,28 @@ func TestKeyframe(t *testing.T) {
 	idr, slice := nal(5, 0x88, 0x84), nal(1, 0x9a, 0x24)
 	for _, tc := range []struct {
 		name         string
-		codec        VideoCodec
+		codec        Family
 		es           []byte
 		key, decided bool
 	}{
-		{"mpeg: sequence header, GOP, picture", CodecMPEG, cat(seq, gop, pic), true, true},
-		{"mpeg: user data before the sequence header", CodecMPEG, cat(sc(0xb2, 'x'), seq), true, true},
-		{"mpeg: a picture alone", CodecMPEG, pic, false, true},
-		{"mpeg: a GOP header, then a picture", CodecMPEG, cat(gop, pic), false, true},
-		{"mpeg: a slice first", CodecMPEG, sc(0x01, 0x12), false, true},
-		{"mpeg: a start code without its code yet", CodecMPEG, []byte{0, 0, 1}, false, false},
-		{"mpeg: a sequence header's start code cut short", CodecMPEG, []byte{0xff, 0, 0}, false, false},
-		{"mpeg: nothing", CodecMPEG, nil, false, false},
-		{"mpeg: filler up to the probe's end", CodecMPEG, bytes.Repeat([]byte{0xff}, MaxKeyframeProbe), false, true},
-		{"mpeg: a sequence header past the probe's end", CodecMPEG, cat(bytes.Repeat([]byte{0xff}, MaxKeyframeProbe), seq), false, true},
-		{"h264: AUD, SPS, PPS, SEI, IDR", CodecH264, cat(aud, sps, pps, sei, idr), true, true},
-		{"h264: SPS and PPS, IDR", CodecH264, cat(sps, pps, idr), true, true},
-		{"h264: IDR without parameter sets", CodecH264, cat(aud, idr), false, true},
-		{"h264: IDR without a PPS", CodecH264, cat(sps, idr), false, true},
-		{"h264: a non-IDR slice", CodecH264, cat(aud, slice), false, true},
-		{"h264: parameter sets, slice still to come", CodecH264, cat(aud, sps, pps, sei), false, false},
-		{"h264: a 4-byte start code", CodecH264, cat([]byte{0, 0, 0, 1, 0x67, 0x64}, pps, idr), true, true},
-		{"unknown codec", CodecUnknown, cat(seq, pic), false, true},
+		{"mpeg: sequence header, GOP, picture", FamilyMPEG1, cat(seq, gop, pic), true, true},
+		{"mpeg: user data before the sequence header", FamilyMPEG1, cat(sc(0xb2, 'x'), seq), true, true},
+		{"mpeg: a picture alone", FamilyMPEG1, pic, false, true},
+		{"mpeg: a GOP header, then a picture", FamilyMPEG1, cat(gop, pic), false, true},
+		{"mpeg: a slice first", FamilyMPEG1, sc(0x01, 0x12), false, true},
+		{"mpeg: a start code without its code yet", FamilyMPEG1, []byte{0, 0, 1}, false, false},
+		{"mpeg: a sequence header's start code cut short", FamilyMPEG1, []byte{0xff, 0, 0}, false, false},
+		{"mpeg: nothing", FamilyMPEG1, nil, false, false},
+		{"mpeg: filler up to the probe's end", FamilyMPEG1, bytes.Repeat([]byte{0xff}, MaxKeyframeProbe), false, true},
+		{"mpeg: a sequence header past the probe's end", FamilyMPEG1, cat(bytes.Repeat([]byte{0xff}, MaxKeyframeProbe), seq), false, true},
+		{"h264: AUD, SPS, PPS, SEI, IDR", FamilyH264, cat(aud, sps, pps, sei, idr), true, true},
+		{"h264: SPS and PPS, IDR", FamilyH264, cat(sps, pps, idr), true, true},
+		{"h264: IDR without parameter sets", FamilyH264, cat(aud, idr), false, true},
+		{"h264: IDR without a PPS", FamilyH264, cat(sps, idr), false, true},
+		{"h264: a non-IDR slice", FamilyH264, cat(aud, slice), false, true},
+		{"h264: parameter sets, slice still to come", FamilyH264, cat(aud, sps, pps, sei), false, false},
+		{"h264: a 4-byte start code", FamilyH264, cat([]byte{0, 0, 0, 1, 0x67, 0x64}, pps, idr), true, true},
+		{"unknown codec", FamilyNone, cat(seq, pic), false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			key, decided := Keyframe(tc.codec, tc.es)
@@ -46,14 +46,6 @@ func TestKeyframe(t *testing.T) {
 				t.Fatalf("Keyframe = %v, %v; want %v, %v", key, decided, tc.key, tc.decided)
 			}
 		})
-	}
-}
-
-func TestVideoCodecOf(t *testing.T) {
-	for typ, want := range map[uint8]VideoCodec{0x01: CodecMPEG, 0x02: CodecMPEG, 0x1b: CodecH264, 0x03: CodecUnknown, 0x24: CodecUnknown} {
-		if got := VideoCodecOf(typ); got != want {
-			t.Errorf("VideoCodecOf(%#x) = %v, want %v", typ, got, want)
-		}
 	}
 }
 
@@ -99,12 +91,12 @@ func videoPES(t *testing.T, in []byte, pid uint16) (starts []int, es [][]byte) {
 func TestKeyframeProbeFFmpeg(t *testing.T) {
 	for _, tc := range []struct {
 		file  string
-		codec VideoCodec
+		codec Family
 		gop   int
 	}{
-		{"testdata/mpeg1-g5.ts", CodecMPEG, 5},
-		{"testdata/h264-g10.ts", CodecH264, 10},
-		{"testdata/av.ts", CodecMPEG, 12},
+		{"testdata/mpeg1-g5.ts", FamilyMPEG1, 5},
+		{"testdata/h264-g10.ts", FamilyH264, 10},
+		{"testdata/av.ts", FamilyMPEG1, 12},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			in, err := os.ReadFile(tc.file)
@@ -141,11 +133,11 @@ func TestKeyframeProbeFFmpeg(t *testing.T) {
 			for n, data := range es {
 				want := NotKey
 				switch tc.codec {
-				case CodecMPEG:
+				case FamilyMPEG1:
 					if bytes.HasPrefix(data, []byte{0, 0, 1, 0xb3}) {
 						want = Key
 					}
-				case CodecH264:
+				case FamilyH264:
 					if bytes.Contains(data, []byte{0, 0, 1, 0x65}) {
 						want = Key
 					}
@@ -163,7 +155,7 @@ func TestKeyframeProbeFFmpeg(t *testing.T) {
 			if want := (len(es) + tc.gop - 1) / tc.gop; keys != want {
 				t.Errorf("%d keyframes in %d pictures, want %d", keys, len(es), want)
 			}
-			if tc.codec == CodecH264 && late == 0 {
+			if tc.codec == FamilyH264 && late == 0 {
 				t.Error("every verdict came at a PES's first packet: x264's SEI should have put its IDR slice further on")
 			}
 			t.Logf("%d pictures, %d keyframes, %d verdicts after the first packet", len(es), keys, late)
@@ -180,7 +172,7 @@ func TestKeyframeProbeDamage(t *testing.T) {
 	pes := append([]byte{0, 0, 1, 0xe0, 0, 0, 0x80, 0x80, 5, 0x21, 0, 1, 0, 1}, es...)
 	var k KeyframeProbe
 
-	k.Reset(CodecMPEG)
+	k.Reset(FamilyMPEG1)
 	if v := k.Packet(packetOf(false, pes[100:284])); v != Pending {
 		t.Errorf("a packet with no PES in progress: verdict %d", v)
 	}
@@ -191,7 +183,7 @@ func TestKeyframeProbeDamage(t *testing.T) {
 		t.Errorf("the rest of a PES already judged: verdict %d", v)
 	}
 
-	k.Reset(CodecMPEG)
+	k.Reset(FamilyMPEG1)
 	if v := k.Packet(packetOf(true, pes[:5])); v != Pending {
 		t.Errorf("half a PES header: verdict %d", v)
 	}
@@ -199,7 +191,7 @@ func TestKeyframeProbeDamage(t *testing.T) {
 		t.Errorf("the header's second half and the sequence header: verdict %d, want Key", v)
 	}
 
-	k.Reset(CodecMPEG)
+	k.Reset(FamilyMPEG1)
 	if v := k.Packet(packetOf(true, pes[:12])); v != Pending {
 		t.Errorf("a PES header alone: verdict %d", v)
 	}
@@ -242,12 +234,12 @@ func packetOf(start bool, payload []byte) []byte {
 // packets of varied sizes, gives the same verdict, once, at the packet
 // where the data decides it.
 func FuzzKeyframe(f *testing.F) {
-	f.Add(byte(CodecMPEG), []byte{0, 0, 1, 0xb3, 4, 0, 0x40, 0x13, 0, 0, 1, 0xb8, 0, 0, 1, 0}, byte(3))
-	f.Add(byte(CodecMPEG), []byte{0, 0, 1, 0, 0, 0x57, 0xff, 0xf8}, byte(180))
-	f.Add(byte(CodecH264), []byte{0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x67, 0x64, 0, 0, 1, 0x68, 0xeb, 0, 0, 1, 0x06, 5, 0, 0, 1, 0x65, 0x88}, byte(7))
-	f.Add(byte(CodecH264), []byte{0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x9a}, byte(0))
+	f.Add(byte(FamilyMPEG1), []byte{0, 0, 1, 0xb3, 4, 0, 0x40, 0x13, 0, 0, 1, 0xb8, 0, 0, 1, 0}, byte(3))
+	f.Add(byte(FamilyMPEG1), []byte{0, 0, 1, 0, 0, 0x57, 0xff, 0xf8}, byte(180))
+	f.Add(byte(FamilyH264), []byte{0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x67, 0x64, 0, 0, 1, 0x68, 0xeb, 0, 0, 1, 0x06, 5, 0, 0, 1, 0x65, 0x88}, byte(7))
+	f.Add(byte(FamilyH264), []byte{0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x41, 0x9a}, byte(0))
 	f.Fuzz(func(t *testing.T, codec byte, es []byte, step byte) {
-		c := VideoCodec(codec % 3)
+		c := Family(codec % 3)
 		key, decided := Keyframe(c, es)
 		for _, k := range []int{len(es) / 2, int(step), len(es) - 1} {
 			if k < 0 || k > len(es) {

@@ -1,0 +1,19 @@
+package ts
+
+import "testing"
+
+func TestFamilyOf(t *testing.T) {
+	for typ, want := range map[uint8]Family{
+		TypeMPEG1Video: FamilyMPEG1, TypeMPEG2Video: FamilyMPEG1, TypeMPEG1Audio: FamilyMPEG1, TypeMPEG2Audio: FamilyMPEG1,
+		TypeH264: FamilyH264, TypeADTS: FamilyH264,
+		0x06: FamilyNone, 0x24: FamilyNone,
+	} {
+		if got := FamilyOf(typ); got != want {
+			t.Errorf("FamilyOf(%#x) = %v, want %v", typ, got, want)
+		}
+	}
+	pmt := &PMT{Streams: []Stream{{Type: 0x06}, {Type: TypeADTS}, {Type: TypeMPEG1Video}}}
+	if got := StreamFamily(pmt); got != FamilyH264 {
+		t.Errorf("StreamFamily = %v, want the first typed track's, h264", got)
+	}
+}
