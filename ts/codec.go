@@ -61,6 +61,16 @@ func FamilyOf(streamType uint8) Family {
 	return FamilyNone
 }
 
+// IsVideo reports whether a PMT stream type is the video of a family: the
+// tracks whose keyframes Keyframe finds.
+func IsVideo(streamType uint8) bool {
+	switch streamType {
+	case TypeMPEG1Video, TypeMPEG2Video, TypeH264:
+		return true
+	}
+	return false
+}
+
 // CodecName names the codec of a PMT stream type the way ffprobe does, or
 // gives the type in hex.
 func CodecName(streamType uint8) string {

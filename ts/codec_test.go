@@ -12,6 +12,12 @@ func TestFamilyOf(t *testing.T) {
 			t.Errorf("FamilyOf(%#x) = %v, want %v", typ, got, want)
 		}
 	}
+	for typ := range 256 {
+		want := typ == TypeMPEG1Video || typ == TypeMPEG2Video || typ == TypeH264
+		if got := IsVideo(uint8(typ)); got != want {
+			t.Errorf("IsVideo(%#x) = %v", typ, got)
+		}
+	}
 	pmt := &PMT{Streams: []Stream{{Type: 0x06}, {Type: TypeADTS}, {Type: TypeMPEG1Video}}}
 	if got := StreamFamily(pmt); got != FamilyH264 {
 		t.Errorf("StreamFamily = %v, want the first typed track's, h264", got)

@@ -94,7 +94,7 @@ type KeyframeProbe struct {
 }
 
 // Reset forgets the PES in progress and sets the codec family of the PID
-// (FamilyOf its PMT stream type).
+// (FamilyOf its PMT stream type, for a type that IsVideo).
 func (k *KeyframeProbe) Reset(f Family) {
 	k.family, k.n, k.open = f, 0, false
 }
