@@ -7,11 +7,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/internal/statefile"
 )
 
 // The deny list is kept in a state file so that a restart does not
@@ -31,20 +32,7 @@ type stateFile struct {
 // DefaultStatePath is where the relay keeps its deny list when VW_RELAY_STATE
 // is not set: systemd's StateDirectory if the unit has one, else the XDG
 // state folder.
-func DefaultStatePath() string {
-	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
-		// systemd may list several folders, colon-separated: the first is ours.
-		d, _, _ = strings.Cut(d, ":")
-		return filepath.Join(d, "relay.json")
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "vw", "relay.json")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "vw", "relay.json")
-	}
-	return filepath.Join(".", "vw-relay.json")
-}
+func DefaultStatePath() string { return statefile.DefaultPath("relay.json") }
 
 // restore loads the deny list from the state file, keeps the entries still
 // in force, and saves it back at once: that drops what has expired and
@@ -153,34 +141,4 @@ func (a *Auth) persist() error {
 // synced, renamed over the old one, and the folder synced, so that a crash
 // at any instant leaves the old file or the new one, whole. The file is
 // 0600 in a 0700 folder: it names every revoked token id.
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func writeAtomic(path string, b []byte) error { return statefile.Write(path, b) }

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/vwlab/vw/internal/statefile"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -117,56 +117,16 @@ func MoveAside(path string, why error) error {
 	return fmt.Errorf("state file %s unusable, moved to %s: %w", path, aside, why)
 }
 
-// SaveState writes st to path atomically: a temporary file in the same
-// folder, synced, then renamed over the old one, and the folder synced, so a
-// crash at any instant leaves either the old file or the new one whole.
+// SaveState writes st to path so that a crash at any instant leaves either
+// the old file or the new one whole.
 func SaveState(path string, st State) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return statefile.Write(path, append(b, '\n'))
 }
 
 // DefaultStatePath is where rules are kept when VW_STATE is not set:
 // systemd's StateDirectory if the unit has one, else the XDG state folder.
-func DefaultStatePath() string {
-	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
-		return filepath.Join(d, "rules.json")
-	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "vw", "rules.json")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "vw", "rules.json")
-	}
-	return filepath.Join(".", "vw-rules.json")
-}
+func DefaultStatePath() string { return statefile.DefaultPath("rules.json") }
