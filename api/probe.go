@@ -11,24 +11,11 @@ import (
 // Track is one elementary stream of a feed, as the status page shows it.
 type Track struct {
 	Kind  string `json:"kind"`  // video, audio or data
-	Codec string `json:"codec"` // as players name it: mpeg1video, mp2, h264, aac, ...
+	Codec string `json:"codec"` // as ffprobe names it (ts.CodecName): mpeg1video, mp2, h264, aac, ...
 	// Width and Height are known for MPEG-1/2 video (from its sequence
 	// header); zero otherwise.
 	Width  int `json:"width,omitempty"`
 	Height int `json:"height,omitempty"`
-}
-
-// codecs names PMT stream types.
-var codecs = map[uint8]Track{
-	0x01: {Kind: "video", Codec: "mpeg1video"},
-	0x02: {Kind: "video", Codec: "mpeg2video"}, // or MPEG-1: see sequenceHeader
-	0x1b: {Kind: "video", Codec: "h264"},
-	0x24: {Kind: "video", Codec: "hevc"},
-	0x03: {Kind: "audio", Codec: "mp2"},
-	0x04: {Kind: "audio", Codec: "mp2"},
-	0x0f: {Kind: "audio", Codec: "aac"},
-	0x11: {Kind: "audio", Codec: "aac_latm"},
-	0x81: {Kind: "audio", Codec: "ac3"},
 }
 
 // probe reads a feed's packets from sub until it knows its tracks (from its
@@ -38,87 +25,95 @@ var codecs = map[uint8]Track{
 // status: nothing is added to the path of the packets. It returns the
 // tracks found (nil if no PMT came) and whether it found everything.
 func probe(ctx context.Context, stop <-chan struct{}, sub *hub.Sub) ([]Track, bool) {
-	var (
-		pat, pmt ts.SectionReader
-		pmtPID   = -1
-		tracks   []Track
-		video    = map[uint16]int{} // MPEG video PID → its track
-		progs    []ts.Program
-		table    ts.PMT
-	)
-	onPAT := func(b []byte) {
-		s, _, err := ts.ParseSection(b)
-		if err != nil {
-			return
-		}
-		if progs, err = ts.ParsePAT(s, progs[:0]); err == nil {
-			for _, p := range progs {
-				if p.Number != 0 {
-					pmtPID = int(p.PID)
-					return
-				}
-			}
-		}
-	}
-	onPMT := func(b []byte) {
-		s, _, err := ts.ParseSection(b)
-		if err != nil || tracks != nil || ts.ParsePMT(s, &table) != nil {
-			return
-		}
-		tracks = []Track{}
-		for _, st := range table.Streams {
-			t, ok := codecs[st.Type]
-			if !ok {
-				t = Track{Kind: "data", Codec: "unknown"}
-			}
-			if st.Type == 0x01 || st.Type == 0x02 {
-				video[st.PID] = len(tracks)
-			}
-			tracks = append(tracks, t)
-		}
-	}
-	done := func() bool {
-		if tracks == nil {
-			return false
-		}
-		for _, i := range video {
-			if tracks[i].Width == 0 {
-				return false
-			}
-		}
-		return true
-	}
+	p := prober{pmtPID: -1, video: map[uint16]int{}}
 	for {
 		select {
 		case <-ctx.Done():
-			return tracks, false
+			return p.tracks, false
 		case <-stop:
-			return tracks, false
+			return p.tracks, false
 		case <-sub.Done():
-			return tracks, false
+			return p.tracks, false
 		case m := <-sub.C():
 			for b := m.Data; len(b) >= ts.PacketSize; b = b[ts.PacketSize:] {
-				p := b[:ts.PacketSize]
-				switch pid := ts.PID(p); {
-				case pid == 0:
-					pat.Push(p, onPAT)
-				case int(pid) == pmtPID:
-					pmt.Push(p, onPMT)
-				default:
-					if i, ok := video[pid]; ok && tracks[i].Width == 0 {
-						t := &tracks[i]
-						var mpeg2 bool
-						if t.Width, t.Height, mpeg2 = sequenceHeader(p); t.Width > 0 && !mpeg2 {
-							t.Codec = "mpeg1video" // ffmpeg labels MPEG-1 as stream type 2 too
-						}
-					}
-				}
+				p.packet(b[:ts.PacketSize])
 			}
-			if done() {
-				return tracks, true
+			if p.done() {
+				return p.tracks, true
 			}
 		}
 	}
+}
+
+// prober is what probe has learnt so far.
+type prober struct {
+	pat, pmt ts.SectionReader
+	pmtPID   int
+	tracks   []Track
+	video    map[uint16]int // MPEG video PID → its track
+	progs    []ts.Program
+	table    ts.PMT
+}
+
+func (p *prober) packet(pkt []byte) {
+	switch pid := ts.PID(pkt); {
+	case pid == 0:
+		p.pat.Push(pkt, p.onPAT)
+	case int(pid) == p.pmtPID:
+		p.pmt.Push(pkt, p.onPMT)
+	default:
+		if i, ok := p.video[pid]; ok && p.tracks[i].Width == 0 {
+			t := &p.tracks[i]
+			var mpeg2 bool
+			if t.Width, t.Height, mpeg2 = sequenceHeader(pkt); mpeg2 {
+				t.Codec = "mpeg2video"
+			}
+		}
+	}
+}
+
+// onPAT takes the PMT's PID from the first program of a PAT.
+func (p *prober) onPAT(b []byte) {
+	s, _, err := ts.ParseSection(b)
+	if err != nil {
+		return
+	}
+	if p.progs, err = ts.ParsePAT(s, p.progs[:0]); err == nil {
+		for _, prog := range p.progs {
+			if prog.Number != 0 {
+				p.pmtPID = int(prog.PID)
+				return
+			}
+		}
+	}
+}
+
+// onPMT takes the tracks from the first PMT.
+func (p *prober) onPMT(b []byte) {
+	s, _, err := ts.ParseSection(b)
+	if err != nil || p.tracks != nil || ts.ParsePMT(s, &p.table) != nil {
+		return
+	}
+	p.tracks = []Track{}
+	for _, st := range p.table.Streams {
+		if ts.IsVideo(st.Type) && ts.FamilyOf(st.Type) == ts.FamilyMPEG1 {
+			p.video[st.PID] = len(p.tracks)
+		}
+		p.tracks = append(p.tracks, Track{Kind: ts.KindOf(st.Type), Codec: ts.CodecName(st.Type)})
+	}
+}
+
+// done reports whether the tracks and every MPEG video's size are known.
+func (p *prober) done() bool {
+	if p.tracks == nil {
+		return false
+	}
+	for _, i := range p.video {
+		if p.tracks[i].Width == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // sequenceHeader returns the picture size of an MPEG-1/2 video sequence

@@ -40,49 +40,67 @@ func (f Family) Title() string {
 	return "other"
 }
 
-// Stream types of the two families (ISO/IEC 13818-1 table 2-34).
+// Stream types (ISO/IEC 13818-1 table 2-34): those of the two families,
+// and a few others feeds may carry.
 const (
 	TypeMPEG1Video = 0x01
 	TypeMPEG2Video = 0x02
 	TypeMPEG1Audio = 0x03
 	TypeMPEG2Audio = 0x04
 	TypeADTS       = 0x0f
+	TypeLATM       = 0x11
 	TypeH264       = 0x1b
+	TypeHEVC       = 0x24
+	TypeAC3        = 0x81
 )
 
-// FamilyOf returns the family of a PMT stream type.
-func FamilyOf(streamType uint8) Family {
-	switch streamType {
-	case TypeMPEG1Video, TypeMPEG2Video, TypeMPEG1Audio, TypeMPEG2Audio:
-		return FamilyMPEG1
-	case TypeH264, TypeADTS:
-		return FamilyH264
-	}
-	return FamilyNone
+// streamType is what vw knows of a stream type: the kind of track ("video",
+// "audio"), the codec as ffprobe names it, and its family.
+type streamType struct {
+	kind, codec string
+	family      Family
 }
+
+// streamTypes is the one table of stream types: FamilyOf, IsVideo, KindOf
+// and CodecName all read it.
+var streamTypes = map[uint8]streamType{
+	TypeMPEG1Video: {"video", "mpeg1video", FamilyMPEG1},
+	// ffmpeg labels MPEG-1 video as MPEG-2 (type 2) too; only a sequence
+	// extension in the video tells MPEG-2.
+	TypeMPEG2Video: {"video", "mpeg1video", FamilyMPEG1},
+	TypeMPEG1Audio: {"audio", "mp2", FamilyMPEG1},
+	TypeMPEG2Audio: {"audio", "mp2", FamilyMPEG1},
+	TypeADTS:       {"audio", "aac", FamilyH264},
+	TypeH264:       {"video", "h264", FamilyH264},
+	TypeLATM:       {"audio", "aac_latm", FamilyNone},
+	TypeHEVC:       {"video", "hevc", FamilyNone},
+	TypeAC3:        {"audio", "ac3", FamilyNone},
+}
+
+// FamilyOf returns the family of a PMT stream type.
+func FamilyOf(streamType uint8) Family { return streamTypes[streamType].family }
 
 // IsVideo reports whether a PMT stream type is the video of a family: the
 // tracks whose keyframes Keyframe finds.
 func IsVideo(streamType uint8) bool {
-	switch streamType {
-	case TypeMPEG1Video, TypeMPEG2Video, TypeH264:
-		return true
+	t := streamTypes[streamType]
+	return t.kind == "video" && t.family != FamilyNone
+}
+
+// KindOf names the kind of track a PMT stream type is: "video", "audio",
+// or "data" for any other.
+func KindOf(streamType uint8) string {
+	if k := streamTypes[streamType].kind; k != "" {
+		return k
 	}
-	return false
+	return "data"
 }
 
 // CodecName names the codec of a PMT stream type the way ffprobe does, or
 // gives the type in hex.
 func CodecName(streamType uint8) string {
-	switch streamType {
-	case TypeMPEG1Video, TypeMPEG2Video:
-		return "mpeg1video"
-	case TypeMPEG1Audio, TypeMPEG2Audio:
-		return "mp2"
-	case TypeH264:
-		return "h264"
-	case TypeADTS:
-		return "aac"
+	if c := streamTypes[streamType].codec; c != "" {
+		return c
 	}
 	const hex = "0123456789abcdef"
 	return "type 0x" + string([]byte{hex[streamType>>4], hex[streamType&0xf]})

@@ -18,6 +18,13 @@ func TestFamilyOf(t *testing.T) {
 			t.Errorf("IsVideo(%#x) = %v", typ, got)
 		}
 	}
+	for typ, want := range map[uint8][2]string{
+		TypeMPEG2Video: {"video", "mpeg1video"}, TypeADTS: {"audio", "aac"}, TypeHEVC: {"video", "hevc"}, 0x06: {"data", "type 0x06"},
+	} {
+		if kind, codec := KindOf(typ), CodecName(typ); kind != want[0] || codec != want[1] {
+			t.Errorf("stream type %#x: %s %s, want %s %s", typ, kind, codec, want[0], want[1])
+		}
+	}
 	pmt := &PMT{Streams: []Stream{{Type: 0x06}, {Type: TypeADTS}, {Type: TypeMPEG1Video}}}
 	if got := StreamFamily(pmt); got != FamilyH264 {
 		t.Errorf("StreamFamily = %v, want the first typed track's, h264", got)
