@@ -140,7 +140,7 @@ func New(cfg Config) *Pages {
 	}
 	// The templates are compiled into the binary, so a parse error is a
 	// build defect that every test of this package catches.
-	p.player = template.Must(template.New("player.html").Funcs(funcs).ParseFS(files, "templates/player.html"))
+	p.player = template.Must(template.New("player.html").Funcs(funcs).ParseFS(files, "templates/player.html", pageTemplate))
 	p.index = template.Must(template.New("index.html").Funcs(funcs).ParseFS(files, "templates/index.html"))
 	p.mse = newMSEPage(funcs, p.cfg.LibPath)
 	return p
@@ -168,6 +168,7 @@ type playerData struct {
 	Library bool
 	Script  playerScript
 	CodecJS string // the codec sniffer's path (mse.go)
+	PageJS  string // the path of what both player pages' scripts share
 }
 
 // playerScript is handed to the page's script as JSON.
@@ -194,6 +195,7 @@ func (p *Pages) Player() http.Handler {
 			Index:   "/",
 			Library: p.lib != nil,
 			CodecJS: p.mse.dir + codecScript,
+			PageJS:  p.mse.dir + pageScript,
 			Script: playerScript{
 				Stream:     name,
 				WSPath:     strings.ReplaceAll(p.cfg.WSPath, "{stream}", name),

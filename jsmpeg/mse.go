@@ -28,12 +28,18 @@ const (
 // npm package ships it.
 const MSELibraryFile = "mpegts.js"
 
-// Our own scripts in assets/: the codec sniffer both pages use, and the MSE
+// Our own scripts in assets/: the codec sniffer and the rest of what both
+// pages share (the token, the access point, the status line), and the MSE
 // player.
 const (
 	codecScript = "vw-codec.js"
+	pageScript  = "vw-page.js"
 	mseScript   = "vw-mse.js"
 )
+
+// pageTemplate holds what both pages' HTML shares: the head and its style,
+// the header, the overlay and the status line.
+const pageTemplate = "templates/page.html"
 
 // asset is an embedded file served with a strong ETag.
 type asset struct {
@@ -66,20 +72,23 @@ func (a asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, a.name, time.Time{}, bytes.NewReader(a.data))
 }
 
-// msePage is the H.264 side of Pages.
+// msePage is the H.264 side of Pages, and serves the scripts both pages
+// load.
 type msePage struct {
 	tmpl   *template.Template
 	lib    asset
 	codec  asset
+	page   asset
 	player asset
 	dir    string // where the scripts are served, next to the jsmpeg library
 }
 
 func newMSEPage(funcs template.FuncMap, libPath string) msePage {
 	return msePage{
-		tmpl:   template.Must(template.New("mse.html").Funcs(funcs).ParseFS(files, "templates/mse.html")),
+		tmpl:   template.Must(template.New("mse.html").Funcs(funcs).ParseFS(files, "templates/mse.html", pageTemplate)),
 		lib:    loadAsset(MSELibraryFile),
 		codec:  loadAsset(codecScript),
+		page:   loadAsset(pageScript),
 		player: loadAsset(mseScript),
 		dir:    path.Dir(libPath) + "/",
 	}
@@ -101,7 +110,7 @@ func (m msePage) data(d playerData) mseData {
 
 // routes adds the scripts to the pages' mux.
 func (m msePage) routes(mux *http.ServeMux) {
-	for _, a := range []asset{m.lib, m.codec, m.player} {
+	for _, a := range []asset{m.lib, m.codec, m.page, m.player} {
 		mux.Handle("GET "+m.dir+a.name, a)
 	}
 }

@@ -26,8 +26,10 @@ func TestPagePerCodec(t *testing.T) {
 		if mse := strings.Contains(body, `src="/lib/vw-mse.js"`); mse != tc.mse {
 			t.Errorf("%s: MSE page %v, want %v", tc.path, mse, tc.mse)
 		}
-		if !strings.Contains(body, `src="/lib/vw-codec.js"`) && tc.mse {
-			t.Errorf("%s: the page does not load the codec sniffer", tc.path)
+		for _, script := range []string{codecScript, pageScript} {
+			if !strings.Contains(body, `src="/lib/`+script+`"`) {
+				t.Errorf("%s: the page does not load %s", tc.path, script)
+			}
 		}
 	}
 	// Without a hint, every page starts as jsmpeg's.
@@ -40,7 +42,7 @@ func TestPagePerCodec(t *testing.T) {
 func TestMSEScripts(t *testing.T) {
 	p := New(Config{})
 	url := serve(t, p)
-	for _, name := range []string{codecScript, mseScript} {
+	for _, name := range []string{codecScript, pageScript, mseScript} {
 		resp, body := get(t, url+"/lib/"+name)
 		if resp.Status != 200 || !strings.Contains(body, "vw") || resp.Header.Get("ETag") == "" ||
 			!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/javascript") {

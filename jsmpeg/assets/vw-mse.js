@@ -1,29 +1,15 @@
 // vw-mse.js: the player page for H.264/AAC streams. The browser decodes
 // them itself, through Media Source Extensions; mpegts.js turns the MPEG-TS
 // into what MSE takes. The page looks and behaves like the jsmpeg one: the
-// same states, the same access-code flow for private streams, the same
-// reconnects (mpegts.js has none of its own), the same window.vwPlayer.
+// same states, the same access-code flow for private streams (both from
+// vw-page.js), the same reconnects (mpegts.js has none of its own), the same
+// window.vwPlayer.
 "use strict";
 (function () {
   const cfg = window.vwConfig;
   const wsURL = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + cfg.wsPath;
 
-  // A private stream's token arrives in the URL fragment and leaves the
-  // address bar at once, kept for this tab only (see the jsmpeg page).
-  const tokenKey = "vw-token:" + cfg.stream;
-  let token = "";
-  {
-    const frag = new URLSearchParams(location.hash.slice(1));
-    if (frag.has("token")) {
-      token = frag.get("token").trim();
-      frag.delete("token");
-      const rest = frag.toString();
-      history.replaceState(history.state, "", location.pathname + location.search + (rest ? "#" + rest : ""));
-      try { sessionStorage.setItem(tokenKey, token); } catch (e) { /* storage off: this load still plays */ }
-    } else {
-      try { token = sessionStorage.getItem(tokenKey) || ""; } catch (e) { /* none */ }
-    }
-  }
+  const token = vwPage.takeToken(cfg.stream);
 
   // window.vwPlayer holds the figures the page shows, for automation.
   // frames comes from getVideoPlaybackQuality(); audioFrames counts
@@ -38,39 +24,11 @@
   };
 
   const $ = (id) => document.getElementById(id);
-  const dot = $("dot"), stateText = $("state-text"), figures = $("figures"), unmute = $("unmute"), notice = $("notice");
-  const example = location.pathname + "#token=…";
-
-  const looks = {
-    "loading": ["", "Loading…"],
+  const figures = $("figures"), unmute = $("unmute");
+  const show = vwPage.display(vw, {
     "no-library": ["bad", "The mpegts.js library is missing from this build"],
-    "unsupported": ["bad", "This browser cannot play H.264 with Media Source Extensions"],
-    "connecting": ["warn", "Connecting…"],
-    "waiting": ["warn", "Connected; waiting for the stream to send data"],
-    "playing": ["ok", "Playing"],
-    "stalled": ["warn", "Connected, but no data is arriving: the stream has stopped or paused"],
-    "reconnecting": ["bad", "Connection lost; reconnecting…"],
-    "needs-token": ["bad", "This stream needs a token: open the link you were given (" + example + ")"],
-    "unauthorized": ["bad", "The relay refused this link's token: ask for a new link"],
-    "forbidden": ["bad", "This link's token does not allow watching this stream"],
-    "error": ["bad", "The player failed"]
-  };
-  const refusals = ["needs-token", "unauthorized", "forbidden"];
-  let shown = "";
-  function show() {
-    const [cls, text] = looks[vw.state] || ["", vw.state];
-    const full = text + (vw.detail ? " (" + vw.detail + ")" : "");
-    if (full !== shown) {
-      shown = full;
-      dot.className = cls;
-      stateText.textContent = full;
-      if (notice) {
-        notice.hidden = !refusals.includes(vw.state);
-        $("notice-text").textContent = text;
-        $("notice-detail").textContent = vw.detail ? "The relay said: " + vw.detail : "";
-      }
-    }
-  }
+    "unsupported": ["bad", "This browser cannot play H.264 with Media Source Extensions"]
+  });
 
   if (!cfg.library || typeof mpegts === "undefined" || typeof vwCodec === "undefined") {
     vw.state = "no-library";
@@ -88,28 +46,7 @@
   mpegts.LoggingControl.enableDebug = false;
   mpegts.LoggingControl.enableInfo = false;
 
-  class Refused extends Error {
-    constructor(status, reason) { super(reason); this.status = status; }
-  }
-
-  // socketURL gives the URL of each connection attempt: with an access
-  // point, a fresh one-time code every time.
-  async function socketURL() {
-    if (!cfg.accessPath) return wsURL;
-    const headers = token ? { Authorization: "Bearer " + token } : {};
-    let resp;
-    try {
-      resp = await fetch(cfg.accessPath + cfg.wsPath, { method: "POST", headers, cache: "no-store", credentials: "omit" });
-    } catch (err) {
-      throw new Error("the relay's access point cannot be reached: " + err.message);
-    }
-    let body = {};
-    try { body = await resp.json(); } catch (e) { /* not JSON: said below */ }
-    if (resp.ok && typeof body.uri === "string") return body.uri;
-    if (resp.status === 401 || resp.status === 403) throw new Refused(resp.status, body.error || resp.statusText);
-    if (resp.status === 404 && !body.error) return wsURL;
-    throw new Error("the access point answered " + resp.status + (body.error ? ": " + body.error : ""));
-  }
+  const socketURL = vwPage.socketURL(cfg, wsURL, token);
 
   const video = $("video");
 
@@ -244,14 +181,13 @@
   // asking for a fresh URL each time.
   let socket = "connecting", gotData = false, lastData = 0, closeInfo = "", refusal = null;
   let conn = null, timer = 0, backoff = 500, sniffer = null;
-  const stallMs = 3000;
 
   function start() {
     clearTimeout(timer);
     socket = "connecting";
     gotData = false;
     Promise.resolve().then(socketURL).then(open, (err) => {
-      if (err instanceof Refused) {
+      if (err instanceof vwPage.Refused) {
         socket = "refused";
         refusal = err;
       } else {
@@ -359,29 +295,10 @@
     }
   }
 
-  let rateBytes = 0, rateAt = performance.now(), bitRate = 0;
+  const rate = vwPage.bitRate();
   function tick() {
     const now = performance.now();
-    switch (socket) {
-      case "connecting":
-        vw.state = vw.connects > 0 ? "reconnecting" : "connecting";
-        vw.detail = vw.connects > 0 ? closeInfo : "";
-        break;
-      case "open":
-        if (!gotData) vw.state = "waiting";
-        else if (now - lastData > stallMs) vw.state = "stalled";
-        else vw.state = "playing";
-        vw.detail = vw.state === "stalled" ? "for " + Math.round((now - lastData) / 1000) + " s" : "";
-        break;
-      case "refused":
-        vw.status = refusal.status;
-        vw.state = refusal.status === 403 ? "forbidden" : token ? "unauthorized" : "needs-token";
-        vw.detail = vw.state === "needs-token" ? "" : refusal.message;
-        break;
-      default:
-        vw.state = "reconnecting";
-        vw.detail = closeInfo;
-    }
+    vwPage.connState(vw, { socket, gotData, lastData, closeInfo, refusal }, token, now);
     const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
     if (q && player) {
       if (q.totalVideoFrames < framesStart) framesStart = 0; // it started over after all
@@ -393,12 +310,7 @@
     vw.audio = actx ? actx.state : "none";
     if (soundBlocked) vw.audio = "suspended";
     unmute.hidden = !(vw.audio === "suspended" && vw.frames > 0);
-    if (now - rateAt >= 2000) {
-      bitRate = (vw.bytes - rateBytes) * 8 / ((now - rateAt) / 1000);
-      rateBytes = vw.bytes;
-      rateAt = now;
-    }
-    const kbps = bitRate >= 1e6 ? (bitRate / 1e6).toFixed(1) + " Mbit/s" : Math.round(bitRate / 1e3) + " kbit/s";
+    const kbps = rate(vw.bytes, now);
     figures.textContent = "H.264 · video " + vw.frames + " frames · " + (vw.behindMs / 1000).toFixed(1) + " s behind · audio " +
       (vw.audioLevel > 1e-4 ? "playing" : "silent") + " · " + kbps +
       (vw.audio === "running" ? "" : vw.audio === "none" ? " · no audio output" : " · sound off");
