@@ -1,14 +1,13 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vwlab/vw/internal/testutil"
 	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/rwc"
 )
@@ -18,31 +17,12 @@ const (
 	apiSecret = "eyJhbGciOiJIUzI1NiJ9.api-token.signature"
 )
 
-// lockedBuffer is a bytes.Buffer that goroutines may write while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestNoTokenLeaves sets rules with tokens over REST and the control API,
 // the apiRule's included, and reads them every way there is: no answer and
 // no log line holds a token; each says "token":"set"; the state file keeps
 // the tokens, so that they survive a restart.
 func TestNoTokenLeaves(t *testing.T) {
-	var logged lockedBuffer // the destinations log from their own goroutines
+	var logged testutil.SyncBuffer // the destinations log from their own goroutines
 	l := logrus.New()
 	l.SetOutput(&logged)
 	l.SetLevel(logrus.TraceLevel)

@@ -22,7 +22,7 @@ import (
 type Proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error // how it ended; valid once done is closed
 }
@@ -32,7 +32,7 @@ type Proc struct {
 // them, stdout and stderr are kept for Output, and copied to stderr under -v.
 func Start(t testing.TB, cmd *exec.Cmd) *Proc {
 	t.Helper()
-	p := &Proc{name: filepath.Base(cmd.Path), cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{name: filepath.Base(cmd.Path), cmd: cmd, out: &SyncBuffer{}, done: make(chan struct{})}
 	var w io.Writer = p.out
 	if testing.Verbose() {
 		w = io.MultiWriter(p.out, os.Stderr)
@@ -170,20 +170,20 @@ func (p *Proc) Kill() {
 	<-p.done
 }
 
-// syncBuffer is a bytes.Buffer that a process's output copier and a test
-// may use at once.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that writers on other goroutines (a
+// process's output copier, a logger) and a test may use at once.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
