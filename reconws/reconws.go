@@ -138,6 +138,10 @@ type Client struct {
 
 	connects, failures, sent, dropped atomic.Uint64
 	backoff                           atomic.Int64
+
+	queued  atomic.Int64            // framed bytes accepted by Send, not yet written
+	written atomic.Uint64           // bytes written to connections
+	raw     atomic.Pointer[rawConn] // the current connection's socket, while connected
 }
 
 // Start validates cfg and returns a client that is already dialling. It
@@ -228,10 +232,13 @@ func (c *Client) Send(data []byte, text bool) bool {
 		c.dropped.Add(1)
 		return false
 	}
+	n := frameLen(len(data))
+	c.queued.Add(n) // before the write loop can take it off
 	select {
 	case c.send <- outMsg{data, text}:
 		return true
 	default:
+		c.queued.Add(-n)
 		c.dropped.Add(1)
 		return false
 	}
@@ -309,11 +316,13 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 		lastWarn = ""
 		c.discardQueue()
 		c.connects.Add(1)
+		c.raw.Store(rawOf(conn))
 		c.connected.Store(true)
 		c.readyOnce.Do(func() { close(c.ready) })
 		c.log.Info("connected")
 		stopped, err := c.serve(ctx, dialCtx, conn)
 		c.connected.Store(false)
+		c.raw.Store(nil)
 		c.discardQueue()
 		if stopped {
 			c.log.Info("disconnected: stopped")
@@ -330,7 +339,8 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 func (c *Client) discardQueue() {
 	for {
 		select {
-		case <-c.send:
+		case m := <-c.send:
+			c.queued.Add(-frameLen(len(m.data)))
 			c.dropped.Add(1)
 		default:
 			return
@@ -374,178 +384,4 @@ func lasting(err error) bool {
 	var cv *tls.CertificateVerificationError
 	var he *HandshakeError
 	return errors.As(err, &cv) || errors.As(err, &he)
-}
-
-// serve runs one connection: the read loop in its own goroutine, the write
-// loop here. It returns stopped when the client was told to stop (by ctx or
-// Close), otherwise the error that ended the connection.
-func (c *Client) serve(ctx, dialCtx context.Context, conn *websocket.Conn) (stopped bool, err error) {
-	readErr := make(chan error, 1)
-	pings := make(chan string, 1)
-	go c.readLoop(conn, pings, readErr)
-
-	// Once told to stop, the connection gets CloseTimeout in all: a write
-	// stuck on a peer that stopped reading is cut off then, however long
-	// WriteWait is.
-	served, watched := make(chan struct{}), make(chan struct{})
-	unwatch := context.AfterFunc(dialCtx, func() {
-		defer close(watched)
-		t := time.NewTimer(c.cfg.CloseTimeout)
-		defer t.Stop()
-		select {
-		case <-served:
-		case <-t.C:
-			conn.NetConn().Close()
-		}
-	})
-	defer func() {
-		close(served)
-		if !unwatch() {
-			<-watched
-		}
-	}()
-
-	ping := time.NewTicker(c.cfg.PingInterval)
-	defer ping.Stop()
-	var buf []byte
-	fail := func(err error) (bool, error) {
-		conn.Close()
-		<-readErr
-		return false, err
-	}
-	for {
-		select {
-		case m := <-c.send:
-			if buf, err = c.writeBacklog(conn, buf, m, time.Now().Add(c.cfg.WriteWait)); err != nil {
-				return fail(err)
-			}
-		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteWait)); err != nil {
-				return fail(err)
-			}
-		case p := <-pings:
-			if err := conn.WriteControl(websocket.PongMessage, []byte(p), time.Now().Add(c.cfg.WriteWait)); err != nil {
-				return fail(err)
-			}
-		case err := <-readErr:
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure {
-				// The peer closed: answer its close frame, as RFC 6455
-				// §5.5.1 asks, before dropping the TCP connection.
-				_ = conn.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
-					time.Now().Add(c.cfg.WriteWait))
-			}
-			conn.Close()
-			return false, err
-		case <-ctx.Done():
-			c.closeHandshake(conn, readErr, websocket.CloseGoingAway, time.Now().Add(c.cfg.CloseTimeout))
-			return true, nil
-		case <-c.closing:
-			deadline := time.Now().Add(c.cfg.CloseTimeout)
-			if err := c.flush(conn, buf, deadline); err != nil {
-				c.log.WithField("err", err).Debug("could not flush the queue before closing")
-				conn.Close()
-				<-readErr
-				return true, nil
-			}
-			c.closeHandshake(conn, readErr, websocket.CloseNormalClosure, deadline)
-			return true, nil
-		}
-	}
-}
-
-// writeBacklog frames m and whatever else is queued (up to MaxBatch bytes)
-// into buf and writes it in one call. Writing to the net.Conn directly is
-// safe because this goroutine is the connection's only writer: the read
-// loop hands pings and close frames over instead of answering them itself.
-func (c *Client) writeBacklog(conn *websocket.Conn, buf []byte, m outMsg, deadline time.Time) ([]byte, error) {
-	buf = appendFrame(buf[:0], m.data, m.text)
-	n := uint64(1)
-batch:
-	for len(buf) < c.cfg.MaxBatch {
-		select {
-		case m = <-c.send:
-			buf = appendFrame(buf, m.data, m.text)
-			n++
-		default:
-			break batch
-		}
-	}
-	nc := conn.NetConn()
-	if err := nc.SetWriteDeadline(deadline); err != nil {
-		return buf, err
-	}
-	if _, err := nc.Write(buf); err != nil {
-		return buf, err
-	}
-	c.sent.Add(n)
-	if cap(buf) > 4*c.cfg.MaxBatch {
-		buf = nil // one huge message must not pin its buffer for ever
-	}
-	return buf, nil
-}
-
-// flush writes everything queued, for a graceful close.
-func (c *Client) flush(conn *websocket.Conn, buf []byte, deadline time.Time) error {
-	for {
-		select {
-		case m := <-c.send:
-			var err error
-			if buf, err = c.writeBacklog(conn, buf, m, deadline); err != nil {
-				return err
-			}
-		default:
-			return nil
-		}
-	}
-}
-
-// closeHandshake sends a close frame, waits for the peer's (the read loop
-// ends with it) until deadline, and closes the connection.
-func (c *Client) closeHandshake(conn *websocket.Conn, readErr <-chan error, code int, deadline time.Time) {
-	err := conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), deadline)
-	if err == nil {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
-		select {
-		case <-readErr:
-			conn.Close()
-			return
-		case <-t.C:
-		}
-	}
-	conn.Close()
-	<-readErr
-}
-
-// readLoop reads until the connection fails, delivering data messages and
-// keeping the read deadline ahead while the peer shows signs of life.
-func (c *Client) readLoop(conn *websocket.Conn, pings chan<- string, done chan<- error) {
-	alive := func() { _ = conn.SetReadDeadline(time.Now().Add(c.cfg.PongWait)) }
-	conn.SetReadLimit(c.cfg.ReadLimit)
-	alive()
-	conn.SetPongHandler(func(string) error { alive(); return nil })
-	conn.SetPingHandler(func(p string) error {
-		alive()
-		select {
-		case pings <- p:
-		default: // a pong is already due; the peer will ping again
-		}
-		return nil
-	})
-	// The write loop answers close frames; gorilla's default handler would
-	// write from this goroutine.
-	conn.SetCloseHandler(func(int, string) error { return nil })
-	for {
-		typ, data, err := conn.ReadMessage()
-		if err != nil {
-			done <- err
-			return
-		}
-		alive()
-		if c.cfg.OnMessage != nil {
-			c.cfg.OnMessage(Message{Data: data, Text: typ == websocket.TextMessage})
-		}
-	}
 }

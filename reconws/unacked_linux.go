@@ -1,0 +1,20 @@
+package reconws
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// unacked asks the kernel how many bytes of the socket's send queue the
+// peer has not acknowledged (SIOCOUTQ, which is TIOCOUTQ on Linux).
+func unacked(rc syscall.RawConn) int64 {
+	var n int32
+	var errno syscall.Errno
+	err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCOUTQ, uintptr(unsafe.Pointer(&n)))
+	})
+	if err != nil || errno != 0 || n < 0 {
+		return 0
+	}
+	return int64(n)
+}
