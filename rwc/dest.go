@@ -29,6 +29,12 @@ type dest struct {
 	subTopic string   // topic of wantSub if any, else of the pump's sub
 	curTopic string   // topic of the pump's sub
 
+	// Shedding counters, written by the pump, read by Stats.
+	shedding                  atomic.Bool
+	behind                    atomic.Int64 // time.Duration
+	skippedGOPs, skippedBytes atomic.Uint64
+	skippedAudio              atomic.Uint64
+
 	wake     chan struct{} // cap 1: something in want changed
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -105,6 +111,7 @@ type pump struct {
 	log *logrus.Entry // id, stream
 
 	sub   *hub.Sub
+	shed  *shedder
 	cur   *conn // receives the stream
 	next  *conn // dialled for a swap, not yet connected
 	swap  *time.Timer
@@ -121,7 +128,7 @@ type pump struct {
 func (d *dest) run() {
 	defer d.r.wg.Done()
 	defer close(d.done)
-	p := &pump{d: d, log: d.r.log.WithField("id", d.id)}
+	p := &pump{d: d, log: d.r.log.WithField("id", d.id), shed: newShedder(d)}
 	for {
 		var nextReady <-chan struct{}
 		if p.next != nil {
@@ -163,6 +170,7 @@ func (p *pump) reconcile() {
 	}
 	d.mu.Unlock()
 	p.log = d.r.log.WithFields(logrus.Fields{"id": d.id, "stream": want.Stream})
+	p.shed.log, p.shed.maxDelay = p.log, maxDelay(want, d.r.cfg.MaxDelay)
 
 	if sub != nil {
 		p.move(sub)
@@ -302,7 +310,13 @@ func (p *pump) forwardQueued(s *hub.Sub) {
 
 func (p *pump) forward(m *hub.Message) {
 	if p.cur != nil {
-		p.cur.c.Send(m.Data, m.Text) // refusals are counted by the client
+		data := m.Data
+		if !m.Text {
+			data = p.shed.filter(data, p.cur.c, time.Now())
+		}
+		if len(data) > 0 || len(m.Data) == 0 {
+			p.cur.c.Send(data, m.Text) // refusals are counted by the client
+		}
 	}
 	if p.w != nil {
 		if _, err := p.w.Write(m.Data); err != nil {

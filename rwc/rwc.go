@@ -35,6 +35,10 @@ type Rule struct {
 	ID          string `json:"id"`
 	Token       string `json:"token,omitempty"`
 	File        string `json:"file,omitempty"`
+	// MaxDelay bounds how far behind live this destination may fall
+	// before it sheds video (a duration, "500ms"; "off" never sheds);
+	// empty means Config.MaxDelay.
+	MaxDelay string `json:"max_delay,omitempty"`
 }
 
 // ErrInvalid wraps every error that is the rule's fault (a bad URL, a file
@@ -49,6 +53,7 @@ const (
 	DefaultRecordings    = "./recordings"
 	DefaultSwapTimeout   = 10 * time.Second
 	DefaultFlushInterval = 500 * time.Millisecond
+	DefaultMaxDelay      = time.Second
 )
 
 // Config holds what every destination shares. Zero fields take defaults;
@@ -77,6 +82,10 @@ type Config struct {
 	SwapTimeout time.Duration
 	// FlushInterval is how often recordings are flushed to disk.
 	FlushInterval time.Duration
+	// MaxDelay is how far behind live a destination may fall before it
+	// sheds video, unless its rule says otherwise; negative never sheds.
+	// Default 1 s.
+	MaxDelay time.Duration
 }
 
 // RWC holds the destination rules and their clients.
@@ -120,6 +129,9 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) (*RWC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rwc: %w", err)
 	}
+	if cfg.MaxDelay == 0 {
+		cfg.MaxDelay = DefaultMaxDelay
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &RWC{
 		cfg: cfg, h: h, log: log, ctx: ctx, cancel: cancel,
@@ -148,7 +160,24 @@ func Validate(rule Rule) error {
 			return err
 		}
 	}
+	if rule.MaxDelay != "" && rule.MaxDelay != "off" {
+		if d, err := time.ParseDuration(rule.MaxDelay); err != nil || d <= 0 {
+			return fmt.Errorf("%w: max_delay %q is not a positive duration (like \"500ms\") or \"off\"", ErrInvalid, rule.MaxDelay)
+		}
+	}
 	return nil
+}
+
+// maxDelay is the delay bound in force for rule: 0 never sheds.
+func maxDelay(rule Rule, def time.Duration) time.Duration {
+	switch rule.MaxDelay {
+	case "":
+		return max(0, def)
+	case "off":
+		return 0
+	}
+	d, _ := time.ParseDuration(rule.MaxDelay) // Validate checked it
+	return d
 }
 
 // checkFile accepts only a relative name that stays inside the recordings
@@ -260,11 +289,28 @@ func (r *RWC) Connected(id string) bool {
 	return ok && s.Connected
 }
 
-// Stats describes one destination's current client.
+// Stats describes one destination's current client and its shedding.
 type Stats struct {
 	URL       string `json:"url"`
 	Connected bool   `json:"connected"`
 	reconws.Stats
+	Shed ShedStats `json:"shed"`
+}
+
+// ShedStats say how a destination keeps live on a slow link.
+type ShedStats struct {
+	// Shedding: video is being dropped now.
+	Shedding bool `json:"shedding"`
+	// Behind is how long the connection needs to deliver what it holds,
+	// as of the latest message.
+	Behind time.Duration `json:"behindNs"`
+	// SkippedGOPs counts GOPs some or all of whose pictures were dropped;
+	// SkippedBytes the bytes dropped.
+	SkippedGOPs  uint64 `json:"skippedGops"`
+	SkippedBytes uint64 `json:"skippedBytes"`
+	// SkippedAudio counts audio PES dropped because the link could not
+	// carry even the audio within the bound.
+	SkippedAudio uint64 `json:"skippedAudio"`
 }
 
 // Stats returns the state of destination id's current client (during a swap,
@@ -276,11 +322,16 @@ func (r *RWC) Stats(id string) (Stats, bool) {
 	if d == nil {
 		return Stats{}, false
 	}
+	shed := ShedStats{
+		Shedding: d.shedding.Load(), Behind: time.Duration(d.behind.Load()),
+		SkippedGOPs: d.skippedGOPs.Load(), SkippedBytes: d.skippedBytes.Load(),
+		SkippedAudio: d.skippedAudio.Load(),
+	}
 	c := d.client.Load()
 	if c == nil {
-		return Stats{}, true
+		return Stats{Shed: shed}, true
 	}
-	return Stats{URL: c.URL(), Connected: c.Connected(), Stats: c.Stats()}, true
+	return Stats{URL: c.URL(), Connected: c.Connected(), Stats: c.Stats(), Shed: shed}, true
 }
 
 // Delete stops and removes the destination with id; it reports whether
