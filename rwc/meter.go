@@ -66,14 +66,22 @@ type linkMeter struct {
 }
 
 // linkDecay is the time constant, in busy seconds, over which older
-// intervals fade from the estimate.
-const linkDecay = 2.0
+// intervals fade from the estimate: short, because a link's rate changes
+// at once when a path gets congested. A busy stretch that starts a second
+// or more after the last one starts the estimate afresh.
+const (
+	linkDecay = 0.5
+	linkGap   = time.Second
+)
 
 // sample notes the backlog at now; busy is the backlog above which the
 // link counts as the bottleneck.
 func (l *linkMeter) sample(now time.Time, b reconws.Backlog, busy int64) {
 	acked := b.Written - uint64(b.Unacked)
 	if l.ok && acked >= l.acked && l.backlog > busy {
+		if now.Sub(l.lastBusy) > linkGap {
+			l.bytes, l.secs = 0, 0
+		}
 		dt := now.Sub(l.at).Seconds()
 		keep := math.Exp(-dt / linkDecay)
 		l.bytes = l.bytes*keep + float64(acked-l.acked)

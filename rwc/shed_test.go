@@ -55,16 +55,18 @@ func (l *simLink) send(n int) time.Duration {
 }
 
 // ffmpegTS makes seconds of a camera-and-microphone feed as vw's examples
-// encode it, with a GOP of 12 pictures (ffmpeg's default, 0.48 s).
+// encode it, with a GOP of 12 pictures (ffmpeg's default, 0.48 s), about
+// 780 kbit/s in all: testsrc2 moves a lot, so its pictures are as large
+// as a real scene's.
 func ffmpegTS(t *testing.T, seconds int, video ...string) []byte {
 	t.Helper()
 	bin := testutil.NeedTool(t, "ffmpeg")
 	if len(video) == 0 {
-		video = []string{"-c:v", "mpeg1video", "-b:v", "700k", "-bf", "0"}
+		video = []string{"-c:v", "mpeg1video", "-b:v", "600k", "-bf", "0"}
 		video = append(video, "-c:a", "mp2", "-b:a", "64k")
 	}
 	path := filepath.Join(t.TempDir(), "in.ts")
-	args := []string{"-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+	args := []string{"-v", "error", "-f", "lavfi", "-i", "testsrc2=size=480x270:rate=25",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", time.Duration(seconds * int(time.Second)).String()}
 	args = append(append(args, video...), "-ar", "44100", "-f", "mpegts", "-muxdelay", "0.001", path)
 	if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {

@@ -20,8 +20,11 @@ import (
 	"time"
 )
 
-// DefaultBuffer is the receive buffer the proxy asks for on its sockets.
-const DefaultBuffer = 4 << 10
+// DefaultBuffer is the receive buffer the proxy asks for on its sockets:
+// the least the kernel grants (it doubles this, and has a floor), so that
+// the proxy's own queue, which the sender cannot see, stays as short as
+// the system allows.
+const DefaultBuffer = 1 << 10
 
 // Proxy is a running proxy. Create it with Listen.
 type Proxy struct {
