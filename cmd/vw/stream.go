@@ -37,6 +37,9 @@ type streamConfig struct {
 	MaxRules      int    `envconfig:"MAX_RULES" default:"256" desc:"most stream rules, and most destination rules"`
 	AllowedHosts  string `envconfig:"ALLOWED_HOSTS" desc:"comma-separated host names clients may use to reach vw stream, besides loopback names and the listen address"`
 	State         string `envconfig:"STATE" desc:"file that keeps the rules across restarts (default $STATE_DIRECTORY/rules.json, else ~/.local/state/vw/rules.json); off keeps none"`
+
+	// The delay bound of every destination on a slow link (rwc sheds).
+	MaxDelay time.Duration `envconfig:"MAX_DELAY" default:"1s" desc:"how far behind live a destination may fall on a slow link before it drops video up to keyframes (a rule's max_delay overrides); 0 never drops"`
 }
 
 // shutdownGrace bounds a graceful stop: the whole stop must fit in 5 s.
@@ -77,7 +80,11 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r, err := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: rules.Resolver(a), TLS: tlsCfg}, h, log.WithField("component", "rwc"))
+	maxDelay := cfg.MaxDelay
+	if maxDelay <= 0 {
+		maxDelay = -1 // rwc's zero is its default; VW_MAX_DELAY=0 never sheds
+	}
+	r, err := rwc.New(rwc.Config{Recordings: cfg.Recordings, Resolve: rules.Resolver(a), TLS: tlsCfg, MaxDelay: maxDelay}, h, log.WithField("component", "rwc"))
 	if err != nil {
 		a.Close()
 		return err

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vwlab/vw/internal/netcap"
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
+	"github.com/vwlab/vw/internal/tslive"
+)
+
+// camera runs an ffmpeg feed like a lab camera's at about 700 kbit/s:
+// testsrc2 moves a lot, so its pictures are as large as a real scene's
+// and the stream is mostly video, as the issue's 780 kbit/s one was.
+func camera(t *testing.T, url string) {
+	t.Helper()
+	bin := testutil.NeedTool(t, "ffmpeg")
+	cmd := exec.Command(bin, "-v", "error", "-nostdin", "-re", "-f", "lavfi", "-i", "testsrc2=size=480x270:rate=25",
+		"-c:v", "mpeg1video", "-b:v", "600k", "-bf", "0", "-f", "mpegts", "-muxdelay", "0.001", url)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+}
+
+// hold lets the scenario run for d: how long a link stays capped, not a
+// wait for something to happen.
+func hold(d time.Duration) { <-time.After(d) }
+
+// A lab uplink (vw stream → relay) capped at half the stream's rate for
+// 15 s, then lifted, with real ffmpeg feeds: at the relay the stream is
+// never more than 1 s behind live (video PTS against arrival), its picture
+// never freezes, at least 95% of the audio frames of the cap arrive, the
+// destination keeps its one connection, the stream is valid TS, and within
+// 2 s of the lift it is back to full frame rate and at most 200 ms behind.
+func TestUplinkCappedStaysLive(t *testing.T) {
+	testutil.NeedTool(t, "ffprobe")
+	relay := relayProc(t)
+	stream := streamProc(t)
+	link, err := netcap.Listen(relay.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	meter := watchLive(t, relay, "/out/lab1")
+	postRule(t, stream, "/api/streams", `{"stream":"lab","feeds":["video0","audio0"]}`)
+	postRule(t, stream, "/api/destinations", `{"stream":"lab","destination":"ws://`+link.Addr()+`/in/lab1","id":"0"}`)
+	camera(t, "http://"+stream.addr+"/ts/video0")
+	ffmpeg(t, "audio", "http://"+stream.addr+"/ts/audio0")
+	testutil.Eventually(t, 15*time.Second, func() bool { return len(meter.Video()) > 25 && len(meter.Audio()) > 25 },
+		"no stream at the relay: %d video and %d audio frames", len(meter.Video()), len(meter.Audio()))
+
+	hold(4 * time.Second)
+	rate := meter.Rate(3 * time.Second)
+	link.Up.SetRate(rate / 2)
+	capped := time.Now()
+	hold(15 * time.Second)
+	link.Up.SetRate(0)
+	lifted := time.Now()
+	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(stream.logText(), "stopped shedding") },
+		"vw stream never said it stopped shedding:\n%s", stream.logText())
+	hold(max(0, 4*time.Second-time.Since(lifted)))
+
+	video, audio := meter.Video(), meter.Audio()
+	lead, aLead := tslive.Lead(video), tslive.Lead(audio)
+	during := tslive.Arrived(video, capped, lifted)
+	share := tslive.Share(audio, aLead, tslive.Step(audio), capped, lifted)
+	t.Logf("stream %.0f kbit/s capped at half for %v: %d pictures and %.1f%% of the audio frames arrived",
+		rate*8/1000, lifted.Sub(capped).Round(time.Second), len(during), share*100)
+	if w := tslive.Worst(video, lead); w > time.Second {
+		t.Errorf("video arrived up to %v behind live, more than 1 s", w)
+	}
+	for from := capped; from.Before(lifted.Add(-3 * time.Second)); from = from.Add(time.Second) {
+		if len(tslive.Arrived(video, from, from.Add(3*time.Second))) == 0 {
+			t.Errorf("the picture froze: none arrived in the 3 s from %v into the cap", from.Sub(capped).Round(time.Second))
+			break
+		}
+	}
+	if share < 0.95 {
+		t.Errorf("%.1f%% of the audio frames of the cap arrived, want 95%%", share*100)
+	}
+	checkRecovered(t, video, lead, lifted)
+	if a := link.Accepted(); a != 1 {
+		t.Errorf("the destination connected %d times through the capped link, want once", a)
+	}
+	if !strings.Contains(stream.logText(), "shedding video") {
+		t.Error("vw stream never said it shed video")
+	}
+	checkWhole(t, meter.Bytes())
+}
+
+// watchLive measures a relay route from now on, keeping its bytes.
+func watchLive(t *testing.T, relay *proc, route string) *tslive.Meter {
+	t.Helper()
+	w := dialWS(t, "ws://"+relay.addr+route, nil)
+	meter := tslive.New(true)
+	go func() {
+		for {
+			select {
+			case m := <-w.msgs:
+				meter.Add(m.data, m.at)
+			case <-w.done:
+				return
+			}
+		}
+	}()
+	return meter
+}
+
+// checkRecovered: from 2 s after lifted, every picture arrives, at most
+// 200 ms behind live.
+func checkRecovered(t *testing.T, video []tslive.Frame, lead, lifted time.Time) {
+	t.Helper()
+	after := tslive.Arrived(video, lifted.Add(2*time.Second), time.Now())
+	step := tslive.Step(video)
+	if want := int(time.Since(lifted.Add(2*time.Second)) / step); len(after) < want*9/10 {
+		t.Errorf("%d pictures arrived from 2 s after the cap lifted, want about %d", len(after), want)
+	}
+	if w := tslive.Worst(after, lead); w > 200*time.Millisecond {
+		t.Errorf("2 s after the cap lifted pictures arrived up to %v behind live", w)
+	}
+	for i := 1; i < len(after); i++ {
+		if gap := after[i].PTS - after[i-1].PTS; gap > step*3/2 {
+			t.Errorf("2 s after the cap lifted pictures still skip: %v between two", gap)
+			break
+		}
+	}
+}
+
+// checkWhole checks what a viewer received as a user would a recording:
+// ffprobe, ffmpeg -xerror, both packet walks, no PES cut, PCR monotonic.
+func checkWhole(t *testing.T, b []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "relay.ts")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+	for _, e := range r.ES {
+		if e.CutPES > 0 {
+			t.Errorf("PID %#x: %d PES cut", e.PID, e.CutPES)
+		}
+	}
+	if err := r.PCRMonotonic(); err != nil {
+		t.Error(err)
+	}
+}
