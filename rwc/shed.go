@@ -284,18 +284,19 @@ func (s *shedder) choose(v *pidState, key bool) bool {
 	}
 	send := true
 	if s.maxDelay > 0 {
-		// Leave a quarter of the bound for what cannot be seen from
-		// here: the path past the socket, and estimates that are off.
-		limit := s.maxDelay * 3 / 4
-		fits := s.delay(v.estimate(key)) <= limit
+		// Pictures go while they would arrive within half the bound:
+		// the stream stays as live as the link allows, and the other
+		// half is margin for what cannot be seen from here (the path
+		// past the socket, estimates that are off, bursts).
+		fits := s.delay(v.estimate(key)) <= s.maxDelay/2
 		switch {
 		case !v.dropping:
 			v.dropping, send = !fits, fits
-		case key && (fits || s.delay(0) <= s.maxDelay/4 && s.delay(v.estimate(true)) <= s.maxDelay):
+		case key && (fits || s.delay(0) <= s.maxDelay/4 && s.delay(v.estimate(true)) <= s.maxDelay*3/4):
 			// A keyframe that fits, or that can start at once on a
-			// drained link and still arrive within the bound: the
-			// pictures after it can be decoded again, and go while
-			// they fit.
+			// drained link and still arrive well within the bound:
+			// the pictures after it can be decoded again, and go
+			// while they fit.
 			v.dropping = false
 		default:
 			send = false
