@@ -7,6 +7,7 @@
 //	vwbench path [flags]        vw stream → vw relay: latency per hop, mute, hot swap, reconnect
 //	vwbench churn [flags]       10,000 rule add/delete cycles: goroutines and heap after
 //	vwbench codecs [flags]      MPEG-1 vs H.264: bit rate at equal quality (SSIM), encoder CPU
+//	vwbench delay [flags]       an uplink capped at 75/50/25% of the stream's rate: delay behind live, audio share
 //
 // Servers under test run as child processes (vwbench serve-relay,
 // vwbench serve-floor) so that their CPU time is theirs alone.
@@ -40,6 +41,7 @@ commands:
   path          vw stream → vw relay as processes: latency per hop, mute, hot swap, reconnect
   churn         rule add/delete cycles: goroutines and heap against the baseline
   codecs        MPEG-1 vs H.264 with the README's settings: bit rate at SSIM 0.95, encoder CPU
+  delay         an uplink capped below the stream's rate: delay behind live, audio share, recovery
   serve-relay   (child) a relay built on crossbar.New, for fanout
   serve-floor   (child) one loop writing a PreparedMessage to every viewer, for fanout
 
@@ -61,6 +63,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := runPath(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
+		if err := runDelay(ctx, nil, stdout, stderr); err != nil {
+			return err
+		}
 		if err := runChurn(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
@@ -71,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runPath(ctx, args, stdout, stderr)
 	case "churn":
 		return runChurn(ctx, args, stdout, stderr)
+	case "delay":
+		return runDelay(ctx, args, stdout, stderr)
 	case "fanout":
 		return runFanout(ctx, args, getenv, stdout, stderr)
 	case "serve-relay":

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/vwlab/vw/internal/testutil"
 )
 
 // TestMain lets the test binary stand in for vwbench when fanout starts its
@@ -102,5 +104,35 @@ func TestChurnRuns(t *testing.T) {
 	t.Log("\n" + out.String())
 	if !strings.Contains(out.String(), "hub topics left: 0") {
 		t.Errorf("topics left:\n%s", out.String())
+	}
+}
+
+// TestDelayRuns runs the uplink delay benchmark once, briefly, against a vw
+// built for the test: its row comes out, the destination kept its one
+// connection.
+func TestDelayRuns(t *testing.T) {
+	testutil.NeedTool(t, "ffmpeg")
+	vw := filepath.Join(t.TempDir(), "vw")
+	if out, err := exec.Command("go", "build", "-o", vw, "../vw").CombinedOutput(); err != nil {
+		t.Fatalf("building vw: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut strings.Builder
+	if err := run(ctx, []string{"delay", "-vw", vw, "-shares", "0.5", "-cap", "3s"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("delay: %v\nstderr: %s", err, errOut.String())
+	}
+	t.Log("\n" + out.String())
+	var row []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "50%" {
+			row = f
+		}
+	}
+	if row == nil {
+		t.Fatalf("no 50%% row:\n%s", out.String())
+	}
+	if conns := row[len(row)-1]; conns != "1" {
+		t.Errorf("%s connections through the capped link, want 1", conns)
 	}
 }
