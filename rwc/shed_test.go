@@ -13,6 +13,8 @@ import (
 	"github.com/sirupsen/logrus"
 	logtest "github.com/sirupsen/logrus/hooks/test"
 
+	"github.com/vwlab/vw/internal/netcap"
+	"github.com/vwlab/vw/internal/testrelay"
 	"github.com/vwlab/vw/internal/testutil"
 	"github.com/vwlab/vw/internal/tscheck"
 	"github.com/vwlab/vw/reconws"
@@ -358,5 +360,37 @@ func TestMaxDelayRule(t *testing.T) {
 	}
 	if got := maxDelay(Rule{}, -1); got != 0 {
 		t.Errorf("a negative default sheds at %v", got)
+	}
+}
+
+// Through a destination of an RWC, a real client and a link capped at a
+// quarter of the stream's rate, the shedding shows in Stats while the
+// client keeps its one connection.
+func TestShedStats(t *testing.T) {
+	in := ffmpegTS(t, 4)
+	rl := testrelay.New(t, testrelay.Options{})
+	link, err := netcap.Listen(rl.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	link.SetRate(streamRate(in, 4)/4, 0)
+	f := newFixture(t, Config{})
+	url := "ws://" + link.Addr() + "/in/test"
+	f.set(Rule{Stream: "cam", Destination: url, ID: "0"})
+	f.waitConnected("0", url)
+	start := time.Now()
+	const msg = 11 * ts.PacketSize
+	for off := 0; off < len(in); off += msg {
+		// At the stream's own pace, as a muxer publishes it.
+		<-time.After(time.Until(start.Add(time.Duration(float64(off) / streamRate(in, 4) * float64(time.Second)))))
+		f.pub("cam", testrelay.Msg{Data: in[off:min(off+msg, len(in))]})
+	}
+	st, _ := f.r.Stats("0")
+	if !st.Shed.Shedding || st.Shed.SkippedGOPs == 0 || st.Shed.SkippedBytes == 0 || st.Shed.Behind <= 0 {
+		t.Errorf("stats after 4 s at a quarter of the rate: %+v", st.Shed)
+	}
+	if st.Connects != 1 || link.Accepted() != 1 {
+		t.Errorf("%d connects, %d through the link, want 1", st.Connects, link.Accepted())
 	}
 }
