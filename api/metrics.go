@@ -53,6 +53,11 @@ func newStreamCollector(s *Server) *streamCollector {
 	add("destination_sent_messages_total", "Messages a destination's client wrote to its connections.", "id")
 	add("destination_dropped_messages_total", "Messages a destination's client could not send (queue full, or lost with a connection).", "id")
 	add("destination_backoff_seconds", "The wait before the latest redial of a destination (0 before any).", "id")
+	add("destination_shedding", "1 while a destination drops video to stay within its max_delay on a slow link.", "id")
+	add("destination_behind_seconds", "How long a destination's connection needs to deliver what it holds.", "id")
+	add("destination_skipped_gops_total", "GOPs some or all of whose pictures a destination dropped to stay live.", "id")
+	add("destination_skipped_bytes_total", "Bytes a destination dropped to stay live.", "id")
+	add("destination_skipped_audio_frames_total", "Audio frames a destination dropped because even audio could not arrive in time.", "id")
 	return c
 }
 
@@ -103,6 +108,11 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 		emit("destination_sent_messages_total", prometheus.CounterValue, float64(st.Sent), id)
 		emit("destination_dropped_messages_total", prometheus.CounterValue, float64(st.Dropped), id)
 		emit("destination_backoff_seconds", prometheus.GaugeValue, st.Backoff.Seconds(), id)
+		emit("destination_shedding", prometheus.GaugeValue, b2f(st.Shed.Shedding), id)
+		emit("destination_behind_seconds", prometheus.GaugeValue, st.Shed.Behind.Seconds(), id)
+		emit("destination_skipped_gops_total", prometheus.CounterValue, float64(st.Shed.SkippedGOPs), id)
+		emit("destination_skipped_bytes_total", prometheus.CounterValue, float64(st.Shed.SkippedBytes), id)
+		emit("destination_skipped_audio_frames_total", prometheus.CounterValue, float64(st.Shed.SkippedAudio), id)
 	}
 	for state, n := range states {
 		emit("destinations", prometheus.GaugeValue, float64(n), state)

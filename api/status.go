@@ -12,6 +12,7 @@ import (
 
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/rwc"
 )
 
 // Status is what GET /status answers, and what the page at / shows: vw
@@ -66,6 +67,8 @@ type DestinationStatus struct {
 	Sent           uint64  `json:"sent"`
 	Dropped        uint64  `json:"dropped"`
 	File           string  `json:"file,omitempty"`
+	// Shed says how the destination keeps live on a slow link.
+	Shed rwc.ShedStats `json:"shed"`
 }
 
 // probeTimeout bounds one look at a feed for its tracks: a keyframe, which
@@ -168,6 +171,7 @@ func (st *statusState) status() Status {
 			ds.State = destState(c.Connected, c.Failures)
 			ds.Connects, ds.Failures, ds.Sent, ds.Dropped = c.Connects, c.Failures, c.Sent, c.Dropped
 			ds.BackoffSeconds = c.Backoff.Seconds()
+			ds.Shed = c.Shed
 		}
 		out.Destinations = append(out.Destinations, ds)
 	}
