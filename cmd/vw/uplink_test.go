@@ -38,9 +38,12 @@ func camera(t *testing.T, url string) {
 func hold(d time.Duration) { <-time.After(d) }
 
 // A lab uplink (vw stream → relay) capped at half the stream's rate for
-// 15 s, then lifted, with real ffmpeg feeds: at the relay the stream is
-// never more than 1 s behind live (video PTS against arrival), its picture
-// never freezes, at least 95% of the audio frames of the cap arrive, the
+// 15 s, then lifted, with real ffmpeg feeds. Each picture's delay is its
+// arrival at a relay viewer less the arrival of the same picture (same
+// PTS) at vw stream's own preview of the stream, so an encoder that falls
+// behind real time on a busy machine is not counted as the path's delay.
+// At the relay the stream is never more than 1 s behind, its picture never
+// freezes, at least 95% of the audio frames of the cap arrive, the
 // destination keeps its one connection, the stream is valid TS, and within
 // 2 s of the lift it is back to full frame rate and at most 200 ms behind.
 func TestUplinkCappedStaysLive(t *testing.T) {
@@ -52,8 +55,9 @@ func TestUplinkCappedStaysLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer link.Close()
-	meter := watchLive(t, relay, "/out/lab1")
+	meter := watchLive(t, "ws://"+relay.addr+"/out/lab1")
 	postRule(t, stream, "/api/streams", `{"stream":"lab","feeds":["video0","audio0"]}`)
+	host := watchLive(t, "ws://"+stream.addr+"/ws/lab")
 	postRule(t, stream, "/api/destinations", `{"stream":"lab","destination":"ws://`+link.Addr()+`/in/lab1","id":"0"}`)
 	camera(t, "http://"+stream.addr+"/ts/video0")
 	ffmpeg(t, "audio", "http://"+stream.addr+"/ts/audio0")
@@ -71,17 +75,17 @@ func TestUplinkCappedStaysLive(t *testing.T) {
 		"vw stream never said it stopped shedding:\n%s", stream.logText())
 	hold(max(0, 4*time.Second-time.Since(lifted)))
 
-	video, audio := meter.Video(), meter.Audio()
-	lead, aLead := tslive.Lead(video), tslive.Lead(audio)
-	during := tslive.Arrived(video, capped, lifted)
-	share := tslive.Share(audio, aLead, tslive.Step(audio), capped, lifted)
-	t.Logf("stream %.0f kbit/s capped at half for %v: %d pictures and %.1f%% of the audio frames arrived",
-		rate*8/1000, lifted.Sub(capped).Round(time.Second), len(during), share*100)
-	if w := tslive.Worst(video, lead); w > time.Second {
-		t.Errorf("video arrived up to %v behind live, more than 1 s", w)
+	video := tslive.Against(meter.Video(), host.Video())
+	during := tslive.Arrived(meter.Video(), capped, lifted)
+	share := tslive.Delivered(meter.Audio(), host.Audio(), capped, lifted)
+	w := worst(video)
+	t.Logf("stream %.0f kbit/s capped at half for %v: %d pictures and %.1f%% of the audio frames arrived; pictures up to %v behind",
+		rate*8/1000, lifted.Sub(capped).Round(time.Second), len(during), share*100, w)
+	if w > time.Second {
+		t.Errorf("pictures arrived up to %v behind live, more than 1 s", w)
 	}
 	for from := capped; from.Before(lifted.Add(-3 * time.Second)); from = from.Add(time.Second) {
-		if len(tslive.Arrived(video, from, from.Add(3*time.Second))) == 0 {
+		if len(tslive.Arrived(meter.Video(), from, from.Add(3*time.Second))) == 0 {
 			t.Errorf("the picture froze: none arrived in the 3 s from %v into the cap", from.Sub(capped).Round(time.Second))
 			break
 		}
@@ -89,7 +93,7 @@ func TestUplinkCappedStaysLive(t *testing.T) {
 	if share < 0.95 {
 		t.Errorf("%.1f%% of the audio frames of the cap arrived, want 95%%", share*100)
 	}
-	checkRecovered(t, video, lead, lifted)
+	checkRecovered(t, meter, host, lifted)
 	if a := link.Accepted(); a != 1 {
 		t.Errorf("the destination connected %d times through the capped link, want once", a)
 	}
@@ -103,10 +107,10 @@ func TestUplinkCappedStaysLive(t *testing.T) {
 	checkWhole(t, meter.Bytes())
 }
 
-// watchLive measures a relay route from now on, keeping its bytes.
-func watchLive(t *testing.T, relay *proc, route string) *tslive.Meter {
+// watchLive measures a websocket stream from now on, keeping its bytes.
+func watchLive(t *testing.T, url string) *tslive.Meter {
 	t.Helper()
-	w := dialWS(t, "ws://"+relay.addr+route, nil)
+	w := dialWS(t, url, nil)
 	meter := tslive.New(true)
 	go func() {
 		for {
@@ -121,31 +125,40 @@ func watchLive(t *testing.T, relay *proc, route string) *tslive.Meter {
 	return meter
 }
 
-// checkRecovered: from 2 s after lifted, every picture arrives, and they
-// arrive at most 200 ms behind live.
-func checkRecovered(t *testing.T, video []tslive.Frame, lead, lifted time.Time) {
-	t.Helper()
-	after := tslive.Arrived(video, lifted.Add(2*time.Second), time.Now())
-	step := tslive.Step(video)
-	if want := int(time.Since(lifted.Add(2*time.Second)) / step); len(after) < want*9/10 {
-		t.Errorf("%d pictures arrived from 2 s after the cap lifted, want about %d", len(after), want)
+func worst(ps []tslive.Pair) time.Duration {
+	var w time.Duration
+	for _, p := range ps {
+		w = max(w, p.Behind())
 	}
-	// Nine pictures in ten: on a loaded machine a healthy stream has the
-	// odd picture held up by scheduling, cap or no cap.
+	return w
+}
+
+// checkRecovered: every picture made from 2 s after lifted (but the last
+// half second, which may still be on its way) arrives, and 9 in 10 at most
+// 200 ms behind live: on a loaded machine a healthy stream has the odd
+// picture held up by scheduling, cap or no cap.
+func checkRecovered(t *testing.T, meter, host *tslive.Meter, lifted time.Time) {
+	t.Helper()
+	from, to := lifted.Add(2*time.Second), time.Now().Add(-500*time.Millisecond)
+	if got := tslive.Delivered(meter.Video(), host.Video(), from, to); got < 1 {
+		t.Errorf("from 2 s after the cap lifted %.1f%% of the pictures arrived, want all", got*100)
+	}
 	var behind []time.Duration
-	for _, f := range after {
-		behind = append(behind, tslive.Behind(f, lead))
+	for _, p := range tslive.Against(tslive.Arrived(meter.Video(), from, time.Now()), host.Video()) {
+		behind = append(behind, p.Behind())
 	}
 	slices.Sort(behind)
-	if len(behind) > 0 && behind[len(behind)*9/10] > 200*time.Millisecond {
-		t.Errorf("2 s after the cap lifted pictures arrived %v behind live (9 in 10 within that; worst %v)", behind[len(behind)*9/10], behind[len(behind)-1])
+	if len(behind) == 0 || behind[len(behind)*9/10] > 200*time.Millisecond {
+		t.Errorf("2 s after the cap lifted 9 pictures in 10 arrived within %v of live (of %d; worst %v), want 200 ms",
+			pick(behind, 0.9), len(behind), pick(behind, 1))
 	}
-	for i := 1; i < len(after); i++ {
-		if gap := after[i].PTS - after[i-1].PTS; gap > step*3/2 {
-			t.Errorf("2 s after the cap lifted pictures still skip: %v between two", gap)
-			break
-		}
+}
+
+func pick(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
 	}
+	return d[int(float64(len(d)-1)*q)]
 }
 
 // checkWhole checks what a viewer received as a user would a recording:

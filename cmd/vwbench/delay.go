@@ -54,7 +54,8 @@ func runDelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	fmt.Fprintf(stdout, "\nuplink capped for %v at a share of the stream's rate: vw stream → capped TCP proxy → vw relay → viewer,\n"+
-		"real ffmpeg feeds (testsrc2 480x270 MPEG-1 600k, GOP 12, + MP2 64k), VW_MAX_DELAY=1s; behind = arrival less PTS, less the run's least\n\n", cfg.cap)
+		"real ffmpeg feeds (testsrc2 480x270 MPEG-1 600k, GOP 12, + MP2 64k), VW_MAX_DELAY=1s;\n"+
+		"behind: a picture's arrival at the viewer less its arrival (same PTS) at vw stream's own preview\n\n", cfg.cap)
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "link\tstream\tbehind p50\tp99\tmax\taudio\tpictures/s\tback to whole\tconnections")
 	for _, share := range cfg.shares {
@@ -84,6 +85,13 @@ func delayOnce(ctx context.Context, cfg delayConfig, share float64, tw io.Writer
 	if _, err := r.post("/api/streams", `{"stream":"live","feeds":["cam","mic"]}`); err != nil {
 		return err
 	}
+	// vw stream's own preview of the stream is where it is live: each
+	// picture's delay is counted from its arrival there.
+	host, stopHost, err := meterRoute(r.stream.addr, "/ws/live")
+	if err != nil {
+		return err
+	}
+	defer stopHost()
 	if _, err := r.post("/api/destinations", `{"stream":"live","destination":"ws://`+link.Addr()+`/in/bench/live","id":"live"}`); err != nil {
 		return err
 	}
@@ -111,16 +119,15 @@ func delayOnce(ctx context.Context, cfg delayConfig, share float64, tw io.Writer
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return err
 	}
-	video, audio := meter.Video(), meter.Audio()
-	lead := tslive.Lead(video)
-	var behind []time.Duration
+	video := meter.Video()
 	during := tslive.Arrived(video, capped, lifted)
-	for _, f := range during {
-		behind = append(behind, tslive.Behind(f, lead))
+	var behind []time.Duration
+	for _, p := range tslive.Against(during, host.Video()) {
+		behind = append(behind, p.Behind())
 	}
-	audioShare := tslive.Share(audio, tslive.Lead(audio), tslive.Step(audio), capped, lifted)
+	audioShare := tslive.Delivered(meter.Audio(), host.Audio(), capped, lifted)
 	back := "not within 5 s"
-	if at, ok := wholeFrom(video, lead, lifted); ok {
+	if at, ok := wholeFrom(tslive.Against(tslive.Arrived(video, lifted, time.Now()), host.Video())); ok {
 		back = ms(at.Sub(lifted))
 	}
 	fmt.Fprintf(tw, "%.0f%%\t%.0f kbit/s\t%s\t%s\t%s\t%.1f%%\t%.1f of %.0f\t%s\t%d\n",
@@ -129,15 +136,18 @@ func delayOnce(ctx context.Context, cfg delayConfig, share float64, tw io.Writer
 	return nil
 }
 
-// wholeFrom finds when, after lifted, the stream became whole again: the
+// wholeFrom finds when the pictures after a lift became whole again: the
 // arrival of the first picture of a second's run (25 pictures) that all
 // came in turn, each at most 200 ms behind live.
-func wholeFrom(video []tslive.Frame, lead, lifted time.Time) (time.Time, bool) {
-	after := tslive.Arrived(video, lifted, time.Now())
-	step := tslive.Step(video)
+func wholeFrom(after []tslive.Pair) (time.Time, bool) {
+	var frames []tslive.Frame
+	for _, p := range after {
+		frames = append(frames, p.Frame)
+	}
+	step := tslive.Step(frames)
 	run := 0
 	for i, f := range after {
-		if tslive.Behind(f, lead) <= 200*time.Millisecond && (run == 0 || f.PTS-after[i-1].PTS <= step*3/2) {
+		if f.Behind() <= 200*time.Millisecond && (run == 0 || f.PTS-after[i-1].PTS <= step*3/2) {
 			run++
 		} else {
 			run = 0

@@ -2,9 +2,14 @@
 // tests and benchmarks of delivery over slow links: a Meter takes the
 // messages a viewer receives, with their arrival times, and keeps every
 // video and audio frame's presentation time against the time it arrived.
-// How far behind live a frame came is its arrival less its PTS, less the
-// least such difference of the run: the stream's lead when nothing held it
-// back.
+//
+// How far behind live a frame came is measured two ways. Against the
+// stream's own clock: its arrival less its PTS, less the least such
+// difference of the run (the stream's lead when nothing held it back).
+// Against a reference: its arrival less the arrival of the frame with the
+// same PTS at another meter, one that watches the stream where it is made
+// (vw stream's preview); that one does not count an encoder that falls
+// behind real time on a busy machine as the path's delay.
 package tslive
 
 import (
@@ -21,6 +26,8 @@ type Frame struct {
 	PTS time.Duration
 	// At is when the message holding its first packet arrived.
 	At time.Time
+	// Raw is the 33-bit PTS as sent, which names the frame across meters.
+	Raw uint64
 }
 
 // Meter collects frames from messages. It is safe for concurrent use.
@@ -85,7 +92,7 @@ func (m *Meter) Add(b []byte, at time.Time) {
 		if d > ts.TimestampMask/2 {
 			d -= ts.TimestampMask + 1
 		}
-		f := Frame{PTS: time.Duration(d) * time.Second / 90000, At: at}
+		f := Frame{PTS: time.Duration(d) * time.Second / 90000, At: at, Raw: uint64(pts)}
 		if kind == 0 {
 			m.video = append(m.video, f)
 		} else {
@@ -204,4 +211,51 @@ func Share(fs []Frame, lead time.Time, step time.Duration, from, to time.Time) f
 		}
 	}
 	return float64(n) / (float64(to.Sub(from)) / float64(step))
+}
+
+// Pair is a frame and when its reference arrived.
+type Pair struct {
+	Frame
+	Ref time.Time
+}
+
+// Behind is how much later the frame arrived than its reference.
+func (p Pair) Behind() time.Duration { return p.At.Sub(p.Ref) }
+
+// Against pairs each frame of fs with the frame of ref that has its PTS;
+// frames ref lacks are left out.
+func Against(fs, ref []Frame) []Pair {
+	at := make(map[uint64]time.Time, len(ref))
+	for _, f := range ref {
+		if _, dup := at[f.Raw]; !dup {
+			at[f.Raw] = f.At
+		}
+	}
+	var out []Pair
+	for _, f := range fs {
+		if r, ok := at[f.Raw]; ok {
+			out = append(out, Pair{f, r})
+		}
+	}
+	return out
+}
+
+// Delivered is the fraction of the frames of ref that arrived there in
+// [from, to) that are in fs, however late.
+func Delivered(fs, ref []Frame, from, to time.Time) float64 {
+	got := make(map[uint64]bool, len(fs))
+	for _, f := range fs {
+		got[f.Raw] = true
+	}
+	n, in := 0, 0
+	for _, f := range Arrived(ref, from, to) {
+		n++
+		if got[f.Raw] {
+			in++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(in) / float64(n)
 }

@@ -63,3 +63,35 @@ func TestMeter(t *testing.T) {
 		t.Errorf("rate %v, %d bytes kept, %d unaligned", r, len(m.Bytes()), m.Unaligned())
 	}
 }
+
+// Frames of two meters are matched by PTS, whatever each meter's first
+// frame: a picture's delay is its arrival less its reference's, and what
+// share of the reference's frames of a window arrived counts each once.
+func TestAgainst(t *testing.T) {
+	t0 := time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)
+	ref, late := New(false), New(false)
+	v := tscheck.NewSynth(true, 90000)
+	v.FrameSize = 500
+	for i := range 20 {
+		b := v.Append(nil, 1)
+		at := t0.Add(time.Duration(i) * 40 * time.Millisecond)
+		ref.Add(b, at)
+		if i >= 5 && i%4 != 0 { // joins late, loses every fourth
+			late.Add(b, at.Add(time.Duration(i)*10*time.Millisecond))
+		}
+	}
+	ps := Against(late.Video(), ref.Video())
+	if len(ps) != 12 {
+		t.Fatalf("%d pairs, want 12", len(ps))
+	}
+	for _, p := range ps {
+		i := int(p.Ref.Sub(t0) / (40 * time.Millisecond))
+		if p.Behind() != time.Duration(i)*10*time.Millisecond {
+			t.Errorf("picture %d: %v behind, want %v", i, p.Behind(), time.Duration(i)*10*time.Millisecond)
+		}
+	}
+	// Pictures 8..15 were made in this window; 8 and 12 were lost.
+	if got := Delivered(late.Video(), ref.Video(), t0.Add(8*40*time.Millisecond), t0.Add(16*40*time.Millisecond)); got != 6.0/8 {
+		t.Errorf("delivered %v, want 6/8", got)
+	}
+}
