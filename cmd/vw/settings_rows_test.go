@@ -80,6 +80,7 @@ var settings = []setting{
 	{"stream", "VW_LOG_FORMAT", "--log-format", fixed(trial{def: "text", envVal: "json", flagVal: "text", check: logsAs})},
 	{"stream", "VW_ALLOWED_HOSTS", "--allowed-hosts", fixed(trial{envVal: "env.example", flagVal: "flag.example", check: allowsHost})},
 	{"stream", "VW_MAX_FEEDS_PER_STREAM", "--max-feeds-per-stream", fixed(trial{def: "16", envVal: "2", flagVal: "3", check: maxFeeds})},
+	{"stream", "VW_MAX_DELAY", "--max-delay", fixed(trial{def: "1s", envVal: "500ms", flagVal: "2s", check: maxDelayIs})},
 	{"stream", "VW_MAX_RULES", "--max-rules", fixed(trial{def: "256", envVal: "2", flagVal: "3", check: maxRules})},
 	{"stream", "VW_CA_FILE", "--ca-file", func(t *testing.T) trial {
 		ca := testutil.NewCA(t, t.TempDir(), "lab-ca")

@@ -94,6 +94,16 @@ func listensOnPort(t *testing.T, r *vwRun, v string) {
 	}
 }
 
+// maxDelayIs checks the bound on a destination's delay that vw stream says
+// it runs with.
+func maxDelayIs(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	if !strings.Contains(r.logText(), "max_delay="+v) {
+		t.Fatalf("VW_MAX_DELAY %s: the listening line says otherwise:\n%s", v, r.logText())
+	}
+}
+
 // logsAt stops r and checks its log holds lines of the levels at or above
 // v and none below (whether anything logs at debug at start is not v's
 // business).

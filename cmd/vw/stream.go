@@ -134,7 +134,7 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "api": cfg.API, "version": version}).Info("vw stream listening")
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "api": cfg.API, "max_delay": cfg.MaxDelay, "version": version}).Info("vw stream listening")
 
 	select {
 	case <-ctx.Done():
