@@ -17,7 +17,6 @@ import (
 
 	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/hub"
-	"github.com/vwlab/vw/ts"
 )
 
 // Role is what a client does on its route.
@@ -59,8 +58,9 @@ func parseRoute(p string) (route, error) {
 type topic struct {
 	name  string
 	since time.Time
-	ht    *hub.Topic // held joined while the topic lives
-	psi   psiCache
+	ht    *hub.Topic     // held joined while the topic lives
+	cache *keyframeCache // ht's Keeper: PAT/PMT and the latest GOP; nil but for streams
+	psi   *psiCache      // the cache's PAT/PMT; nil but for streams
 
 	// guarded by Server.mu
 	clients   map[uint64]*client
@@ -121,10 +121,7 @@ type client struct {
 	closeReply []byte        // the close frame that answers the peer's; set before stop closes
 
 	// Read side (the handler goroutine only).
-	sizeHint  int
-	unaligned bool
-	aligner   ts.Aligner
-	scratch   []byte
+	sizeHint int
 
 	// Write side (the pump only).
 	iov   [][]byte
@@ -168,6 +165,9 @@ func (s *Server) admit(rt route, g *auth.Grant, r *http.Request) (*client, error
 	}
 	if t == nil {
 		t = &topic{name: rt.topic, since: time.Now(), ht: s.hub.Join(rt.topic), clients: make(map[uint64]*client)}
+		if t.cache, _ = t.ht.Keeper().(*keyframeCache); t.cache != nil {
+			t.psi = &t.cache.psi
+		}
 		s.topics[rt.topic] = t
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
@@ -207,7 +207,9 @@ func (s *Server) leave(c *client) {
 	t := c.topic
 	s.partLocked(c)
 	if c.role == Publisher && t.pubs == 0 {
-		t.psi.reset()
+		if t.cache != nil {
+			t.cache.reset()
+		}
 		s.log.WithField("stream", t.name).Info("stream ended")
 	}
 	if len(t.clients) == 0 {
@@ -268,30 +270,32 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.conn, c.nc = conn, hw.conn
 	c.log.WithField("subprotocol", conn.Subprotocol()).Debug("connected")
 
-	var first *hub.Message
+	var replay []*hub.Message
 	if c.role != Publisher {
-		cfg := hub.SubConfig{ID: c.id, Queue: s.cfg.Queue, Policy: hub.Kick}
+		// A viewer of a stream starts with its PAT/PMT and latest GOP.
+		cfg := hub.SubConfig{ID: c.id, Queue: s.cfg.Queue, Policy: hub.Kick, Replay: c.role == Viewer}
 		if c.nc.raw != nil {
 			cfg.Direct = c.direct
 		}
 		sub := s.hub.Subscribe(c.topic.name, cfg)
 		defer sub.Close()
+		replay = sub.Replay()
 		// Read after subscribing: a message counted in pos from here on is
 		// in the queue (pos grows before Publish), so a backlog is never
-		// overstated.
+		// overstated. The replay counts as published since it joined.
 		pos := c.topic.pos.Load()
+		for _, m := range replay {
+			pos -= uint64(len(m.Data))
+		}
 		s.mu.Lock() // Stats and dropBehind read them
 		c.sub, c.subPos = sub, pos
 		s.mu.Unlock()
-		if c.role == Viewer {
-			first = c.topic.psi.message()
-		}
 	}
 
 	pumpDone := make(chan struct{})
 	go func() {
 		defer close(pumpDone)
-		c.writePump(first)
+		c.writePump(replay)
 	}()
 	err = c.readPump()
 	close(c.stop)
@@ -350,9 +354,6 @@ func (c *client) readPump() error {
 		if err != nil {
 			return err
 		}
-		if c.role == Publisher {
-			c.observePSI(m.Data)
-		}
 		n := uint64(len(m.Data))
 		if c.sub != nil {
 			c.own.Add(n)
@@ -399,33 +400,6 @@ func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
 	}, nil
 }
 
-// observePSI feeds a publisher's packets to the topic's PAT/PMT cache. A
-// publisher that sends whole packets per message is scanned in place; one
-// that does not goes through an Aligner from then on.
-func (c *client) observePSI(data []byte) {
-	if !c.unaligned && aligned(data) {
-		c.topic.psi.observe(data)
-		return
-	}
-	c.unaligned = true
-	c.scratch = c.aligner.Append(c.scratch[:0], data)
-	c.topic.psi.observe(c.scratch)
-}
-
-// aligned reports whether b is whole packets, each starting with the sync
-// byte.
-func aligned(b []byte) bool {
-	if len(b)%ts.PacketSize != 0 {
-		return false
-	}
-	for i := 0; i < len(b); i += ts.PacketSize {
-		if b[i] != ts.SyncByte {
-			return false
-		}
-	}
-	return true
-}
-
 // maxBatch bounds the messages one writev carries, and maxBatchBytes its
 // bytes (one message may be larger): a pump stuck in a write holds no more.
 const (
@@ -433,10 +407,11 @@ const (
 	maxBatchBytes = 256 << 10
 )
 
-// writePump owns writing: queued messages (a backlog in one writev), pongs,
-// pings, and the close frame at the end. When it ends it closes the
-// connection so that the reader ends too.
-func (c *client) writePump(first *hub.Message) {
+// writePump owns writing: the replay a viewer starts with, then queued
+// messages (a backlog in one writev), pongs, pings, and the close frame at
+// the end. When it ends it closes the connection so that the reader ends
+// too.
+func (c *client) writePump(replay []*hub.Message) {
 	defer func() { _ = c.nc.Close() }()
 	ping := time.NewTicker(c.s.cfg.PingInterval)
 	defer ping.Stop()
@@ -445,11 +420,9 @@ func (c *client) writePump(first *hub.Message) {
 	if c.sub != nil {
 		queue, kicked = c.sub.C(), c.sub.Done()
 	}
-	if first != nil {
-		if err := c.write(first, false); err != nil {
-			c.writeFailed(err)
-			return
-		}
+	if err := c.writeReplay(replay); err != nil {
+		c.writeFailed(err)
+		return
 	}
 	if c.sub != nil {
 		c.nc.allowDirect()
@@ -464,7 +437,7 @@ func (c *client) writePump(first *hub.Message) {
 				return
 			default:
 			}
-			if err := c.write(m, true); err != nil {
+			if err := c.write(m); err != nil {
 				c.writeFailed(err)
 				return
 			}
@@ -526,9 +499,26 @@ func (c *client) closeForCause() {
 	c.closeWith(websocket.CloseGoingAway, "relay shutting down")
 }
 
-// write sends m and whatever else is queued behind it, in one syscall.
-// fromQueue says whether m came from the queue.
-func (c *client) write(m *hub.Message, fromQueue bool) error {
+// writeReplay sends the messages a viewer starts with, in batches, before
+// anything from its queue.
+func (c *client) writeReplay(replay []*hub.Message) error {
+	for len(replay) > 0 {
+		n, size := 0, 0
+		for n < len(replay) && n < maxBatch && size < maxBatchBytes {
+			size += len(replay[n].Data)
+			n++
+		}
+		if err := c.writeBatch(replay[:n], 0); err != nil {
+			return err
+		}
+		replay = replay[n:]
+	}
+	return nil
+}
+
+// write sends m, taken from the queue, and whatever else is queued behind
+// it, in one syscall.
+func (c *client) write(m *hub.Message) error {
 	batch := append(c.batch[:0], m)
 	size := len(m.Data)
 drain:
@@ -541,6 +531,14 @@ drain:
 			break drain
 		}
 	}
+	err := c.writeBatch(batch, len(batch))
+	c.batch = batch[:0]
+	return err
+}
+
+// writeBatch writes batch in one writev; consumed of them came from the
+// queue. It clears batch, so that nothing written stays referenced.
+func (c *client) writeBatch(batch []*hub.Message, consumed int) error {
 	iov := c.iov[:0]
 	hdrs := c.hdrs[:0]
 	var n uint64
@@ -569,21 +567,17 @@ drain:
 	}
 	_, err := c.nc.writeBuffers(iov, c.s.cfg.WriteTimeout)
 	clear(iov[:cap(iov)])
+	k := len(batch)
 	clear(batch)
-	c.iov, c.hdrs, c.batch = iov[:0], hdrs[:0], batch[:0]
+	c.iov, c.hdrs = iov[:0], hdrs[:0]
 	if err != nil {
 		return err
 	}
-	c.msgsOut.Add(uint64(len(batch)))
+	c.msgsOut.Add(uint64(k))
 	c.bytesOut.Add(n)
 	if c.sub != nil {
-		// Written: the hub may hand the next message over directly. The
-		// first message is from the queue unless it is the PSI sent first.
-		k := len(batch)
-		if !fromQueue {
-			k--
-		}
-		c.sub.Consumed(k)
+		// Written: the hub may hand the next message over directly.
+		c.sub.Consumed(consumed)
 	}
 	return nil
 }

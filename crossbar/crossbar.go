@@ -106,6 +106,17 @@ type Config struct {
 	// a publisher, oldest first); the rest are summed under topic="other".
 	// Default 200.
 	MetricsTopics int
+	// CacheBytes bounds each stream's keyframe cache: the messages since
+	// the start of its latest keyframe, which a viewer joining gets first so
+	// that its player shows a picture at once. A GOP that outgrows it is
+	// dropped and the cache holds only the PAT/PMT until the next keyframe.
+	// The messages are the ones viewers' queues share, not copies. Default
+	// DefaultCacheBytes (4 MiB); negative keeps only the PAT/PMT.
+	CacheBytes int64
+	// CacheTotalBytes bounds the keyframe caches of all streams together;
+	// a stream whose GOP would take them past it keeps only its PAT/PMT
+	// until its next keyframe. Default 64 × CacheBytes.
+	CacheTotalBytes int64
 	// Title names the relay on its pages. Default "vw relay".
 	Title string
 	// Now is the clock that token expiry of live connections is checked
@@ -235,6 +246,7 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 			httpError(w, status, reason.Error())
 		},
 	}
+	h.KeepWith(KeyframeCaches(cfg.CacheBytes, cfg.CacheTotalBytes, isStreamTopic))
 	s.removeDeny = a.OnDeny(s.closeToken)
 	s.statsPage = newStatsPage()
 	s.pages = jsmpeg.New(jsmpeg.Config{

@@ -43,9 +43,15 @@ type TopicStats struct {
 	// queue, a backlog over QueueBytes, or a passed write deadline).
 	DroppedViewers uint64 `json:"droppedViewers"`
 	// DroppedMessages counts messages that found a full queue.
-	DroppedMessages uint64        `json:"droppedMessages"`
-	Since           time.Time     `json:"since"`
-	Clients         []ClientStats `json:"clients"`
+	DroppedMessages uint64 `json:"droppedMessages"`
+	// CacheBytes is the memory a stream's keyframe cache holds (messages
+	// that viewers' queues share, not copies), and KeyframeAgeMs how old
+	// its keyframe is; absent while it holds none (a new stream before its
+	// first keyframe, a GOP over the cache's bound).
+	CacheBytes    uint64        `json:"cacheBytes"`
+	KeyframeAgeMs *int64        `json:"keyframeAgeMs,omitempty"`
+	Since         time.Time     `json:"since"`
+	Clients       []ClientStats `json:"clients"`
 }
 
 // ClientStats describes one connection.
@@ -131,6 +137,14 @@ func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 			Since:           t.since,
 			Clients:         make([]ClientStats, 0, len(t.clients)),
 		}
+		if t.cache != nil {
+			n, age, ok := t.cache.stats()
+			ts.CacheBytes = uint64(n)
+			if ok {
+				ms := age.Milliseconds()
+				ts.KeyframeAgeMs = &ms
+			}
+		}
 		for _, c := range t.clients {
 			switch c.role {
 			case Publisher:
@@ -197,6 +211,9 @@ func newStatsPage() *template.Template {
 			return strconv.FormatFloat(bps/1e3, 'f', 0, 64) + " kbit/s"
 		},
 		"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+		"ms": func(ms int64) string {
+			return (time.Duration(ms) * time.Millisecond).Round(100 * time.Millisecond).String()
+		},
 	}).ParseFS(templates, "templates/stats.html"))
 }
 
