@@ -44,8 +44,10 @@ import (
 // Memory: a message is read into one buffer that every viewer's queue shares,
 // so what a topic holds is its slowest viewer's backlog, bounded by Queue
 // messages and by QueueBytes, whichever comes first (plus, per viewer, the
-// batch its pump is writing: at most 256 KiB or one message). MaxMessage
-// bounds one message; QueueBytes, not Queue × MaxMessage, bounds a backlog.
+// batch its pump is writing: at most 256 KiB or one message), and its
+// keyframe cache, bounded by CacheBytes (references to the same buffers,
+// which viewers' backlogs may share). MaxMessage bounds one message;
+// QueueBytes, not Queue × MaxMessage, bounds a backlog.
 type Config struct {
 	// Auth decides who may connect: a token (Authorization: Bearer, or a
 	// one-time ?code= from the access point) or a public prefix; it serves
