@@ -235,8 +235,10 @@ func TestCacheSeamUnderLoad(t *testing.T) {
 // never a GOP cut at the front), the cache serves again from the next
 // keyframe, and the caches of all streams together stay under their total.
 func TestCacheBounded(t *testing.T) {
-	const limit = 32 << 10
-	r := startRelay(t, Config{CacheBytes: limit, CacheTotalBytes: 48 << 10})
+	// Frames are 2.6 KiB. The total is below the per-topic bound, so that a
+	// second stream meets the total before its own bound.
+	const limit, total = 16 << 10, 12 << 10
+	r := startRelay(t, Config{CacheBytes: limit, CacheTotalBytes: total})
 	pub := r.dial(t, "/in/cam")
 	early := r.dial(t, "/out/cam")
 	r.waitClients(t, "/out/cam", 1, 1, 0)
@@ -271,7 +273,7 @@ func TestCacheBounded(t *testing.T) {
 		return got
 	}
 
-	step(4) // a keyframe and three frames: about 10 KiB
+	step(4) // a keyframe and three frames: about 10.5 KiB
 	if st := r.topic("/out/cam"); st.KeyframeAgeMs == nil {
 		t.Fatal("no keyframe cached for a GOP well under the bound")
 	}
@@ -279,7 +281,7 @@ func TestCacheBounded(t *testing.T) {
 	if got := lateGets("within the bound"); !bytes.Equal(got, g.data[key:key+len(got)]) {
 		t.Fatal("a viewer joining within the bound did not get the GOP first")
 	}
-	step(4) // 9 frames now: over 32 KiB with the messages' memory
+	step(4) // 9 frames now: about 23 KiB
 	st := r.topic("/out/cam")
 	if st.KeyframeAgeMs != nil {
 		t.Fatalf("a GOP over the bound is still cached (%d bytes)", st.CacheBytes)
@@ -295,16 +297,18 @@ func TestCacheBounded(t *testing.T) {
 	}
 
 	// A second stream whose GOP fits its own bound but not the total
-	// beside the first: it goes without, and the total holds.
+	// beside the first's (two frames, about 5.3 KiB): it goes without, and
+	// the total holds.
 	pub2 := r.dial(t, "/in/cam2")
 	early2 := r.dial(t, "/out/cam2")
 	r.waitClients(t, "/out/cam2", 1, 1, 0)
 	g2 := newFeedGen(100)
-	b := g2.frames(8)
+	g2.s.FrameSize = 1000
+	b := g2.frames(8) // about 9 KiB
 	publish(t, pub2, b, chunk)
 	readN(t, early2, len(b))
 	a, c := r.topic("/out/cam"), r.topic("/out/cam2")
-	if a.CacheBytes+c.CacheBytes > 48<<10 {
+	if a.CacheBytes+c.CacheBytes > total {
 		t.Fatalf("the caches hold %d + %d bytes, over their total", a.CacheBytes, c.CacheBytes)
 	}
 	if a.KeyframeAgeMs == nil || c.KeyframeAgeMs != nil {

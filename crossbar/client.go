@@ -374,7 +374,7 @@ func (c *client) readPump() error {
 // header in front, so that header and payload are one contiguous frame that
 // every viewer writes as is.
 func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
-	buf := make([]byte, maxHeader, maxHeader+c.sizeHint)
+	buf := make([]byte, maxHeader, maxHeader+c.sizeHint+1)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -390,6 +390,12 @@ func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
 	}
 	n := len(buf) - maxHeader
 	c.sizeHint = max(n, 512)
+	if spare := cap(buf) - len(buf); spare > 64 && spare > n/4 {
+		// Sized for another message: this one lives as long as a viewer's
+		// queue or the stream's keyframe cache holds it, so it moves to a
+		// buffer that fits rather than keep the spare room alive.
+		buf = append(make([]byte, 0, len(buf)), buf...)
+	}
 	h := headerLen(n)
 	putHeader(buf[maxHeader-h:maxHeader], mt, n)
 	return &hub.Message{
