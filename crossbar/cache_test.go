@@ -7,9 +7,11 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/tscheck"
 	"github.com/vwlab/vw/ts"
 )
@@ -379,4 +381,49 @@ func TestCacheRestarts(t *testing.T) {
 	if _, got := read(t, v); !bytes.Equal(got, first) {
 		t.Fatalf("a viewer waiting for a stream to return got %d bytes first, want the stream's first message", len(got))
 	}
+}
+
+// FuzzKeyframeCache feeds any bytes, cut into messages of any size, to a
+// keyframe cache: nothing panics; what it would replay after the PAT/PMT is
+// the end of what it was given, from the first byte of a packet; it never
+// counts more than its bound; and once reset it accounts for nothing.
+func FuzzKeyframeCache(f *testing.F) {
+	g := newFeedGen(3)
+	seed := g.frames(8)
+	f.Add(seed, uint16(7*ts.PacketSize), uint32(64<<10))
+	f.Add(seed, uint16(1000), uint32(6<<10))
+	f.Add(seed[5:], uint16(188), uint32(1))
+	f.Add([]byte("not a transport stream"), uint16(3), uint32(0))
+	f.Fuzz(func(t *testing.T, stream []byte, chunk uint16, limit uint32) {
+		b := newCacheBudget(int64(limit%(256<<10)), 0)
+		c := newKeyframeCache(b, time.Now)
+		step := max(int(chunk), 1, len(stream)/256) // at most 256 messages: quick runs
+		for i := 0; i < len(stream); i += step {
+			c.Keep(&hub.Message{Data: bytes.Clone(stream[i:min(i+step, len(stream))]), From: 1})
+			if c.bytes > b.perTopic && c.gop {
+				t.Fatalf("a GOP of %d bytes cached over the bound of %d", c.bytes, b.perTopic)
+			}
+		}
+		replay := c.Replay(nil)
+		if psi := c.psi.message(); psi != nil {
+			if len(replay) == 0 || replay[0] != psi {
+				t.Fatal("the PAT/PMT do not come first")
+			}
+			replay = replay[1:]
+		}
+		var gop []byte
+		for _, m := range replay {
+			gop = append(gop, m.Data...)
+		}
+		if !bytes.HasSuffix(stream, gop) {
+			t.Fatalf("the %d bytes replayed are not the end of the stream", len(gop))
+		}
+		if len(gop) > 0 && gop[0] != ts.SyncByte {
+			t.Fatal("the replay does not start at a packet")
+		}
+		c.reset()
+		if c.bytes != 0 || b.used.Load() != 0 || c.Replay(nil) != nil {
+			t.Fatalf("after a reset the cache holds %d bytes (budget %d)", c.bytes, b.used.Load())
+		}
+	})
 }

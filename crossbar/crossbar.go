@@ -19,6 +19,10 @@
 // write left unwritten, in one writev. A viewer that falls a queue's length
 // behind, or whose write deadline passes, is disconnected with a close
 // reason and counted; it never slows the publisher or another viewer.
+//
+// Every stream keeps a keyframe cache (cache.go): its PAT/PMT and the
+// messages since its latest keyframe, which a viewer joining is sent first,
+// so that its player has a picture at once instead of at the next keyframe.
 package crossbar
 
 import (
