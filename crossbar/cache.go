@@ -43,7 +43,11 @@ type cacheBudget struct {
 // perTopic keeps only the PAT and PMT. vw relay gives one to each /out/
 // topic; vw stream to its streams and feeds, for the local preview.
 func KeyframeCaches(perTopic, total int64, match func(topic string) bool) func(topic string) hub.Keeper {
-	b := newCacheBudget(perTopic, total)
+	return newCacheBudget(perTopic, total).keepers(match)
+}
+
+// keepers returns the hub.Hub.KeepWith function of KeyframeCaches for b.
+func (b *cacheBudget) keepers(match func(topic string) bool) func(topic string) hub.Keeper {
 	return func(topic string) hub.Keeper {
 		if match != nil && !match(topic) {
 			return nil
@@ -157,6 +161,10 @@ func (c *keyframeCache) stats() (bytes int64, age time.Duration, ok bool) {
 	}
 	return c.bytes, age, ok
 }
+
+// Close lets go of everything, when the topic goes away: its bytes no
+// longer count against the relay's total.
+func (c *keyframeCache) Close() { c.reset() }
 
 // reset forgets everything, when a stream's last publisher leaves.
 func (c *keyframeCache) reset() {

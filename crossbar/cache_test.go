@@ -383,6 +383,28 @@ func TestCacheRestarts(t *testing.T) {
 	}
 }
 
+// TestCacheLetsGoWithItsTopic checks the accounting where a topic goes
+// away with its cache full, as a stream rule deleted on vw stream does:
+// the cache's bytes leave the total, or the caches of the streams that
+// follow would find it used up.
+func TestCacheLetsGoWithItsTopic(t *testing.T) {
+	b := newCacheBudget(0, 0)
+	h := hub.New()
+	h.KeepWith(b.keepers(nil))
+	pub := h.Join("stream/front")
+	data := newFeedGen(10).frames(5)
+	for i := 0; i < len(data); i += 7 * ts.PacketSize {
+		pub.Publish(&hub.Message{Data: data[i:min(i+7*ts.PacketSize, len(data))]})
+	}
+	if b.used.Load() == 0 {
+		t.Fatal("nothing cached")
+	}
+	pub.Leave()
+	if n := b.used.Load(); n != 0 {
+		t.Fatalf("with the topic gone the caches still count %d bytes", n)
+	}
+}
+
 // FuzzKeyframeCache feeds any bytes, cut into messages of any size, to a
 // keyframe cache: nothing panics; what it would replay after the PAT/PMT is
 // the end of what it was given, from the first byte of a packet; it never

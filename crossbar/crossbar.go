@@ -193,6 +193,7 @@ type Server struct {
 	statsPage *template.Template
 	upgrader  websocket.Upgrader
 	started   time.Time
+	caches    *cacheBudget // what the streams' keyframe caches hold together
 
 	ctx        context.Context // cancelled by Close: every connection closes
 	cancel     context.CancelFunc
@@ -252,7 +253,8 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 			httpError(w, status, reason.Error())
 		},
 	}
-	h.KeepWith(KeyframeCaches(cfg.CacheBytes, cfg.CacheTotalBytes, isStreamTopic))
+	s.caches = newCacheBudget(cfg.CacheBytes, cfg.CacheTotalBytes)
+	h.KeepWith(s.caches.keepers(isStreamTopic))
 	s.removeDeny = a.OnDeny(s.closeToken)
 	s.statsPage = newStatsPage()
 	s.pages = jsmpeg.New(jsmpeg.Config{

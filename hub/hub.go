@@ -89,6 +89,9 @@ type Keeper interface {
 	Replay(dst []*Message) []*Message
 }
 
+// A Keeper with a Close method has it called when its topic goes away (the
+// last Leave), to let go of what it keeps.
+
 // DefaultQueue is the queue length used when SubConfig.Queue is zero.
 const DefaultQueue = 256
 
@@ -217,13 +220,16 @@ func (t *Topic) Name() string { return t.name }
 // it; a later Join creates it afresh with zeroed counters.
 func (t *Topic) Leave() {
 	t.hub.mu.Lock()
-	defer t.hub.mu.Unlock()
 	t.mu.Lock()
 	t.refs--
 	gone := t.refs == 0
 	t.mu.Unlock()
 	if gone && t.hub.topics[t.name] == t {
 		delete(t.hub.topics, t.name)
+	}
+	t.hub.mu.Unlock()
+	if c, ok := t.keeper.(interface{ Close() }); ok && gone {
+		c.Close()
 	}
 }
 

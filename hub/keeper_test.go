@@ -151,3 +151,29 @@ func TestReplayOnlyWhenAsked(t *testing.T) {
 		t.Fatal("a replay from a topic without a Keeper")
 	}
 }
+
+// closingKeeper counts its Close calls.
+type closingKeeper struct {
+	gopKeeper
+	closed int
+}
+
+func (k *closingKeeper) Close() { k.closed++ }
+
+// TestKeeperClosedWithTopic checks that a Keeper with a Close method is
+// closed once, when its topic goes away, and not before.
+func TestKeeperClosedWithTopic(t *testing.T) {
+	h := New()
+	k := &closingKeeper{gopKeeper: gopKeeper{every: 1}}
+	h.KeepWith(func(string) Keeper { return k })
+	pub := h.Join("x")
+	s := h.Subscribe("x", SubConfig{Replay: true})
+	pub.Leave()
+	if k.closed != 0 {
+		t.Fatal("closed while a subscriber remains")
+	}
+	s.Close()
+	if k.closed != 1 {
+		t.Fatalf("closed %d times when the topic went, want once", k.closed)
+	}
+}
