@@ -14,6 +14,8 @@ type Aligner struct {
 	n       int
 	locked  bool
 	skipped uint64
+	resyncs uint64
+	lost    bool // bytes were skipped since sync was last found
 }
 
 // confirmations is how many sync bytes at packet steps after a candidate
@@ -22,6 +24,11 @@ const confirmations = 2
 
 // Skipped returns how many input bytes were discarded while resyncing.
 func (a *Aligner) Skipped() uint64 { return a.skipped }
+
+// Resyncs returns how many times the Aligner found sync again after
+// discarding bytes: one for each run of garbage or cut packet it recovered
+// from, however the input was split into chunks.
+func (a *Aligner) Resyncs() uint64 { return a.resyncs }
 
 // Reset forgets any carried bytes and the sync lock, for a new stream.
 func (a *Aligner) Reset() { *a = Aligner{} }
@@ -61,12 +68,16 @@ func (a *Aligner) scan(dst, b []byte, peek int) ([]byte, int) {
 	for {
 		if !a.locked {
 			q, ok := findSync(b, p, peek)
-			a.skipped += uint64(q - p)
+			a.skip(q - p)
 			if !ok {
 				return dst, q
 			}
 			p = q
 			a.locked = true
+			if a.lost {
+				a.resyncs++
+				a.lost = false
+			}
 		}
 		if len(b)-p < PacketSize {
 			return dst, p
@@ -83,12 +94,19 @@ func (a *Aligner) scan(dst, b []byte, peek int) ([]byte, int) {
 			// The packet is followed by garbage, so it may be a truncated one
 			// with garbage in its tail: drop it and resync past its sync byte.
 			a.locked = false
-			a.skipped++
+			a.skip(1)
 			p++
 			continue
 		}
 		dst = append(dst, b[p:p+PacketSize]...)
 		p += PacketSize
+	}
+}
+
+func (a *Aligner) skip(n int) {
+	if n > 0 {
+		a.skipped += uint64(n)
+		a.lost = true
 	}
 }
 

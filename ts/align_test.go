@@ -26,6 +26,12 @@ func packets(n int) []byte {
 
 // feed runs src through an Aligner in chunks cut at the given sizes.
 func feed(src []byte, sizes []int) []byte {
+	out, _ := feedCount(src, sizes)
+	return out
+}
+
+// feedCount is feed that also returns the Aligner's resyncs.
+func feedCount(src []byte, sizes []int) ([]byte, uint64) {
 	var a Aligner
 	var out []byte
 	for _, n := range sizes {
@@ -33,7 +39,7 @@ func feed(src []byte, sizes []int) []byte {
 		out = a.Append(out, src[:n])
 		src = src[n:]
 	}
-	return a.Append(out, src)
+	return a.Append(out, src), a.Resyncs()
 }
 
 func TestAlignerClean(t *testing.T) {
@@ -86,15 +92,17 @@ func TestAlignerGarbage(t *testing.T) {
 		real[string(in[i:i+PacketSize])] = true
 	}
 	for _, tc := range []struct {
-		name  string
-		input []byte
-		want  []byte // packets that must come out
+		name    string
+		input   []byte
+		want    []byte // packets that must come out
+		resyncs uint64
 	}{
-		{"leading garbage", cat([]byte("garbage\x47\x47 bytes"), in), in},
-		{"garbage between packets drops the one before", cat(in[:5*188], []byte{1, 2, 3, SyncByte, 5}, in[5*188:]), cat(in[:4*188], in[5*188:])},
-		{"truncated packet", cat(in[:3*188], in[3*188:3*188+100], in[4*188:]), cat(in[:3*188], in[5*188:])},
-		{"only garbage", bytes.Repeat([]byte{SyncByte, 0, 0}, 500), nil},
-		{"trailing partial packet", cat(in, in[:100]), in},
+		{"leading garbage", cat([]byte("garbage\x47\x47 bytes"), in), in, 1},
+		{"garbage between packets drops the one before", cat(in[:5*188], []byte{1, 2, 3, SyncByte, 5}, in[5*188:]), cat(in[:4*188], in[5*188:]), 1},
+		{"truncated packet", cat(in[:3*188], in[3*188:3*188+100], in[4*188:]), cat(in[:3*188], in[5*188:]), 1},
+		{"two runs of garbage", cat(in[:3*188], []byte{1, 2}, in[3*188:7*188], []byte{3}, in[7*188:]), cat(in[:2*188], in[3*188:6*188], in[7*188:]), 2},
+		{"only garbage", bytes.Repeat([]byte{SyncByte, 0, 0}, 500), nil, 0},
+		{"trailing partial packet", cat(in, in[:100]), in, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, step := range []int{1, 7, 188, 1000, len(tc.input)} {
@@ -102,7 +110,10 @@ func TestAlignerGarbage(t *testing.T) {
 				for n := 0; n < len(tc.input); n += step {
 					sizes = append(sizes, step)
 				}
-				got := feed(tc.input, sizes)
+				got, resyncs := feedCount(tc.input, sizes)
+				if resyncs != tc.resyncs {
+					t.Fatalf("step %d: %d resyncs, want %d", step, resyncs, tc.resyncs)
+				}
 				if len(got)%PacketSize != 0 {
 					t.Fatalf("step %d: %d bytes out, not whole packets", step, len(got))
 				}
