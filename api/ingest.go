@@ -22,9 +22,10 @@ const readSize = 64 << 10
 
 // ingest is one POST /ts/{feed} connection.
 type ingest struct {
-	feed string
-	id   uint64
-	rc   *http.ResponseController
+	feed  string
+	id    uint64
+	rc    *http.ResponseController
+	check *inputCheck // set by claim
 
 	mu       sync.Mutex // held while publishing, so a replaced ingest can't slip one in
 	replaced bool
@@ -78,6 +79,7 @@ func (s *Server) claim(in *ingest) bool {
 		s.log.WithField("feed", in.feed).Info("feed replaced by a new POST")
 	}
 	s.feeds[in.feed] = in
+	in.check = &inputCheck{c: s.countersOf(in.feed)}
 	return true
 }
 
@@ -128,6 +130,7 @@ func (s *Server) handleIngest(w http.ResponseWriter, r *http.Request) {
 			total += int64(n)
 			// One buffer per message, owned by the hub from here on.
 			pkts := al.Append(make([]byte, 0, n+ts.PacketSize), buf[:n])
+			in.check.observe(&al, pkts)
 			if len(pkts) > 0 {
 				codecs.Observe(pkts)
 				if !in.publish(topic, &hub.Message{Data: pkts, From: in.id}) {

@@ -42,6 +42,9 @@ func newStreamCollector(s *Server) *streamCollector {
 	add("feed_up", "1 while a feed's POST is connected; 0 for a feed a rule names that has none.", "feed")
 	add("feed_received_bytes_total", "MPEG-TS bytes a feed's POSTs brought, in whole packets, since its topic opened.", "feed")
 	add("feed_received_packets_total", "MPEG-TS packets a feed's POSTs brought since its topic opened.", "feed")
+	add("feed_continuity_errors_total", "Packets of a feed whose continuity counter did not follow its PID's last one (packets lost before vw stream), across its POSTs.", "feed")
+	add("feed_resyncs_total", "Times a feed's input lost packet sync and found it again, across its POSTs.", "feed")
+	add("feed_skipped_bytes_total", "Bytes of a feed's input dropped because they were not whole MPEG-TS packets, across its POSTs.", "feed")
 	add("stream_feeds", "Feeds a stream rule combines (fewer after a mute).", "stream")
 	add("stream_output_bytes_total", "Bytes a stream's muxer sent out since the stream started.", "stream")
 	add("stream_output_messages_total", "Messages a stream's muxer sent out since the stream started.", "stream")
@@ -79,8 +82,14 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 	dests := c.s.rules.Destinations()
 
 	feeds := c.s.knownFeeds(topics, streams, dests)
+	counts := c.s.feedCounts()
 	for f, up := range feeds {
 		emit("feed_up", prometheus.GaugeValue, b2f(up), f)
+		if fc := counts[f]; fc != nil {
+			emit("feed_continuity_errors_total", prometheus.CounterValue, float64(fc.ccErrors.Load()), f)
+			emit("feed_resyncs_total", prometheus.CounterValue, float64(fc.resyncs.Load()), f)
+			emit("feed_skipped_bytes_total", prometheus.CounterValue, float64(fc.skipped.Load()), f)
+		}
 		if st, ok := topics[agg.FeedTopic(f)]; ok {
 			emit("feed_received_bytes_total", prometheus.CounterValue, float64(st.BytesIn), f)
 			emit("feed_received_packets_total", prometheus.CounterValue, float64(st.BytesIn/ts.PacketSize), f)

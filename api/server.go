@@ -66,11 +66,12 @@ type Server struct {
 	// line a second per reason.
 	refusals *rateLog
 
-	mu      sync.Mutex
-	feeds   map[string]*ingest // the current ingest of each live feed
-	closing bool
-	wg      sync.WaitGroup // preview connections' loops
-	done    chan struct{}  // closed by Close: ends previews
+	mu       sync.Mutex
+	feeds    map[string]*ingest       // the current ingest of each live feed
+	counters map[string]*feedCounters // by feed, across its POSTs (feedcount.go)
+	closing  bool
+	wg       sync.WaitGroup // preview connections' loops
+	done     chan struct{}  // closed by Close: ends previews
 }
 
 // New returns the server over the rules service rs; Handler gives its
@@ -86,6 +87,8 @@ func New(cfg Config, h *hub.Hub, rs *rules.Service, log *logrus.Entry) (*Server,
 		rules: rs,
 		log:   log,
 		feeds: make(map[string]*ingest),
+
+		counters: make(map[string]*feedCounters),
 
 		refusals: newRateLog(log, time.Second),
 		done:     make(chan struct{}),

@@ -1,0 +1,61 @@
+package api
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"testing"
+
+	"github.com/vwlab/vw/internal/scrape"
+	"github.com/vwlab/vw/ts"
+)
+
+// TestFeedInputMetrics POSTs a real ffmpeg recording with 100 bytes of
+// garbage in front and one video packet cut out: /metrics counts exactly
+// those bytes skipped, one resync and one continuity error, and a second,
+// clean POST of the same feed adds nothing to them.
+func TestFeedInputMetrics(t *testing.T) {
+	rec, err := os.ReadFile("../ts/testdata/mpeg1-g5.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := len(rec) / ts.PacketSize / 2 * ts.PacketSize
+	for ts.PID(rec[i:]) != 0x100 || !ts.HasPayload(rec[i:]) || ts.PayloadUnitStart(rec[i:]) {
+		i += ts.PacketSize
+	}
+	garbage := bytes.Repeat([]byte{0x55}, 100)
+	body := append(append(append([]byte{}, garbage...), rec[:i]...), rec[i+ts.PacketSize:]...)
+
+	f := newFixture(t, Config{}, nil)
+	// A rule names the feed, so it is reported between its POSTs.
+	if code, b := f.do(t, http.MethodPost, "/api/streams", `{"stream":"front","feeds":["video0"]}`); code != http.StatusOK {
+		t.Fatalf("stream rule: %d %s", code, b)
+	}
+	post := func(b []byte) {
+		resp, err := http.Post(f.url+"/ts/video0", "video/mp2t", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	check := func(when string) {
+		t.Helper()
+		m := scrape.Get(t, f.url+"/metrics", nil)
+		for _, c := range []struct {
+			name string
+			want float64
+		}{
+			{"vw_stream_feed_skipped_bytes_total", float64(len(garbage))},
+			{"vw_stream_feed_resyncs_total", 1},
+			{"vw_stream_feed_continuity_errors_total", 1},
+		} {
+			if got := m.Value(t, c.name, "feed", "video0"); got != c.want {
+				t.Errorf("%s: %s = %v, want %v", when, c.name, got, c.want)
+			}
+		}
+	}
+	post(body)
+	check("after the damaged POST")
+	post(rec)
+	check("after a clean POST")
+}
