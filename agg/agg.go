@@ -135,6 +135,8 @@ func (a *Agg) Set(ctx context.Context, name string, feeds []string) error {
 	if s == nil {
 		s = a.start(name)
 		a.streams[name] = s
+	} else if !sameFeeds(a.rules[name], feeds) {
+		s.counts.muteChanges.Add(1)
 	}
 	a.rules[name] = feeds
 	req := change{feeds: feeds, done: make(chan struct{})}

@@ -87,6 +87,32 @@ func TestRules(t *testing.T) {
 	}
 }
 
+// TestMuteChanges: a Set counts as a mute change when it changes which
+// feeds the stream combines; the first Set, a repeat or a reorder does not.
+func TestMuteChanges(t *testing.T) {
+	a := New(hub.New(), testutil.Log(t))
+	defer a.Close()
+	ctx := testutil.Context(t, 5*time.Second)
+	for _, feeds := range [][]string{
+		{"video0", "audio0"},
+		{"video0"},           // mute: 1
+		{"video0"},           // repeat
+		{"audio0", "video0"}, // unmute: 2
+		{"video0", "audio0"}, // reorder
+		{"video0", "audio0", "audio0"},
+	} {
+		if err := a.Set(ctx, "s", feeds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, ok := a.Counters("s"); !ok || c.MuteChanges != 2 {
+		t.Fatalf("Counters = %+v %v, want 2 mute changes", c, ok)
+	}
+	if _, ok := a.Counters("none"); ok {
+		t.Fatal("Counters of a stream with no rule")
+	}
+}
+
 // TestSetRemovesBeforeReturning publishes audio and video continuously from
 // goroutines and removes the audio: once Set returns, no audio packet is
 // published, and the last audio PES went out whole.

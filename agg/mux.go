@@ -59,8 +59,9 @@ type mux struct {
 	slab    []byte
 	msgs    []hub.Message
 
-	left *leftOut // where admit reports the feeds left out; may be nil
-	sil  silence  // the stand-in for a muted AAC track (silence.go)
+	left   *leftOut        // where admit reports the feeds left out; may be nil
+	counts *streamCounters // the stream's, once run sets it
+	sil    silence         // the stand-in for a muted AAC track (silence.go)
 }
 
 func newMux(cfg Config, log *logrus.Entry, publish func(*hub.Message)) *mux {
@@ -70,6 +71,7 @@ func newMux(cfg Config, log *logrus.Entry, publish func(*hub.Message)) *mux {
 		publish: publish,
 		outOf:   make(map[outKey]uint16),
 		scratch: make([]byte, 0, slabSize),
+		counts:  new(streamCounters),
 	}
 	m.psi = outPSI{
 		pat:     ts.AppendPAT(nil, outTSID, 0, []ts.Program{{Number: outProgram, PID: outPMTPID}}),

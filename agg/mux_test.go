@@ -130,6 +130,9 @@ func TestMuxTwoFeeds(t *testing.T) {
 	if len(rep.PMTVersions) != 2 || rep.PCRPIDs[len(rep.PCRPIDs)-1] != v[0].PID {
 		t.Fatalf("PMT versions %v (want one for video, one when audio joined), PCR PIDs %v", rep.PMTVersions, rep.PCRPIDs)
 	}
+	if got := r.m.counts.pmtVersions.Load(); got != uint64(len(rep.PMTVersions)) {
+		t.Fatalf("the muxer counted %d PMT versions; %d went out", got, len(rep.PMTVersions))
+	}
 	for i := 1; i < len(r.psiAt); i++ {
 		if gap := r.psiAt[i] - r.psiAt[i-1]; gap > 100*time.Millisecond {
 			t.Fatalf("PSI gap of %v at %v", gap, r.psiAt[i])

@@ -67,6 +67,9 @@ func (m *mux) putPSI(now time.Time, at psiMoment) {
 		return
 	}
 	p := &m.psi
+	if p.changed {
+		m.counts.pmtVersions.Add(1)
+	}
 	m.scratch, p.patCC = ts.AppendSectionPackets(m.scratch, ts.PIDPAT, p.patCC, p.pat)
 	m.scratch, p.pmtCC = ts.AppendSectionPackets(m.scratch, outPMTPID, p.pmtCC, p.pmt)
 	p.repeat, p.changed, p.sent = now.Add(m.cfg.PSIInterval), false, true

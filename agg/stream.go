@@ -39,7 +39,8 @@ type stream struct {
 	cfg  Config
 	log  *logrus.Entry
 
-	left leftOut // feeds the muxer leaves out (codec.go)
+	left   leftOut        // feeds the muxer leaves out (codec.go)
+	counts streamCounters // for /metrics (counters.go)
 
 	ctl    chan change
 	in     chan input
@@ -59,6 +60,7 @@ func (s *stream) run(ctx context.Context) {
 	defer out.Leave()
 	m := newMux(s.cfg, s.log, out.Publish)
 	m.left = &s.left
+	m.counts = &s.counts
 	subs := make(map[*feed]sub)
 	var pumps sync.WaitGroup
 	defer func() {
