@@ -46,6 +46,8 @@ func newStreamCollector(s *Server) *streamCollector {
 	add("feed_resyncs_total", "Times a feed's input lost packet sync and found it again, across its POSTs.", "feed")
 	add("feed_skipped_bytes_total", "Bytes of a feed's input dropped because they were not whole MPEG-TS packets, across its POSTs.", "feed")
 	add("stream_feeds", "Feeds a stream rule combines (fewer after a mute).", "stream")
+	add("stream_mute_changes_total", "Rule changes that changed which feeds a stream combines (mutes and unmutes) since the stream started.", "stream")
+	add("stream_pmt_versions_total", "PMT versions a stream's muxer sent out since the stream started: one when a feed first went live, one per change of its tracks.", "stream")
 	add("stream_output_bytes_total", "Bytes a stream's muxer sent out since the stream started.", "stream")
 	add("stream_output_messages_total", "Messages a stream's muxer sent out since the stream started.", "stream")
 	add("destinations", "Destinations by state: connected, backing_off (a dial failed), connecting.", "state")
@@ -101,6 +103,10 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 		st := topics[agg.StreamTopic(name)]
 		emit("stream_output_bytes_total", prometheus.CounterValue, float64(st.BytesIn), name)
 		emit("stream_output_messages_total", prometheus.CounterValue, float64(st.MsgsIn), name)
+		if n, ok := c.s.rules.agg.Counters(name); ok {
+			emit("stream_mute_changes_total", prometheus.CounterValue, float64(n.MuteChanges), name)
+			emit("stream_pmt_versions_total", prometheus.CounterValue, float64(n.PMTVersions), name)
+		}
 	}
 
 	states := map[string]int{stateConnected: 0, stateBackingOff: 0, stateConnecting: 0}

@@ -5,8 +5,11 @@ import (
 	"net/http"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/vwlab/vw/internal/scrape"
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -58,4 +61,43 @@ func TestFeedInputMetrics(t *testing.T) {
 	check("after the damaged POST")
 	post(rec)
 	check("after a clean POST")
+}
+
+// TestStreamChangeMetrics: three rule changes that mute and unmute count
+// three mute changes (a repeat counts none); the PMT versions counted are
+// those a preview of the stream received: one when the feed's real ffmpeg
+// recording went live, one when it fell silent.
+func TestStreamChangeMetrics(t *testing.T) {
+	rec, err := os.ReadFile("../ts/testdata/mpeg1-g5.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Config{}, nil)
+	for _, feeds := range []string{`"video0","audio0"`, `"video0"`, `"video0"`, `"audio0","video0"`, `"video0"`} {
+		if code, b := f.do(t, http.MethodPost, "/api/streams", `{"stream":"front","feeds":[`+feeds+`]}`); code != http.StatusOK {
+			t.Fatalf("stream rule: %d %s", code, b)
+		}
+	}
+	p := f.preview(t, "front")
+	resp, err := http.Post(f.url+"/ts/video0", "video/mp2t", bytes.NewReader(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	var counted float64
+	var sent []uint8
+	ok := testutil.WaitFor(10*time.Second, func() bool {
+		m := scrape.Get(t, f.url+"/metrics", nil)
+		counted = m.Value(t, "vw_stream_stream_pmt_versions_total", "stream", "front")
+		sent = tscheck.Walk(p.bytes()).PMTVersions
+		return len(sent) == 2 && counted == 2
+	})
+	if !ok {
+		t.Fatalf("PMT versions counted %v, the preview received %v; want 2 of each", counted, sent)
+	}
+	m := scrape.Get(t, f.url+"/metrics", nil)
+	if got := m.Value(t, "vw_stream_stream_mute_changes_total", "stream", "front"); got != 3 {
+		t.Fatalf("mute changes %v, want 3", got)
+	}
 }
