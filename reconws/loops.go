@@ -115,6 +115,7 @@ type writer struct {
 	pings <-chan string    // pings to answer
 	buf   []byte
 	ends  []int // where each frame in buf ends
+	sizes []int // the payload bytes of each frame in buf
 }
 
 // backlog frames m and whatever else is queued (up to MaxBatch bytes) into
@@ -125,19 +126,22 @@ func (w *writer) backlog(m outMsg, deadline time.Time) error {
 	c := w.c
 	w.buf = appendFrame(w.buf[:0], m.data, m.text)
 	w.ends = append(w.ends[:0], len(w.buf))
+	w.sizes = append(w.sizes[:0], len(m.data))
 batch:
 	for len(w.buf) < c.cfg.MaxBatch {
 		select {
 		case m = <-c.send:
 			w.buf = appendFrame(w.buf, m.data, m.text)
 			w.ends = append(w.ends, len(w.buf))
+			w.sizes = append(w.sizes, len(m.data))
 		default:
 			break batch
 		}
 	}
-	start, frames := 0, uint64(0)
+	start, frames, payload := 0, uint64(0), uint64(0)
 	for i, end := range w.ends {
 		frames++
+		payload += uint64(w.sizes[i])
 		if end-start < pieceSize && i+1 < len(w.ends) {
 			continue
 		}
@@ -150,7 +154,8 @@ batch:
 			return err
 		}
 		c.sent.Add(frames)
-		start, frames = end, 0
+		c.sentBytes.Add(payload)
+		start, frames, payload = end, 0, 0
 	}
 	if cap(w.buf) > 4*c.cfg.MaxBatch {
 		w.buf = nil // one huge message must not pin its buffer for ever

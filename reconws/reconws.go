@@ -112,6 +112,10 @@ type Stats struct {
 	// Send refused or a dropped connection lost from the queue.
 	Sent    uint64 `json:"sent"`
 	Dropped uint64 `json:"dropped"`
+	// SentBytes counts the payload bytes of the messages sent.
+	SentBytes uint64 `json:"sentBytes"`
+	// LastConnect is when the latest connection was made (zero before any).
+	LastConnect time.Time `json:"lastConnect"`
 }
 
 type outMsg struct {
@@ -137,11 +141,13 @@ type Client struct {
 	done      chan struct{}
 
 	connects, failures, sent, dropped atomic.Uint64
+	sentBytes                         atomic.Uint64
 	backoff                           atomic.Int64
 
-	queued  atomic.Int64            // framed bytes accepted by Send, not yet written
-	written atomic.Uint64           // bytes written to connections
-	raw     atomic.Pointer[rawConn] // the current connection's socket, while connected
+	queued      atomic.Int64            // framed bytes accepted by Send, not yet written
+	written     atomic.Uint64           // bytes written to connections
+	raw         atomic.Pointer[rawConn] // the current connection's socket, while connected
+	lastConnect atomic.Int64            // Unix nanoseconds; 0 before any
 }
 
 // Start validates cfg and returns a client that is already dialling. It
@@ -265,13 +271,19 @@ func (c *Client) Close() {
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Connects: c.connects.Load(),
 		Failures: c.failures.Load(),
 		Backoff:  time.Duration(c.backoff.Load()),
 		Sent:     c.sent.Load(),
 		Dropped:  c.dropped.Load(),
+
+		SentBytes: c.sentBytes.Load(),
 	}
+	if ns := c.lastConnect.Load(); ns != 0 {
+		st.LastConnect = time.Unix(0, ns)
+	}
+	return st
 }
 
 // run owns the client's lifetime: dial, serve the connection, back off,
@@ -315,6 +327,7 @@ func (c *Client) run(ctx, dialCtx context.Context) {
 		began := clk.Now()
 		lastWarn = ""
 		c.discardQueue()
+		c.lastConnect.Store(began.UnixNano())
 		c.connects.Add(1)
 		c.raw.Store(rawOf(conn))
 		c.connected.Store(true)

@@ -76,9 +76,14 @@ func closedAddr(t *testing.T) string {
 // malformed client frames.
 func TestFramesArriveIntact(t *testing.T) {
 	r := testrelay.New(t, testrelay.Options{})
+	before := time.Now()
 	c := start(t, Config{URL: r.URL(), Queue: 64})
 	waitReady(t, c)
+	if lc := c.Stats().LastConnect; lc.Before(before) || lc.After(time.Now()) {
+		t.Errorf("LastConnect %v, want between the start %v and now", lc, before)
+	}
 	var want []Message
+	var size uint64
 	for _, n := range []int{0, 1, 7, 8, 9, 125, 126, 127, 65535, 65536, 200_001} {
 		for _, text := range []bool{false, true} {
 			data := make([]byte, n)
@@ -86,6 +91,7 @@ func TestFramesArriveIntact(t *testing.T) {
 				data[i] = byte('a' + (i*7+n)%26)
 			}
 			want = append(want, Message{Data: data, Text: text})
+			size += uint64(n)
 		}
 	}
 	for i, m := range want {
@@ -105,8 +111,8 @@ func TestFramesArriveIntact(t *testing.T) {
 				i, got[i].Text, len(got[i].Data), want[i].Text, len(want[i].Data))
 		}
 	}
-	if s := c.Stats(); s.Sent != uint64(len(want)) || s.Dropped != 0 {
-		t.Errorf("stats %+v, want Sent=%d Dropped=0", s, len(want))
+	if s := c.Stats(); s.Sent != uint64(len(want)) || s.Dropped != 0 || s.SentBytes != size {
+		t.Errorf("stats %+v, want Sent=%d Dropped=0 SentBytes=%d", s, len(want), size)
 	}
 }
 
