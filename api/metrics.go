@@ -57,6 +57,9 @@ func newStreamCollector(s *Server) *streamCollector {
 	add("destination_dial_failures_total", "Dials of a destination that failed.", "id")
 	add("destination_sent_messages_total", "Messages a destination's client wrote to its connections.", "id")
 	add("destination_dropped_messages_total", "Messages a destination's client could not send (queue full, or lost with a connection).", "id")
+	add("destination_sent_bytes_total", "Payload bytes of the messages a destination's client wrote to its connections.", "id")
+	add("destination_reconnects_total", "Connections a destination's client made after its first.", "id")
+	add("destination_last_connect_timestamp_seconds", "When a destination's client last connected, in Unix seconds; absent before its first connection.", "id")
 	add("destination_backoff_seconds", "The wait before the latest redial of a destination (0 before any).", "id")
 	add("destination_shedding", "1 while a destination drops video to stay within its max_delay on a slow link.", "id")
 	add("destination_behind_seconds", "How long a destination's connection needs to deliver what it holds.", "id")
@@ -128,6 +131,11 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 		emit("destination_skipped_gops_total", prometheus.CounterValue, float64(st.Shed.SkippedGOPs), id)
 		emit("destination_skipped_bytes_total", prometheus.CounterValue, float64(st.Shed.SkippedBytes), id)
 		emit("destination_skipped_audio_frames_total", prometheus.CounterValue, float64(st.Shed.SkippedAudio), id)
+		emit("destination_sent_bytes_total", prometheus.CounterValue, float64(st.SentBytes), id)
+		emit("destination_reconnects_total", prometheus.CounterValue, float64(max(st.Connects, 1)-1), id)
+		if !st.LastConnect.IsZero() {
+			emit("destination_last_connect_timestamp_seconds", prometheus.GaugeValue, float64(st.LastConnect.UnixNano())/1e9, id)
+		}
 	}
 	for state, n := range states {
 		emit("destinations", prometheus.GaugeValue, float64(n), state)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/internal/scrape"
+	"github.com/vwlab/vw/internal/testrelay"
 	"github.com/vwlab/vw/internal/testutil"
 	"github.com/vwlab/vw/internal/tscheck"
 	"github.com/vwlab/vw/ts"
@@ -99,5 +100,71 @@ func TestStreamChangeMetrics(t *testing.T) {
 	m := scrape.Get(t, f.url+"/metrics", nil)
 	if got := m.Value(t, "vw_stream_stream_mute_changes_total", "stream", "front"); got != 3 {
 		t.Fatalf("mute changes %v, want 3", got)
+	}
+}
+
+// TestDestinationMetrics pushes a real recording, POSTed as a feed, to a
+// relay: the bytes the destination counts sent are exactly those the relay
+// received, and its last connection is stamped. When the relay restarts on
+// the same address the destination counts one reconnect, stamped after the
+// restart.
+func TestDestinationMetrics(t *testing.T) {
+	rec, err := os.ReadFile("../ts/testdata/mpeg1-g5.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Config{}, nil)
+	relay := testrelay.New(t, testrelay.Options{})
+	began := time.Now()
+	if code, b := f.do(t, http.MethodPost, "/api/destinations", `{"stream":"video0","destination":"`+relay.URL()+`","id":"0"}`); code != http.StatusOK {
+		t.Fatalf("destination rule: %d %s", code, b)
+	}
+	scrapeOf := func() scrape.Families { return scrape.Get(t, f.url+"/metrics", nil) }
+	up := func() bool {
+		return scrapeOf().Value(t, "vw_stream_destination_up", "id", "0", "stream", "video0") == 1
+	}
+	testutil.Eventually(t, 10*time.Second, up, "the destination to connect")
+	stamp := func() time.Time {
+		s := scrapeOf().Value(t, "vw_stream_destination_last_connect_timestamp_seconds", "id", "0")
+		return time.Unix(0, int64(s*1e9))
+	}
+	if at := stamp(); at.Before(began.Add(-time.Millisecond)) || at.After(time.Now()) {
+		t.Errorf("last connect %v, want after %v", at, began)
+	}
+
+	resp, err := http.Post(f.url+"/ts/video0", "video/mp2t", bytes.NewReader(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	received := func() (n int) {
+		for _, m := range relay.Msgs() {
+			n += len(m.Data)
+		}
+		return n
+	}
+	var sent float64
+	ok := testutil.WaitFor(10*time.Second, func() bool {
+		sent = scrapeOf().Value(t, "vw_stream_destination_sent_bytes_total", "id", "0")
+		return sent == float64(len(rec)) && received() == len(rec)
+	})
+	if !ok {
+		t.Fatalf("destination sent %v bytes, the relay received %d; the feed was %d", sent, received(), len(rec))
+	}
+	if got := scrapeOf().Value(t, "vw_stream_destination_reconnects_total", "id", "0"); got != 0 {
+		t.Fatalf("reconnects %v before any outage", got)
+	}
+
+	addr := relay.Addr()
+	relay.Stop()
+	testutil.Eventually(t, 10*time.Second, func() bool { return !up() }, "the destination to see the relay go")
+	restarted := time.Now()
+	testrelay.New(t, testrelay.Options{Addr: addr})
+	testutil.Eventually(t, 10*time.Second, up, "the destination to reconnect")
+	if got := scrapeOf().Value(t, "vw_stream_destination_reconnects_total", "id", "0"); got != 1 {
+		t.Fatalf("reconnects %v, want 1", got)
+	}
+	if at := stamp(); at.Before(restarted) {
+		t.Fatalf("last connect %v, before the relay came back at %v", at, restarted)
 	}
 }
