@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"os"
 	"testing"
@@ -154,10 +155,18 @@ func TestDestinationMetrics(t *testing.T) {
 	if got := scrapeOf().Value(t, "vw_stream_destination_reconnects_total", "id", "0"); got != 0 {
 		t.Fatalf("reconnects %v before any outage", got)
 	}
+	// /status shows the same bytes, and how long the connection has been up.
+	ds := destStatus(t, f, "0")
+	if ds.Bytes != uint64(len(rec)) || ds.ConnectedSeconds <= 0 || ds.ConnectedSeconds > time.Since(began).Seconds() {
+		t.Fatalf("/status: %d bytes, connected for %v s; want %d bytes, up to %v s", ds.Bytes, ds.ConnectedSeconds, len(rec), time.Since(began).Seconds())
+	}
 
 	addr := relay.Addr()
 	relay.Stop()
 	testutil.Eventually(t, 10*time.Second, func() bool { return !up() }, "the destination to see the relay go")
+	if ds := destStatus(t, f, "0"); ds.ConnectedSeconds != 0 {
+		t.Fatalf("/status: connected for %v s with the relay gone", ds.ConnectedSeconds)
+	}
 	restarted := time.Now()
 	testrelay.New(t, testrelay.Options{Addr: addr})
 	testutil.Eventually(t, 10*time.Second, up, "the destination to reconnect")
@@ -167,4 +176,21 @@ func TestDestinationMetrics(t *testing.T) {
 	if at := stamp(); at.Before(restarted) {
 		t.Fatalf("last connect %v, before the relay came back at %v", at, restarted)
 	}
+}
+
+// destStatus returns destination id as GET /status shows it.
+func destStatus(t *testing.T, f *fixture, id string) DestinationStatus {
+	t.Helper()
+	code, body := f.do(t, http.MethodGet, "/status", "")
+	var st Status
+	if err := json.Unmarshal([]byte(body), &st); code != http.StatusOK || err != nil {
+		t.Fatalf("/status: %d %v %s", code, err, body)
+	}
+	for _, d := range st.Destinations {
+		if d.ID == id {
+			return d
+		}
+	}
+	t.Fatalf("/status has no destination %s: %s", id, body)
+	return DestinationStatus{}
 }

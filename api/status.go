@@ -60,13 +60,18 @@ type DestinationStatus struct {
 	URL string `json:"url"`
 	// State is connected, backing_off (a dial failed; redialling) or
 	// connecting.
-	State          string  `json:"state"`
-	Connects       uint64  `json:"connects"`
-	Failures       uint64  `json:"failures"`
-	BackoffSeconds float64 `json:"backoffSeconds"`
-	Sent           uint64  `json:"sent"`
-	Dropped        uint64  `json:"dropped"`
-	File           string  `json:"file,omitempty"`
+	State string `json:"state"`
+	// ConnectedSeconds is how long the current connection has been up; 0
+	// while there is none.
+	ConnectedSeconds float64 `json:"connectedSeconds"`
+	Connects         uint64  `json:"connects"`
+	Failures         uint64  `json:"failures"`
+	BackoffSeconds   float64 `json:"backoffSeconds"`
+	Sent             uint64  `json:"sent"`
+	// Bytes counts the payload bytes of the messages sent.
+	Bytes   uint64 `json:"bytes"`
+	Dropped uint64 `json:"dropped"`
+	File    string `json:"file,omitempty"`
 	// Shed says how the destination keeps live on a slow link.
 	Shed rwc.ShedStats `json:"shed"`
 }
@@ -172,6 +177,10 @@ func (st *statusState) status() Status {
 			ds.Connects, ds.Failures, ds.Sent, ds.Dropped = c.Connects, c.Failures, c.Sent, c.Dropped
 			ds.BackoffSeconds = c.Backoff.Seconds()
 			ds.Shed = c.Shed
+			ds.Bytes = c.SentBytes
+			if c.Connected && !c.LastConnect.IsZero() {
+				ds.ConnectedSeconds = max(now.Sub(c.LastConnect).Seconds(), 0)
+			}
 		}
 		out.Destinations = append(out.Destinations, ds)
 	}
