@@ -98,6 +98,7 @@ func (a *Auth) issue(route string, g Grant, addr string) (string, error) {
 	if err := a.codes.add(now, code, codeEntry{route: route, grant: g, addr: addr, expires: now.Add(a.codeTTL)}); err != nil {
 		return "", err
 	}
+	a.codesIssued.Add(1)
 	return code, nil
 }
 
@@ -117,6 +118,7 @@ func (a *Auth) redeem(code string, rt route) (*Grant, error) {
 	case a.Denied(e.grant.ID, e.grant.Path):
 		return nil, unauthorized("token id denied")
 	}
+	a.codesRedeemed.Add(1)
 	g := e.grant
 	g.Route = rt.path
 	return &g, nil

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -102,6 +103,8 @@ type Auth struct {
 
 	codes     *codeTable
 	statePath string
+
+	codesIssued, codesRedeemed atomic.Uint64 // for CodeCounts
 
 	mu            sync.Mutex
 	denied        map[string][]Denial // by token id

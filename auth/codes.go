@@ -147,3 +147,10 @@ func remoteIP(r *http.Request) string {
 	}
 	return host
 }
+
+// CodeCounts returns how many access codes were issued, and how many were
+// redeemed: presented once, in time, for their route, by a token still
+// good. A code presented again, late or elsewhere is refused, not counted.
+func (a *Auth) CodeCounts() (issued, redeemed uint64) {
+	return a.codesIssued.Load(), a.codesRedeemed.Load()
+}
