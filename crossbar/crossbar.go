@@ -204,6 +204,7 @@ type Server struct {
 	beforeAdmit atomic.Pointer[func(*auth.Grant)]
 	wg          sync.WaitGroup // connection handlers and the rate sampler
 	index       indexCache
+	refused     refusals // handshakes refused, by status (refusals.go)
 
 	mu       sync.Mutex
 	closed   bool

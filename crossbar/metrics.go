@@ -107,6 +107,7 @@ type relayDescs struct {
 	msgsIn, bytesIn, msgsOut, bytesOut, droppedMsgs, droppedView *prometheus.Desc
 	tClients, tMsgsIn, tBytesIn, tMsgsOut, tBytesOut             *prometheus.Desc
 	tDroppedMsgs, tDroppedView                                   *prometheus.Desc
+	refused, codesIssued, codesRedeemed                          *prometheus.Desc
 }
 
 func newRelayCollector(s *Server, g *auth.Grant) *relayCollector {
@@ -115,29 +116,33 @@ func newRelayCollector(s *Server, g *auth.Grant) *relayCollector {
 	}
 	const perTopic = ` Topics with a publisher, up to a cap; the others summed under topic="other", which may go down as topics close.`
 	return &relayCollector{s: s, g: g, descs: relayDescs{
-		clients:      d("clients", "Websocket clients connected now, by role (publisher, viewer, peer).", "role"),
-		topics:       d("topics", "Topics open now: streams (/out/...) and bidirectional routes."),
-		liveStreams:  d("live_streams", "Streams with a publisher now."),
-		msgsIn:       d("received_messages_total", "Messages received from publishers and peers."),
-		bytesIn:      d("received_bytes_total", "Payload bytes received from publishers and peers."),
-		msgsOut:      d("sent_messages_total", "Messages handed to viewers and peers (one per receiver)."),
-		bytesOut:     d("sent_bytes_total", "Payload bytes handed to viewers and peers (once per receiver)."),
-		droppedMsgs:  d("dropped_messages_total", "Messages not handed to a viewer because its queue was full."),
-		droppedView:  d("dropped_viewers_total", "Viewers disconnected for being too slow, by reason (queue_full, backlog_bytes, write_timeout).", "reason"),
-		tClients:     d("topic_clients", "Clients of a topic now, by role."+perTopic, "topic", "role"),
-		tMsgsIn:      d("topic_received_messages_total", "Messages received on a topic."+perTopic, "topic"),
-		tBytesIn:     d("topic_received_bytes_total", "Payload bytes received on a topic."+perTopic, "topic"),
-		tMsgsOut:     d("topic_sent_messages_total", "Messages handed to a topic's receivers."+perTopic, "topic"),
-		tBytesOut:    d("topic_sent_bytes_total", "Payload bytes handed to a topic's receivers."+perTopic, "topic"),
-		tDroppedMsgs: d("topic_dropped_messages_total", "Messages a topic's viewers missed for a full queue."+perTopic, "topic"),
-		tDroppedView: d("topic_dropped_viewers_total", "A topic's viewers disconnected for being too slow."+perTopic, "topic"),
+		clients:       d("clients", "Websocket clients connected now, by role (publisher, viewer, peer).", "role"),
+		topics:        d("topics", "Topics open now: streams (/out/...) and bidirectional routes."),
+		liveStreams:   d("live_streams", "Streams with a publisher now."),
+		msgsIn:        d("received_messages_total", "Messages received from publishers and peers."),
+		bytesIn:       d("received_bytes_total", "Payload bytes received from publishers and peers."),
+		msgsOut:       d("sent_messages_total", "Messages handed to viewers and peers (one per receiver)."),
+		bytesOut:      d("sent_bytes_total", "Payload bytes handed to viewers and peers (once per receiver)."),
+		droppedMsgs:   d("dropped_messages_total", "Messages not handed to a viewer because its queue was full."),
+		droppedView:   d("dropped_viewers_total", "Viewers disconnected for being too slow, by reason (queue_full, backlog_bytes, write_timeout).", "reason"),
+		tClients:      d("topic_clients", "Clients of a topic now, by role."+perTopic, "topic", "role"),
+		tMsgsIn:       d("topic_received_messages_total", "Messages received on a topic."+perTopic, "topic"),
+		tBytesIn:      d("topic_received_bytes_total", "Payload bytes received on a topic."+perTopic, "topic"),
+		tMsgsOut:      d("topic_sent_messages_total", "Messages handed to a topic's receivers."+perTopic, "topic"),
+		tBytesOut:     d("topic_sent_bytes_total", "Payload bytes handed to a topic's receivers."+perTopic, "topic"),
+		tDroppedMsgs:  d("topic_dropped_messages_total", "Messages a topic's viewers missed for a full queue."+perTopic, "topic"),
+		tDroppedView:  d("topic_dropped_viewers_total", "A topic's viewers disconnected for being too slow."+perTopic, "topic"),
+		refused:       d("handshakes_refused_total", "Websocket handshakes refused, by HTTP status (400 route, 401/403 auth, 429/503 limits).", "status"),
+		codesIssued:   d("access_codes_issued_total", "One-time access codes issued to players."),
+		codesRedeemed: d("access_codes_redeemed_total", "Access codes presented once, in time, for their route: connections they let in."),
 	}}
 }
 
 func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.descs
 	for _, x := range []*prometheus.Desc{d.clients, d.topics, d.liveStreams, d.msgsIn, d.bytesIn, d.msgsOut, d.bytesOut,
-		d.droppedMsgs, d.droppedView, d.tClients, d.tMsgsIn, d.tBytesIn, d.tMsgsOut, d.tBytesOut, d.tDroppedMsgs, d.tDroppedView} {
+		d.droppedMsgs, d.droppedView, d.tClients, d.tMsgsIn, d.tBytesIn, d.tMsgsOut, d.tBytesOut, d.tDroppedMsgs, d.tDroppedView,
+		d.refused, d.codesIssued, d.codesRedeemed} {
 		ch <- x
 	}
 }
@@ -204,6 +209,21 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.droppedView, total.queueFull, "queue_full")
 	counter(d.droppedView, total.backlogBytes, "backlog_bytes")
 	counter(d.droppedView, total.writeTimeout, "write_timeout")
+	if c.g.Path == "/" {
+		c.collectRelayWide(ch)
+	}
+}
+
+// collectRelayWide reports what is counted for the relay as a whole, not
+// by topic: for an admin of the whole relay only.
+func (c *relayCollector) collectRelayWide(ch chan<- prometheus.Metric) {
+	d := c.descs
+	for st, n := range c.s.refused.counts() {
+		ch <- prometheus.MustNewConstMetric(d.refused, prometheus.CounterValue, float64(n), st)
+	}
+	issued, redeemed := c.s.auth.CodeCounts()
+	ch <- prometheus.MustNewConstMetric(d.codesIssued, prometheus.CounterValue, float64(issued))
+	ch <- prometheus.MustNewConstMetric(d.codesRedeemed, prometheus.CounterValue, float64(redeemed))
 }
 
 func (c *relayCollector) collectTopic(ch chan<- prometheus.Metric, t topicSnapshot) {

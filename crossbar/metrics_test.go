@@ -176,3 +176,47 @@ func TestMetricsNeedAdmin(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsRefusalsAndCodes refuses handshakes the test chooses and
+// spends access codes on a relay with auth on: /metrics counts each
+// refusal under its status and each code issued and redeemed, exactly. A
+// lab's admin does not see these relay-wide counts.
+func TestMetricsRefusalsAndCodes(t *testing.T) {
+	r := startAuthRelay(t, Config{})
+	for range 3 {
+		if rf := r.handshakeWith(t, "/out/lab1/cam", nil); rf.status != http.StatusUnauthorized {
+			t.Fatalf("no token: %d, want 401", rf.status)
+		}
+	}
+	if rf := r.handshakeWith(t, "/in/lab1/cam", bearer(r.mint(t, "lab1/", "read"))); rf.status != http.StatusForbidden {
+		t.Fatalf("a read token publishing: %d, want 403", rf.status)
+	}
+	reader := r.mint(t, "lab1/", "read")
+	spent := r.code(t, "/out/lab1/cam", reader)
+	r.code(t, "/out/lab1/cam", reader) // issued, never used
+	r.dialWith(t, spent, nil)
+	if rf := r.handshakeWith(t, spent, nil); rf.status != http.StatusUnauthorized {
+		t.Fatalf("a code presented again: %d, want 401", rf.status)
+	}
+
+	m := scrape.Get(t, r.http.URL+"/metrics", bearer(r.mint(t, "/", "admin")))
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"vw_relay_handshakes_refused_total", []string{"status", "401"}, 4},
+		{"vw_relay_handshakes_refused_total", []string{"status", "403"}, 1},
+		{"vw_relay_handshakes_refused_total", []string{"status", "429"}, 0},
+		{"vw_relay_access_codes_issued_total", nil, 2},
+		{"vw_relay_access_codes_redeemed_total", nil, 1},
+	} {
+		if got := m.Value(t, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	lab := scrape.Get(t, r.http.URL+"/metrics", bearer(r.mint(t, "lab1/", "admin")))
+	if n := len(lab.Series("vw_relay_handshakes_refused_total")) + len(lab.Series("vw_relay_access_codes_issued_total")); n != 0 {
+		t.Errorf("a lab's admin sees %d relay-wide series", n)
+	}
+}

@@ -42,7 +42,7 @@ func (s *Server) Handler() http.Handler {
 	pages.Handle("/", s.pages.Handler())
 	return s.withClientAddr(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if websocket.IsWebSocketUpgrade(r) {
-			s.serveWS(w, r)
+			s.serveWS(&refusalWriter{ResponseWriter: w, rf: &s.refused}, r)
 			return
 		}
 		pages.ServeHTTP(w, r)
