@@ -83,3 +83,14 @@ func TestContinuityCheckAllocs(t *testing.T) {
 		t.Fatalf("Check allocates %v times per call, want 0", a)
 	}
 }
+
+// BenchmarkContinuityCheck checks the sample, as the ingest does each read.
+func BenchmarkContinuityCheck(b *testing.B) {
+	in := sample(b)
+	var c ContinuityCheck
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Check(in)
+	}
+}
