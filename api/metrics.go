@@ -106,7 +106,7 @@ func (c *streamCollector) Collect(ch chan<- prometheus.Metric) {
 		st := topics[agg.StreamTopic(name)]
 		emit("stream_output_bytes_total", prometheus.CounterValue, float64(st.BytesIn), name)
 		emit("stream_output_messages_total", prometheus.CounterValue, float64(st.MsgsIn), name)
-		if n, ok := c.s.rules.agg.Counters(name); ok {
+		if n, ok := c.s.rules.StreamCounters(name); ok {
 			emit("stream_mute_changes_total", prometheus.CounterValue, float64(n.MuteChanges), name)
 			emit("stream_pmt_versions_total", prometheus.CounterValue, float64(n.PMTVersions), name)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/vwlab/vw/internal/testrelay"
 	"github.com/vwlab/vw/internal/testutil"
 	"github.com/vwlab/vw/internal/tscheck"
+	"github.com/vwlab/vw/rules"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -31,7 +32,7 @@ func TestFeedInputMetrics(t *testing.T) {
 	garbage := bytes.Repeat([]byte{0x55}, 100)
 	body := append(append(append([]byte{}, garbage...), rec[:i]...), rec[i+ts.PacketSize:]...)
 
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	// A rule names the feed, so it is reported between its POSTs.
 	if code, b := f.do(t, http.MethodPost, "/api/streams", `{"stream":"front","feeds":["video0"]}`); code != http.StatusOK {
 		t.Fatalf("stream rule: %d %s", code, b)
@@ -74,7 +75,7 @@ func TestStreamChangeMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	for _, feeds := range []string{`"video0","audio0"`, `"video0"`, `"video0"`, `"audio0","video0"`, `"video0"`} {
 		if code, b := f.do(t, http.MethodPost, "/api/streams", `{"stream":"front","feeds":[`+feeds+`]}`); code != http.StatusOK {
 			t.Fatalf("stream rule: %d %s", code, b)
@@ -114,7 +115,7 @@ func TestDestinationMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newFixture(t, Config{}, nil)
+	f := newFixture(t, Config{}, rules.Config{})
 	relay := testrelay.New(t, testrelay.Options{})
 	began := time.Now()
 	if code, b := f.do(t, http.MethodPost, "/api/destinations", `{"stream":"video0","destination":"`+relay.URL()+`","id":"0"}`); code != http.StatusOK {

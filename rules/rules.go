@@ -165,6 +165,12 @@ func (rs *Service) Stream(name string) ([]string, bool) {
 // Streams returns every stream rule.
 func (rs *Service) Streams() map[string][]string { return rs.agg.All() }
 
+// StreamCounters returns what a stream's muxer counted, and whether the
+// stream has a rule.
+func (rs *Service) StreamCounters(name string) (agg.StreamCounters, bool) {
+	return rs.agg.Counters(name)
+}
+
 // DeleteStream removes a stream rule; destinations that pushed it fall back
 // to the feed of the same name, if any.
 func (rs *Service) DeleteStream(name string) error {
