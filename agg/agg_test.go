@@ -90,7 +90,7 @@ func TestRules(t *testing.T) {
 // TestMuteChanges: a Set counts as a mute change when it changes which
 // feeds the stream combines; the first Set, a repeat or a reorder does not.
 func TestMuteChanges(t *testing.T) {
-	a := New(hub.New(), testutil.Log(t))
+	a := newAgg(t, Config{}, hub.New())
 	defer a.Close()
 	ctx := testutil.Context(t, 5*time.Second)
 	for _, feeds := range [][]string{
