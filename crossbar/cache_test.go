@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/scrape"
 	"github.com/vwlab/vw/internal/tscheck"
 	"github.com/vwlab/vw/ts"
 )
@@ -138,6 +139,11 @@ func TestCacheStartsAtKeyframe(t *testing.T) {
 			st := r.topic("/out/cam")
 			if st.KeyframeAgeMs == nil || st.CacheBytes < uint64(len(g.data)-key) {
 				t.Fatalf("stats: %d bytes cached, keyframe age %v; want the GOP's %d bytes and an age", st.CacheBytes, st.KeyframeAgeMs, len(g.data)-key)
+			}
+			// /metrics reports the same bytes, for the stream and the relay.
+			m := scrape.Get(t, r.http.URL+"/metrics", nil)
+			if got, all := m.Value(t, "vw_relay_topic_cache_bytes", "topic", "/out/cam"), m.Value(t, "vw_relay_cache_bytes"); got != float64(st.CacheBytes) || all != got {
+				t.Fatalf("/metrics: %v bytes cached for the stream, %v in all; /stats says %d", got, all, st.CacheBytes)
 			}
 
 			more := g.frames(3)

@@ -70,6 +70,7 @@ type topicSnapshot struct {
 	name    string
 	since   time.Time
 	clients map[Role]int
+	cache   int64 // bytes its keyframe cache holds now
 	counts
 }
 
@@ -84,6 +85,9 @@ func (s *Server) metricsSnapshot(g *auth.Grant) ([]topicSnapshot, counts) {
 			continue
 		}
 		ts := topicSnapshot{name: t.name, since: t.since, clients: map[Role]int{}, counts: topicCounts(t)}
+		if t.cache != nil {
+			ts.cache, _, _ = t.cache.stats()
+		}
 		for _, c := range t.clients {
 			ts.clients[c.role]++
 		}
@@ -108,6 +112,7 @@ type relayDescs struct {
 	tClients, tMsgsIn, tBytesIn, tMsgsOut, tBytesOut             *prometheus.Desc
 	tDroppedMsgs, tDroppedView                                   *prometheus.Desc
 	refused, codesIssued, codesRedeemed                          *prometheus.Desc
+	cacheBytes, tCacheBytes                                      *prometheus.Desc
 }
 
 func newRelayCollector(s *Server, g *auth.Grant) *relayCollector {
@@ -132,6 +137,8 @@ func newRelayCollector(s *Server, g *auth.Grant) *relayCollector {
 		tBytesOut:     d("topic_sent_bytes_total", "Payload bytes handed to a topic's receivers."+perTopic, "topic"),
 		tDroppedMsgs:  d("topic_dropped_messages_total", "Messages a topic's viewers missed for a full queue."+perTopic, "topic"),
 		tDroppedView:  d("topic_dropped_viewers_total", "A topic's viewers disconnected for being too slow."+perTopic, "topic"),
+		cacheBytes:    d("cache_bytes", "Memory the streams' keyframe caches hold now (messages shared with viewers' queues, not copies)."),
+		tCacheBytes:   d("topic_cache_bytes", "Memory a stream's keyframe cache holds now."+perTopic, "topic"),
 		refused:       d("handshakes_refused_total", "Websocket handshakes refused, by HTTP status (400 route, 401/403 auth, 429/503 limits).", "status"),
 		codesIssued:   d("access_codes_issued_total", "One-time access codes issued to players."),
 		codesRedeemed: d("access_codes_redeemed_total", "Access codes presented once, in time, for their route: connections they let in."),
@@ -142,7 +149,7 @@ func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.descs
 	for _, x := range []*prometheus.Desc{d.clients, d.topics, d.liveStreams, d.msgsIn, d.bytesIn, d.msgsOut, d.bytesOut,
 		d.droppedMsgs, d.droppedView, d.tClients, d.tMsgsIn, d.tBytesIn, d.tMsgsOut, d.tBytesOut, d.tDroppedMsgs, d.tDroppedView,
-		d.refused, d.codesIssued, d.codesRedeemed} {
+		d.refused, d.codesIssued, d.codesRedeemed, d.cacheBytes, d.tCacheBytes} {
 		ch <- x
 	}
 }
@@ -174,8 +181,10 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	live := 0
 	other := topicSnapshot{name: otherTopics, clients: map[Role]int{}}
 	folded := 0
+	var cache int64
 	for i, t := range topics {
 		total.add(t.counts)
+		cache += t.cache
 		for r, n := range t.clients {
 			clients[r] += n
 		}
@@ -184,6 +193,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if i >= c.s.cfg.MetricsTopics || t.clients[Publisher] == 0 {
 			other.counts.add(t.counts)
+			other.cache += t.cache
 			for r, n := range t.clients {
 				other.clients[r] += n
 			}
@@ -201,6 +211,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(d.topics, len(topics))
 	gauge(d.liveStreams, live)
+	gauge(d.cacheBytes, int(cache))
 	counter(d.msgsIn, total.msgsIn)
 	counter(d.bytesIn, total.bytesIn)
 	counter(d.msgsOut, total.msgsOut)
@@ -240,6 +251,7 @@ func (c *relayCollector) collectTopic(ch chan<- prometheus.Metric, t topicSnapsh
 	counter(d.tBytesOut, t.bytesOut)
 	counter(d.tDroppedMsgs, t.droppedMsgs)
 	counter(d.tDroppedView, t.droppedViewers())
+	ch <- prometheus.MustNewConstMetric(d.tCacheBytes, prometheus.GaugeValue, float64(t.cache), t.name)
 }
 
 // handleMetrics serves the relay's metrics as the admin g may see them
