@@ -123,11 +123,16 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Grant is what a successful Authorize allowed. The relay should use Route
-// as the topic name (it is the path that was checked), and ID and Path to
-// find the connections to close when OnDeny reports a Denial.
+// Grant is what a successful Authorize allowed: the relay joins the client
+// to Topic in Role, reading nothing from the path itself, and uses ID and
+// Path to find the connections to close when OnDeny reports a Denial, and
+// Expired to close them when the token runs out.
 type Grant struct {
-	Route     string    // the request's path, checked canonical: use it as the topic
+	Route string // the request's path, checked canonical
+	Role  Role   // what the client does there
+	// Topic is the relay topic the route joins: /out/{x} for both /in/{x}
+	// and /out/{x}, the path itself for any other route.
+	Topic     string
 	ID        string    // the token's jti; empty when Anonymous
 	Path      string    // the token's prefix ("lab1/", or "/" for all)
 	Scopes    []string  // the token's scopes
@@ -137,6 +142,13 @@ type Grant struct {
 
 // Has reports whether the grant carries scope.
 func (g *Grant) Has(scope string) bool { return slices.Contains(g.Scopes, scope) }
+
+// Expired reports whether the grant's token has expired by now, past
+// Leeway: a live connection made with it should then be closed. An
+// anonymous grant never expires.
+func (g *Grant) Expired(now time.Time) bool {
+	return !g.Expires.IsZero() && now.After(g.Expires.Add(Leeway))
+}
 
 // New checks cfg and returns an Auth ready to use. log may be nil.
 func New(cfg Config, log *logrus.Entry) (*Auth, error) {
@@ -346,7 +358,7 @@ func (a *Auth) authorize(r *http.Request) (*Grant, error) {
 		return nil, err
 	}
 	if a.Open() || a.isPublic(rt) {
-		return &Grant{Route: rt.path, Anonymous: true}, nil
+		return rt.grant(&Grant{Anonymous: true}), nil
 	}
 	q := r.URL.Query()
 	hasCode := q.Has("code")
@@ -381,12 +393,22 @@ func (a *Auth) check(tok string, rt route) (*Grant, error) {
 			return nil, &Error{Code: http.StatusForbidden, Reason: fmt.Sprintf("token lacks scope %s needed for %s", need, rt.path)}
 		}
 	}
-	g.Route = rt.path
-	return g, nil
+	return rt.grant(g), nil
+}
+
+// Watchable reports whether anyone may watch topic, a relay path such as
+// "/out/lab1/cam", without a token: the relay runs open, or a public prefix
+// covers the stream. The relay's index lists only such streams.
+func (a *Auth) Watchable(topic string) bool {
+	if a.Open() {
+		return true
+	}
+	rt, err := parseRoute(topic)
+	return err == nil && a.isPublic(rt)
 }
 
 func (a *Auth) isPublic(rt route) bool {
-	if rt.kind != kindOut {
+	if rt.role != Viewer {
 		return false
 	}
 	for _, p := range a.public {
