@@ -218,9 +218,6 @@ func New(cfg Config, log *logrus.Entry) (*Auth, error) {
 // Open reports that no secret is configured: every route is allowed.
 func (a *Auth) Open() bool { return len(a.secret) == 0 }
 
-// Public returns the normalized public prefixes.
-func (a *Auth) Public() []string { return slices.Clone(a.public) }
-
 // Mint returns a signed token for path (a route prefix such as "lab1/", or
 // "/" for every route) with scopes, valid for ttl from now, with a random id.
 func (a *Auth) Mint(path string, scopes []string, ttl time.Duration) (string, error) {

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,39 +18,19 @@ import (
 	"github.com/vwlab/vw/ts"
 )
 
-// Role is what a client does on its route.
-type Role string
+// Role is what a client does on its route, as auth decided from its path.
+type Role = auth.Role
 
+// The roles, named here for the relay's stats.
 const (
 	// Publisher sends a stream on /in/{x}; it receives nothing.
-	Publisher Role = "publisher"
+	Publisher = auth.Publisher
 	// Viewer receives a stream on /out/{x}; what it sends is dropped.
-	Viewer Role = "viewer"
+	Viewer = auth.Viewer
 	// Peer is a client of a bidirectional route: it receives what every
 	// other peer sends.
-	Peer Role = "peer"
+	Peer = auth.Peer
 )
-
-// route is what a websocket path means.
-type route struct {
-	role  Role
-	topic string // the hub topic: /out/{x} for both ends of a stream
-}
-
-// parseRoute maps a request path to its route. Paths must be clean, so that
-// one topic has one name.
-func parseRoute(p string) (route, error) {
-	if p == "" || p[0] != '/' || path.Clean(p) != p {
-		return route{}, fmt.Errorf("path %q is not clean: no //, . or .. segments and no trailing slash", p)
-	}
-	if x, ok := strings.CutPrefix(p, "/in/"); ok {
-		return route{role: Publisher, topic: "/out/" + x}, nil
-	}
-	if strings.HasPrefix(p, "/out/") {
-		return route{role: Viewer, topic: p}, nil
-	}
-	return route{role: Peer, topic: p}, nil
-}
 
 // topic is the relay's view of a hub topic: its clients and what the hub
 // does not count. It lives while it has clients.
@@ -95,11 +73,9 @@ type client struct {
 
 	path string // the websocket path it connected on
 
-	// From the grant: the token id and path (empty when anonymous) and
-	// when the token expires (zero when anonymous).
-	tokenID   string
-	tokenPath string
-	expires   time.Time
+	// grant is what auth allowed: role, topic, and the token's id, path and
+	// expiry (none when anonymous). Read only.
+	grant *auth.Grant
 
 	// ctx ends when the relay closes or CloseClients picks this client;
 	// its cause, a *closeCause, says how to close.
@@ -153,42 +129,41 @@ type admitError struct {
 
 func (e *admitError) Error() string { return e.reason }
 
-// admit checks the limits and registers a client on its topic, creating the
-// topic if needed. On success the caller must call leave.
-func (s *Server) admit(rt route, g *auth.Grant, r *http.Request) (*client, error) {
+// admit checks the limits and registers a client on the topic g names in
+// the role g gives, creating the topic if needed. On success the caller
+// must call leave.
+func (s *Server) admit(g *auth.Grant, r *http.Request) (*client, error) {
 	ip := clientIP(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, &admitError{http.StatusServiceUnavailable, "the relay is shutting down"}
 	}
-	t, err := s.checkLimitsLocked(rt, g, ip)
+	t, err := s.checkLimitsLocked(g, ip)
 	if err != nil {
 		return nil, err
 	}
 	if t == nil {
-		t = &topic{name: rt.topic, since: time.Now(), ht: s.hub.Join(rt.topic), clients: make(map[uint64]*client)}
-		s.topics[rt.topic] = t
+		t = &topic{name: g.Topic, since: time.Now(), ht: s.hub.Join(g.Topic), clients: make(map[uint64]*client)}
+		s.topics[g.Topic] = t
 	}
 	ctx, cancel := context.WithCancelCause(s.ctx)
 	c := &client{
-		s:         s,
-		path:      r.URL.Path,
-		tokenID:   g.ID,
-		tokenPath: g.Path,
-		expires:   g.Expires,
-		ctx:       ctx,
-		cancel:    cancel,
-		id:        s.hub.NewID(),
-		role:      rt.role,
-		topic:     t,
-		remote:    ip,
-		addr:      r.RemoteAddr,
-		since:     time.Now(),
-		pong:      make(chan []byte, 1),
-		flush:     make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		sizeHint:  16 << 10,
+		s:        s,
+		path:     r.URL.Path,
+		grant:    g,
+		ctx:      ctx,
+		cancel:   cancel,
+		id:       s.hub.NewID(),
+		role:     g.Role,
+		topic:    t,
+		remote:   ip,
+		addr:     r.RemoteAddr,
+		since:    time.Now(),
+		pong:     make(chan []byte, 1),
+		flush:    make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		sizeHint: 16 << 10,
 	}
 	c.log = s.log.WithFields(logrus.Fields{"id": c.id, "url": r.URL.Path, "role": string(c.role), "remote": c.addr})
 	if g.ID != "" {
@@ -220,28 +195,19 @@ func (s *Server) leave(c *client) {
 
 // serveWS runs one websocket connection from handshake to close. Every
 // refusal (route, auth, limits) is an HTTP status with a JSON reason,
-// before any upgrade.
+// before any upgrade. What the path means (role, topic) is auth's to say:
+// the relay reads it from the grant.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if _, err := parseRoute(r.URL.Path); err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	g, err := s.auth.Authorize(r)
 	if err != nil {
 		s.log.WithFields(logrus.Fields{"url": r.URL.Path, "remote": r.RemoteAddr, "err": err}).Info("connection refused")
 		auth.WriteError(w, err)
 		return
 	}
-	// The topic is the route auth checked.
-	rt, err := parseRoute(g.Route)
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
-		return
-	}
 	if hook := s.beforeAdmit.Load(); hook != nil {
 		(*hook)(g)
 	}
-	c, err := s.admit(rt, g, r)
+	c, err := s.admit(g, r)
 	if err != nil {
 		var ae *admitError
 		errors.As(err, &ae)
@@ -479,7 +445,7 @@ func (c *client) writePump(first *hub.Message) {
 				return
 			}
 		case <-ping.C:
-			if !c.expires.IsZero() && c.s.cfg.Now().After(c.expires.Add(auth.Leeway)) {
+			if c.grant.Expired(c.s.cfg.Now()) {
 				c.log.Info("client closed by the relay: token expired")
 				c.closeWith(websocket.ClosePolicyViolation, "token expired")
 				return
@@ -715,7 +681,7 @@ func (s *Server) closeMatching(match func(*client) bool, code int, reason string
 // refuses (close 1008, "token revoked"). It runs in the goroutine that
 // called Deny and returns at once.
 func (s *Server) closeToken(d auth.Denial) {
-	n := s.closeMatching(func(c *client) bool { return d.Refuses(c.tokenID, c.tokenPath) }, websocket.ClosePolicyViolation, "token revoked")
+	n := s.closeMatching(func(c *client) bool { return d.Refuses(c.grant.ID, c.grant.Path) }, websocket.ClosePolicyViolation, "token revoked")
 	s.log.WithFields(logrus.Fields{"token": d.JTI, "path": d.Path, "clients": n}).Info("revoked token's connections closed")
 }
 

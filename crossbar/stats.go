@@ -157,7 +157,7 @@ func (c *client) stats() ClientStats {
 		Path:     c.path,
 		Topic:    c.topic.name,
 		Remote:   c.addr,
-		TokenID:  c.tokenID,
+		TokenID:  c.grant.ID,
 		Since:    c.since,
 		MsgsIn:   c.msgsIn.Load(),
 		BytesIn:  c.bytesIn.Load(),
@@ -169,20 +169,6 @@ func (c *client) stats() ClientStats {
 		cs.Queued = len(c.sub.C())
 	}
 	return cs
-}
-
-// watchable reports whether anyone may watch the stream without a token.
-func (s *Server) watchable(name string) bool {
-	if s.auth.Open() {
-		return true
-	}
-	for _, p := range s.auth.Public() {
-		// Whole segments: "lab1/" covers "lab1/cam", not "lab10/cam".
-		if p == "/" || strings.HasPrefix(name+"/", p) {
-			return true
-		}
-	}
-	return false
 }
 
 //go:embed templates
