@@ -244,7 +244,7 @@ func bearerHdr(tok string) http.Header {
 	return http.Header{"Authorization": {"Bearer " + tok}}
 }
 
-func mint(t *testing.T, a *auth.Auth, path, scopes string, ttl time.Duration) string {
+func mint(t testing.TB, a *auth.Auth, path, scopes string, ttl time.Duration) string {
 	t.Helper()
 	tok, err := a.Mint(path, strings.Split(scopes, ","), ttl)
 	if err != nil {
