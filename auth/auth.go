@@ -1,5 +1,7 @@
-// Package auth owns who may use the relay: signed tokens (JWT HS256) that
-// name a path prefix and scopes, the decision for one websocket handshake,
+// Package auth owns who may use the relay: what a relay path means (the
+// role and topic a client gets, parsed here once), signed tokens (JWT
+// HS256) that name a path prefix and scopes, the decision for one websocket
+// handshake, who may watch without a token, when a live token runs out,
 // the access point that trades a bearer token for a one-time code (browsers
 // cannot set headers, and a token in a URL leaks into logs), and revocation
 // of token ids, kept in a state file; and which topics and tokens an admin
@@ -7,8 +9,9 @@
 //
 // It is not in DESIGN.md's component table on purpose: relay auth lives in
 // its own package, with no websocket or topic code, so that every refusal can
-// be tested on its own; crossbar calls Authorize before each upgrade and
-// mounts AccessHandler and DenyHandler, and cmd/vw calls Mint for `vw token`.
+// be tested on its own; crossbar calls Authorize before each upgrade, joins
+// the grant's topic in the grant's role, and mounts AccessHandler and
+// DenyHandler, and cmd/vw calls Mint for `vw token`.
 package auth
 
 import (
