@@ -59,28 +59,26 @@ func HeaderLen(n int, masked bool) int {
 // Masking the payload is the caller's (Mask), so that a header can be put
 // in front of a payload already in place.
 func PutHeader(b []byte, op, n int, key *[4]byte) int {
-	h := HeaderLen(n, key != nil)
-	_ = b[h-1] // one bounds check, here
 	b[0] = finBit | byte(op)
-	var i int
+	h := 2
 	switch {
-	case n > 0xffff:
-		b[1] = 127
-		binary.BigEndian.PutUint64(b[2:], uint64(n))
-		i = 10
-	case n >= 126:
+	case n < 126:
+		b[1] = byte(n)
+	case n <= 0xffff:
 		b[1] = 126
 		binary.BigEndian.PutUint16(b[2:], uint16(n))
-		i = 4
+		h = 4
 	default:
-		b[1] = byte(n)
-		i = 2
+		b[1] = 127
+		binary.BigEndian.PutUint64(b[2:], uint64(n))
+		h = 10
 	}
-	if key != nil {
-		b[1] |= maskBit
-		copy(b[i:], key[:])
+	if key == nil {
+		return h
 	}
-	return h
+	b[1] |= maskBit
+	copy(b[h:h+4], key[:])
+	return h + 4
 }
 
 // AppendFrame appends one whole final frame of opcode op carrying payload

@@ -92,27 +92,26 @@ func TestFramesReadByGorilla(t *testing.T) {
 	}
 }
 
-// TestMask: masking is its own inverse and matches the byte-by-byte rule
-// at every offset the eight-byte loop leaves a tail.
-func TestMask(t *testing.T) {
-	key := [4]byte{0x12, 0x34, 0x56, 0x78}
-	for n := 0; n < 40; n++ {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(i * 7)
-		}
-		orig := bytes.Clone(b)
-		Mask(key, b)
-		for i := range b {
-			if b[i] != orig[i]^key[i%4] {
-				t.Fatalf("n=%d: byte %d is %#x, want %#x", n, i, b[i], orig[i]^key[i%4])
+// FuzzMask: any payload under any key is masked by the byte-by-byte rule
+// of RFC 6455 §5.3, at every offset the eight-byte loop leaves a tail, and
+// masking twice unmasks.
+func FuzzMask(f *testing.F) {
+	f.Add([]byte("hello, world"), uint32(0xdeadbeef))
+	f.Add([]byte{}, uint32(0))
+	f.Fuzz(func(t *testing.T, data []byte, k uint32) {
+		key := [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
+		got := bytes.Clone(data)
+		Mask(key, got)
+		for i := range data {
+			if got[i] != data[i]^key[i%4] {
+				t.Fatalf("byte %d of %d: got %#x, want %#x", i, len(data), got[i], data[i]^key[i%4])
 			}
 		}
-		Mask(key, b)
-		if !bytes.Equal(b, orig) {
-			t.Fatalf("n=%d: masking twice did not unmask", n)
+		Mask(key, got)
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: masking twice did not unmask", len(data))
 		}
-	}
+	})
 }
 
 // TestNoAllocs: with room in the destination, writing a frame allocates
