@@ -15,6 +15,7 @@ import (
 
 	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/wsframe"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -292,7 +293,7 @@ func (c *client) readPump() error {
 	})
 	conn.SetCloseHandler(func(code int, text string) error {
 		if code == websocket.CloseNoStatusReceived {
-			c.closeReply = appendFrame(nil, websocket.CloseMessage, nil)
+			c.closeReply = wsframe.AppendFrame(nil, wsframe.Close, nil, nil)
 		} else {
 			c.closeReply = closeFrame(code, "")
 		}
@@ -339,7 +340,8 @@ func (c *client) readPump() error {
 // header in front, so that header and payload are one contiguous frame that
 // every viewer writes as is.
 func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
-	buf := make([]byte, maxHeader, maxHeader+c.sizeHint)
+	const room = wsframe.MaxUnmasked
+	buf := make([]byte, room, room+c.sizeHint)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -353,13 +355,13 @@ func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
 			return nil, err
 		}
 	}
-	n := len(buf) - maxHeader
+	n := len(buf) - room
 	c.sizeHint = max(n, 512)
-	h := headerLen(n)
-	putHeader(buf[maxHeader-h:maxHeader], mt, n)
+	h := wsframe.HeaderLen(n, false)
+	wsframe.PutHeader(buf[room-h:room], mt, n, nil)
 	return &hub.Message{
-		Data:   buf[maxHeader:],
-		Header: buf[maxHeader-h : maxHeader],
+		Data:   buf[room:],
+		Header: buf[room-h : room],
 		Text:   mt == websocket.TextMessage,
 		From:   c.id,
 	}, nil
@@ -519,17 +521,17 @@ drain:
 		h := m.Header
 		if h == nil {
 			// Published by someone other than a relay reader: frame it here.
-			k := headerLen(len(m.Data))
-			op := websocket.BinaryMessage
+			k := wsframe.HeaderLen(len(m.Data), false)
+			op := wsframe.Binary
 			if m.Text {
-				op = websocket.TextMessage
+				op = wsframe.Text
 			}
 			if cap(hdrs)-len(hdrs) < k {
-				hdrs = make([]byte, 0, maxHeader*maxBatch) // earlier headers stay referenced by iov
+				hdrs = make([]byte, 0, wsframe.MaxUnmasked*maxBatch) // earlier headers stay referenced by iov
 			}
 			hdrs = hdrs[:len(hdrs)+k]
 			h = hdrs[len(hdrs)-k:]
-			putHeader(h, op, len(m.Data))
+			wsframe.PutHeader(h, op, len(m.Data), nil)
 		}
 		iov = append(iov, h, m.Data)
 	}
@@ -604,7 +606,7 @@ func (c *client) queue() <-chan *hub.Message {
 }
 
 func (c *client) writeControl(op int, payload []byte) error {
-	_, err := c.nc.writeBuffers(net.Buffers{appendFrame(nil, op, payload)}, c.s.cfg.WriteTimeout)
+	_, err := c.nc.writeBuffers(net.Buffers{wsframe.AppendFrame(nil, op, payload, nil)}, c.s.cfg.WriteTimeout)
 	return err
 }
 

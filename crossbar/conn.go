@@ -2,7 +2,6 @@ package crossbar
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -12,11 +11,14 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/internal/wsframe"
 )
 
-// The relay writes websocket frames itself, straight to the connection, so
-// that a message is framed once for all viewers and a viewer's backlog leaves
-// in one writev. gorilla/websocket still does the handshake and all reading,
+// The relay writes websocket frames itself (with package wsframe, as the
+// reconnecting client does), straight to the connection, so that a message
+// is framed once for all viewers and a viewer's backlog leaves in one
+// writev. gorilla/websocket still does the handshake and all reading,
 // and it writes now and then on its own (a close frame answering a protocol
 // error or an oversized message, from the reading goroutine). lockedConn puts
 // every write, ours and gorilla's, under one mutex so that frames never
@@ -29,53 +31,13 @@ import (
 // anything else; one that takes nothing leaves the whole message to the
 // queue. So a stalled viewer still never makes the publisher wait.
 
-// maxHeader is the longest header of an unmasked (server to client) frame.
-const maxHeader = 10
-
-// headerLen returns the length of the header of an unmasked frame carrying n
-// bytes.
-func headerLen(n int) int {
-	switch {
-	case n < 126:
-		return 2
-	case n <= 0xffff:
-		return 4
-	default:
-		return 10
-	}
-}
-
-// putHeader writes the header of a final, unmasked frame of the given opcode
-// carrying n bytes into b, which must be headerLen(n) long.
-func putHeader(b []byte, opcode int, n int) {
-	b[0] = 0x80 | byte(opcode)
-	switch len(b) {
-	case 2:
-		b[1] = byte(n)
-	case 4:
-		b[1] = 126
-		binary.BigEndian.PutUint16(b[2:], uint16(n))
-	default:
-		b[1] = 127
-		binary.BigEndian.PutUint64(b[2:], uint64(n))
-	}
-}
-
-// appendFrame appends a whole unmasked frame to dst.
-func appendFrame(dst []byte, opcode int, payload []byte) []byte {
-	h := headerLen(len(payload))
-	dst = append(dst, make([]byte, h)...)
-	putHeader(dst[len(dst)-h:], opcode, len(payload))
-	return append(dst, payload...)
-}
-
 // closeFrame returns a close frame with the code and a reason cut to fit a
 // control frame.
 func closeFrame(code int, reason string) []byte {
 	if len(reason) > 123 {
 		reason = reason[:123]
 	}
-	return appendFrame(nil, websocket.CloseMessage, websocket.FormatCloseMessage(code, reason))
+	return wsframe.AppendFrame(nil, wsframe.Close, websocket.FormatCloseMessage(code, reason), nil)
 }
 
 // lockedConn serialises writes to a hijacked connection.
