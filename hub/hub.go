@@ -65,6 +65,12 @@ type SubConfig struct {
 	// usual. A subscriber with Direct must call Consumed for every message
 	// it has received from C and handled.
 	Direct func(*Message) bool
+	// OnKick, when set, is called once if the hub kicks the subscriber,
+	// after Done is closed, in the publisher's goroutine: so the consumer
+	// can count and close a viewer that fell behind at once, even while its
+	// own goroutine is stuck in a write. It must not block. Close does not
+	// call it.
+	OnKick func()
 }
 
 // DefaultQueue is the queue length used when SubConfig.Queue is zero.
@@ -275,7 +281,7 @@ func (t *Topic) subscribe(cfg SubConfig) *Sub {
 	if id == 0 {
 		id = t.hub.NewID()
 	}
-	s := &Sub{t: t, id: id, policy: cfg.Policy, direct: cfg.Direct, c: make(chan *Message, q), done: make(chan struct{})}
+	s := &Sub{t: t, id: id, policy: cfg.Policy, direct: cfg.Direct, onKick: cfg.OnKick, c: make(chan *Message, q), done: make(chan struct{})}
 	t.mu.Lock()
 	old := *t.subs.Load()
 	next := make([]*Sub, len(old), len(old)+1)
@@ -343,6 +349,7 @@ type Sub struct {
 	id     uint64
 	policy Policy
 	direct func(*Message) bool
+	onKick func()
 	c      chan *Message // never closed, so a racing Publish cannot panic
 	// queued counts the messages queued and not yet marked Consumed, kept
 	// only for a subscriber with Direct.
@@ -401,5 +408,8 @@ func (s *Sub) end(kicked bool) {
 		s.t.remove(s)
 		close(s.done)
 		s.t.Leave()
+		if kicked && s.onKick != nil {
+			s.onKick()
+		}
 	})
 }
