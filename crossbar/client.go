@@ -69,7 +69,7 @@ type client struct {
 	log    *logrus.Entry
 
 	conn *websocket.Conn
-	nc   *lockedConn
+	nc   *frameConn
 	sub  *hub.Sub // viewers and peers; set under Server.mu
 
 	path string // the websocket path it connected on

@@ -78,13 +78,13 @@ func send(t testing.TB, c *websocket.Conn, mt int, b []byte) {
 }
 
 // topic returns the stats of a topic, or a zero value if it does not exist.
-func (r *relay) topic(name string) TopicStats {
+func (r *relay) topic(name string) TopicReport {
 	for _, ts := range r.Stats().Topics {
 		if ts.Name == name {
 			return ts
 		}
 	}
-	return TopicStats{}
+	return TopicReport{}
 }
 
 // client returns the stats of the n-th client (by age) of a topic with the

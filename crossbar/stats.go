@@ -19,13 +19,14 @@ import (
 // Stats is what /stats answers.
 type Stats struct {
 	// Since is when the relay started.
-	Since  time.Time    `json:"since"`
-	Topics []TopicStats `json:"topics"`
+	Since  time.Time     `json:"since"`
+	Topics []TopicReport `json:"topics"`
 }
 
-// TopicStats describes one topic: a stream (/out/{x}, fed by /in/{x}) or a
-// bidirectional route.
-type TopicStats struct {
+// TopicReport describes one topic of the relay: a stream (/out/{x}, fed by
+// /in/{x}) or a bidirectional route, with its clients. (hub.TopicStats is
+// the hub's counters alone.)
+type TopicReport struct {
 	Name       string `json:"name"`
 	Publishers int    `json:"publishers"`
 	Viewers    int    `json:"viewers"`
@@ -112,13 +113,13 @@ func (s *Server) Stats() Stats { return s.StatsFor(nil) }
 func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Stats{Since: s.started, Topics: make([]TopicStats, 0, len(s.topics))}
+	out := Stats{Since: s.started, Topics: make([]TopicReport, 0, len(s.topics))}
 	for _, t := range s.topics {
 		if sees != nil && !sees(t.name) {
 			continue
 		}
 		hs := t.ht.Stats()
-		ts := TopicStats{
+		ts := TopicReport{
 			Name:            t.name,
 			MsgsIn:          hs.MsgsIn,
 			BytesIn:         hs.BytesIn,
