@@ -380,6 +380,9 @@ func TestDenyClosesLiveConnections(t *testing.T) {
 		}
 	}
 	r.waitClients(t, "/out/lab1/cam", 0, 1, 0)
+	if d := r.topic("/out/lab1/cam").Drops; len(d) != 1 || d["token_revoked"] != 3 {
+		t.Fatalf("/stats: drops %v, want 3 revoked", d)
+	}
 	if got := r.handshakeWith(t, "/out/lab1/cam", bearer(revoked)); got.status != http.StatusUnauthorized {
 		t.Fatalf("the denied token dialled again: %d %q, want 401", got.status, got.reason)
 	}
@@ -446,6 +449,9 @@ func TestExpiredTokenClosesConnection(t *testing.T) {
 		t.Fatalf("the expired token's connection read %v, want close 1008 \"token expired\"", err)
 	}
 	r.waitClients(t, "/out/lab1/cam", 0, 1, 0)
+	if d := r.topic("/out/lab1/cam").Drops; len(d) != 1 || d["token_expired"] != 1 {
+		t.Fatalf("/stats: drops %v, want one expired", d)
+	}
 	_ = lasting.Close()
 	<-done
 }

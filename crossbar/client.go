@@ -50,13 +50,10 @@ type client struct {
 	// under Server.mu.
 	subPos uint64
 
-	// ctx ends when the relay closes or CloseClients picks this client;
-	// its cause, a *closeCause, says how to close.
+	// ctx ends when the relay ends the client (end says why) or closes.
 	ctx    context.Context
-	cancel context.CancelCauseFunc
-	// dropped is set by whichever drop for slowness counts it (write
-	// deadline or backlog bytes; the hub counts its own kicks).
-	dropped atomic.Bool
+	cancel context.CancelFunc
+	end    atomic.Pointer[ending] // set once, by drop
 
 	reader readSide  // the handler goroutine's
 	writer writeSide // the write pump's
@@ -134,10 +131,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 // subscribe joins a viewer or peer to its topic's messages: written to
-// directly by the publisher where the socket allows, kicked by the hub if
-// its queue fills.
+// directly by the publisher where the socket allows, dropped at once by
+// the hub if its queue fills.
 func (c *client) subscribe() *hub.Sub {
-	cfg := hub.SubConfig{ID: c.id, Queue: c.s.cfg.Queue, Policy: hub.Kick}
+	cfg := hub.SubConfig{ID: c.id, Queue: c.s.cfg.Queue, Policy: hub.Kick, OnKick: c.kicked}
 	if c.nc.raw != nil {
 		cfg.Direct = c.direct
 	}

@@ -1,9 +1,7 @@
 package crossbar
 
 import (
-	"context"
-	"errors"
-	"fmt"
+	"strconv"
 
 	"github.com/gorilla/websocket"
 	"github.com/sirupsen/logrus"
@@ -11,81 +9,173 @@ import (
 	"github.com/vwlab/vw/auth"
 )
 
-// Eviction: how the relay ends a client. The pump closes it, with a close
-// frame; others ask by cancelling its context with a *closeCause
-// (CloseClients, a deny, a backlog over QueueBytes) or through the hub's
-// kick.
+// Eviction. Every way the relay ends a client is one dropReason and goes
+// one way. Whichever goroutine sees the reason first calls drop: the
+// publisher's for a full queue (the hub's OnKick) or a backlog
+// (dropBehind), the deny hook's, CloseClients' caller's, or the pump's own
+// for a write deadline, an expired token or the relay closing. drop
+// records the reason once, counts it on the topic and wakes the pump; the
+// pump then finishes: it logs the drop and sends the close frame the reason
+// calls for. A later reason for the same client changes nothing, so
+// nothing counts twice. A client that leaves by itself (it closes, or its
+// connection fails) is not dropped.
 
-// ended closes a client whose subscription ended: for a reason given with
-// its cancel (a backlog over QueueBytes), or kicked by the hub for a full
-// queue.
+// dropReason is why the relay ended a client.
+type dropReason uint8
+
+const (
+	dropQueueFull     dropReason = iota // its queue filled: the hub kicked it
+	dropBacklog                         // its backlog passed Config.QueueBytes
+	dropWriteDeadline                   // a write to it passed Config.WriteTimeout
+	dropExpired                         // its token expired
+	dropRevoked                         // its token was denied
+	dropAdmin                           // CloseClients picked it
+	dropShutdown                        // the relay closed
+	numDropReasons
+)
+
+// dropNames are the reasons as /stats and /metrics name them.
+var dropNames = [numDropReasons]string{
+	"queue_full", "backlog_bytes", "write_timeout", "token_expired", "token_revoked", "admin", "shutdown",
+}
+
+func (r dropReason) String() string { return dropNames[r] }
+
+// slow reports whether r is falling behind, as DroppedViewers counts.
+func (r dropReason) slow() bool { return r <= dropWriteDeadline }
+
+// ending is how the relay ends one client: why, and the close frame it
+// sends, with code 0 for none (the socket is stuck).
+type ending struct {
+	why  dropReason
+	code int
+	text string
+}
+
+// endFor picks the close for why, for every reason but dropAdmin, whose
+// close is CloseClients' caller's; backlog is how far behind a viewer fell,
+// for dropBacklog.
+func (c *client) endFor(why dropReason, backlog int64) ending {
+	switch why {
+	case dropQueueFull:
+		return ending{why, websocket.ClosePolicyViolation, "too slow: fell " + strconv.Itoa(c.s.cfg.Queue) + " messages behind"}
+	case dropBacklog:
+		return ending{why, websocket.ClosePolicyViolation, "too slow: fell " + humanBytes(uint64(backlog)) + " behind"}
+	case dropWriteDeadline:
+		return ending{why, 0, "write timed out"}
+	case dropExpired:
+		return ending{why, websocket.ClosePolicyViolation, "token expired"}
+	case dropRevoked:
+		return ending{why, websocket.ClosePolicyViolation, "token revoked"}
+	default:
+		return ending{dropShutdown, websocket.CloseGoingAway, "relay shutting down"}
+	}
+}
+
+// drop ends c as e says unless it is already ending, and reports whether
+// it did. It may be called from any goroutine and never blocks: the pump
+// does the rest (finish).
+func (c *client) drop(e ending) bool {
+	if !c.end.CompareAndSwap(nil, &e) {
+		return false
+	}
+	c.topic.drops[e.why].Add(1)
+	c.cancel()
+	return true
+}
+
+// dropCounts returns how many viewers t dropped for being slow, and its
+// drops by reason name, nil if none.
+func (t *topic) dropCounts() (slow uint64, byName map[string]uint64) {
+	for r := range numDropReasons {
+		n := t.drops[r].Load()
+		if n == 0 {
+			continue
+		}
+		if byName == nil {
+			byName = make(map[string]uint64)
+		}
+		byName[r.String()] = n
+		if r.slow() {
+			slow += n
+		}
+	}
+	return slow, byName
+}
+
+// kicked is the viewer's hub.SubConfig.OnKick.
+func (c *client) kicked() { c.drop(c.endFor(dropQueueFull, 0)) }
+
+// ended finishes the pump of a client whose subscription or context ended:
+// for the reason dropped with, or, if none was yet, the hub's kick or the
+// relay closing.
 func (c *client) ended() {
-	if c.ctx.Err() != nil {
-		c.closeForCause()
-		return
+	if c.end.Load() == nil {
+		why := dropShutdown
+		if c.sub != nil && c.sub.Kicked() {
+			why = dropQueueFull
+		}
+		c.drop(c.endFor(why, 0))
 	}
-	c.dropSlow()
+	c.finish(true)
 }
 
-// closeForCause closes a client whose context ended: picked by CloseClients
-// or a deny, dropped for its backlog, or the relay closing.
-func (c *client) closeForCause() {
-	var cc *closeCause
-	if errors.As(context.Cause(c.ctx), &cc) {
-		c.log.WithField("reason", cc.reason).Info("client closed by the relay")
-		c.closeWith(cc.code, cc.reason)
-		return
-	}
-	c.closeWith(websocket.CloseGoingAway, "relay shutting down")
-}
-
-// writeFailed ends a client whose write failed. A viewer whose deadline
-// passed is counted as dropped, once, unless the hub already kicked it.
+// writeFailed ends the pump after a failed write. A passed deadline drops
+// a viewer (for a full queue if the hub kicked it meanwhile); the socket is
+// stuck, so no close frame is tried.
 func (c *client) writeFailed(err error) {
 	if isTimeout(err) && c.sub != nil {
-		c.sub.Close() // no kick can come after this, so nothing counts twice
-		if !c.sub.Kicked() && c.dropped.CompareAndSwap(false, true) {
-			c.topic.timeouts.Add(1)
-			c.log.WithField("err", err).Info("viewer dropped: write timed out")
-			return
+		c.sub.Close() // its queue stops growing
+		why := dropWriteDeadline
+		if c.sub.Kicked() {
+			why = dropQueueFull
 		}
-		c.log.Info("viewer dropped: too slow")
+		c.drop(c.endFor(why, 0))
+	}
+	if c.end.Load() == nil {
+		c.log.WithField("err", err).Debug("write failed")
 		return
 	}
-	c.log.WithField("err", err).Debug("write failed")
+	c.finish(false)
 }
 
-// dropSlow closes a client the hub kicked for falling a whole queue behind.
-func (c *client) dropSlow() {
-	c.log.WithField("queue", c.s.cfg.Queue).Info("viewer dropped: too slow")
-	c.closeWith(websocket.ClosePolicyViolation, fmt.Sprintf("too slow: fell %d messages behind", c.s.cfg.Queue))
-}
-
-// closeCause is why CloseClients closed a client.
-type closeCause struct {
-	code   int
-	reason string
-}
-
-func (c *closeCause) Error() string {
-	return fmt.Sprintf("closed by the relay: %d %s", c.code, c.reason)
+// finish is the pump's end of a drop: it logs it once and, if frame is set
+// and the reason has one, sends the close frame.
+func (c *client) finish(frame bool) {
+	e := c.end.Load()
+	log := c.log.WithField("reason", e.why.String())
+	switch {
+	case e.why == dropShutdown:
+		log.Debug("client closed by the relay: " + e.text)
+	case e.why.slow():
+		log.Info("viewer dropped: " + e.text)
+	default:
+		log.Info("client closed by the relay: " + e.text)
+	}
+	if frame && e.code != 0 {
+		c.closeWith(e.code, e.text)
+	}
 }
 
 // CloseClients closes every connected client that match picks, each with a
 // close frame carrying code and reason (cut to fit), and returns how many it
 // picked. It returns at once; the clients close within a moment.
 func (s *Server) CloseClients(match func(ClientStats) bool, code int, reason string) int {
-	return s.closeMatching(func(c *client) bool { return match(c.stats()) }, code, reason)
+	return s.dropMatching(func(c *client) bool { return match(c.stats()) }, func(*client) ending {
+		return ending{dropAdmin, code, reason}
+	})
 }
 
-func (s *Server) closeMatching(match func(*client) bool, code int, reason string) int {
+// dropMatching drops every client match picks, as end says, and returns how
+// many it picked.
+func (s *Server) dropMatching(match func(*client) bool, end func(*client) ending) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, t := range s.topics {
 		for _, c := range t.clients {
 			if match(c) {
-				c.cancel(&closeCause{code: code, reason: reason})
+				c.drop(end(c))
 				n++
 			}
 		}
@@ -97,7 +187,9 @@ func (s *Server) closeMatching(match func(*client) bool, code int, reason string
 // refuses (close 1008, "token revoked"). It runs in the goroutine that
 // called Deny and returns at once.
 func (s *Server) closeToken(d auth.Denial) {
-	n := s.closeMatching(func(c *client) bool { return d.Refuses(c.grant.ID, c.grant.Path) }, websocket.ClosePolicyViolation, "token revoked")
+	n := s.dropMatching(func(c *client) bool { return d.Refuses(c.grant.ID, c.grant.Path) }, func(c *client) ending {
+		return c.endFor(dropRevoked, 0)
+	})
 	s.log.WithFields(logrus.Fields{"token": d.JTI, "path": d.Path, "clients": n}).Info("revoked token's connections closed")
 }
 
@@ -105,8 +197,8 @@ func (s *Server) closeToken(d auth.Denial) {
 // viewers' backlogs.
 func (s *Server) scanStep() uint64 { return uint64(max(s.cfg.QueueBytes/8, 1)) }
 
-// dropBehind disconnects t's viewers whose backlog is over QueueBytes. It
-// ends their subscriptions at once, so that their queues stop growing, and
+// dropBehind drops t's viewers whose backlog is over QueueBytes. It ends
+// their subscriptions at once, so that their queues stop growing, and
 // empties the queues, so that a pump stuck in a write holds only its batch.
 func (s *Server) dropBehind(t *topic) {
 	pos := t.pos.Load()
@@ -127,13 +219,8 @@ func (s *Server) dropBehind(t *topic) {
 		if backlog <= s.cfg.QueueBytes {
 			continue
 		}
-		reason := "too slow: fell " + humanBytes(uint64(backlog)) + " behind"
-		c.cancel(&closeCause{code: websocket.ClosePolicyViolation, reason: reason})
+		c.drop(c.endFor(dropBacklog, backlog))
 		c.sub.Close()
-		if !c.sub.Kicked() && c.dropped.CompareAndSwap(false, true) {
-			t.behind.Add(1)
-			c.log.WithField("backlog", backlog).Info("viewer dropped: " + reason)
-		}
 		for q := c.sub.C(); len(q) > 0; {
 			select {
 			case <-q:

@@ -205,12 +205,13 @@ func TestSlowViewers(t *testing.T) {
 		dial         func(network, addr string) (net.Conn, error)
 		resume       bool // start reading once the drop is counted
 		wantCloseMsg string
+		reason       string // in /stats
 	}{
-		{"full queue", Config{Queue: 8, WriteTimeout: 20 * time.Second}, nil, true, "too slow: fell 8 messages behind"},
-		{"backlog bytes", Config{Queue: 100000, QueueBytes: 1 << 20, WriteTimeout: 20 * time.Second}, smallReceiveBuffer, true, "MiB behind"},
+		{"full queue", Config{Queue: 8, WriteTimeout: 20 * time.Second}, nil, true, "too slow: fell 8 messages behind", "queue_full"},
+		{"backlog bytes", Config{Queue: 100000, QueueBytes: 1 << 20, WriteTimeout: 20 * time.Second}, smallReceiveBuffer, true, "MiB behind", "backlog_bytes"},
 		// Long enough that the healthy viewer, reading all along, never
 		// misses it on a busy machine.
-		{"write deadline", Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 2 * time.Second}, tinyReceiveBuffer, false, ""},
+		{"write deadline", Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 2 * time.Second}, tinyReceiveBuffer, false, "", "write_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRelay(t, tc.cfg)
@@ -288,6 +289,9 @@ func TestSlowViewers(t *testing.T) {
 			getJSON(t, r.http.URL+"/stats?format=json", "", &st)
 			if len(st.Topics) != 1 || st.Topics[0].DroppedViewers != 1 || st.Topics[0].Viewers != 1 {
 				t.Fatalf("/stats: %+v, want /out/s with 1 viewer and 1 dropped", st.Topics)
+			}
+			if d := st.Topics[0].Drops; len(d) != 1 || d[tc.reason] != 1 {
+				t.Fatalf("/stats: drops %v, want one for %s", d, tc.reason)
 			}
 		})
 	}
@@ -551,6 +555,12 @@ func TestCloseClients(t *testing.T) {
 		t.Fatalf("the picked client read %v, want close 4001 \"token revoked\"", err)
 	}
 	r.waitClients(t, "/out/lab1/cam", 1, 1, 0)
+	if d := r.topic("/out/lab1/cam").Drops; len(d) != 1 || d["admin"] != 1 {
+		t.Fatalf("/stats: drops %v, want one by admin", d)
+	}
+	if _, page := r.getStats(t, "", "html"); !strings.Contains(page, "Closed by the relay: admin 1") {
+		t.Fatalf("the stats page does not show the drop:\n%s", page)
+	}
 	// The others carry on.
 	send(t, pub, bin, []byte("still here"))
 	if _, b := read(t, v2); string(b) != "still here" {

@@ -43,6 +43,11 @@ type TopicReport struct {
 	// DroppedViewers counts viewers disconnected for being too slow (a full
 	// queue, a backlog over QueueBytes, or a passed write deadline).
 	DroppedViewers uint64 `json:"droppedViewers"`
+	// Drops counts the clients the relay ended, by reason: queue_full,
+	// backlog_bytes and write_timeout (which DroppedViewers sums),
+	// token_expired, token_revoked, admin (CloseClients) and shutdown.
+	// Reasons that ended none are left out.
+	Drops map[string]uint64 `json:"drops,omitempty"`
 	// DroppedMessages counts messages that found a full queue.
 	DroppedMessages uint64        `json:"droppedMessages"`
 	Since           time.Time     `json:"since"`
@@ -127,11 +132,11 @@ func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 			BytesOut:        hs.BytesOut,
 			RateIn:          t.rate.in,
 			RateOut:         t.rate.out,
-			DroppedViewers:  hs.Kicked + t.timeouts.Load() + t.behind.Load(),
 			DroppedMessages: hs.Dropped,
 			Since:           t.since,
 			Clients:         make([]ClientStats, 0, len(t.clients)),
 		}
+		ts.DroppedViewers, ts.Drops = t.dropCounts()
 		for _, c := range t.clients {
 			switch c.role {
 			case Publisher:

@@ -17,7 +17,7 @@ import (
 // puts a client on the topic its grant names, within the limits (limits.go),
 // and leave takes it off; a topic lives while it has clients. Both hold
 // Server.mu, as does everything that walks the registry (stats, the index,
-// metrics, closing by admin, deny or backlog).
+// metrics, drops by admin, deny or backlog).
 
 // topic is the relay's view of a hub topic: its clients and what the hub
 // does not count. It lives while it has clients.
@@ -34,8 +34,8 @@ type topic struct {
 	subs      int       // viewers and peers among clients
 	liveSince time.Time // when pubs last became 1
 
-	timeouts atomic.Uint64 // viewers dropped for a passed write deadline
-	behind   atomic.Uint64 // viewers dropped for a backlog over QueueBytes
+	// drops counts the clients the relay ended, by reason (drop.go).
+	drops [numDropReasons]atomic.Uint64
 
 	// pos counts the bytes relay readers have published to the topic,
 	// added before each Publish, so that a viewer's backlog is pos less
@@ -78,7 +78,7 @@ func (s *Server) admit(g *auth.Grant, r *http.Request) (*client, error) {
 		t = &topic{name: g.Topic, since: time.Now(), ht: s.hub.Join(g.Topic), clients: make(map[uint64]*client)}
 		s.topics[g.Topic] = t
 	}
-	ctx, cancel := context.WithCancelCause(s.ctx)
+	ctx, cancel := context.WithCancel(s.ctx)
 	c := &client{
 		s:      s,
 		id:     s.hub.NewID(),
@@ -105,7 +105,7 @@ func (s *Server) admit(g *auth.Grant, r *http.Request) (*client, error) {
 
 // leave undoes admit.
 func (s *Server) leave(c *client) {
-	c.cancel(nil)
+	c.cancel()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t := c.topic

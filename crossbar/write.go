@@ -28,7 +28,7 @@ import (
 //
 // Every write goes through the client's frameConn (conn.go), under its one
 // lock, so frames never interleave. Anyone else who wants a client closed
-// (drop.go) asks the pump.
+// (a drop, drop.go) asks the pump.
 
 // writeSide is what the write pump keeps, and what it is sent.
 type writeSide struct {
@@ -49,9 +49,9 @@ const (
 )
 
 // writePump is the client's one writer (see above) until the client ends:
-// closed by the relay, with a close frame, or by the reader stopping, whose
-// close frame it answers. When it ends it closes the connection so that the
-// reader ends too.
+// by a drop, whose close it sends (finish), or by the reader stopping,
+// whose close frame it answers. When it ends it closes the connection so
+// that the reader ends too.
 func (c *client) writePump(first *hub.Message) {
 	defer func() { _ = c.nc.Close() }()
 	ping := time.NewTicker(c.s.cfg.PingInterval)
@@ -96,8 +96,8 @@ func (c *client) writePump(first *hub.Message) {
 			}
 		case <-ping.C:
 			if c.grant.Expired(c.s.cfg.Now()) {
-				c.log.Info("client closed by the relay: token expired")
-				c.closeWith(websocket.ClosePolicyViolation, "token expired")
+				c.drop(c.endFor(dropExpired, 0))
+				c.finish(true)
 				return
 			}
 			if err := c.writeControl(websocket.PingMessage, nil); err != nil {
@@ -113,7 +113,7 @@ func (c *client) writePump(first *hub.Message) {
 			}
 			return
 		case <-c.ctx.Done():
-			c.closeForCause()
+			c.ended()
 			return
 		}
 	}
