@@ -36,7 +36,12 @@ func newFixture(t testing.TB, cfg Config, rcfg rules.Config) *fixture {
 // newFixtureLog is newFixture logging to log.
 func newFixtureLog(t testing.TB, cfg Config, rcfg rules.Config, log *logrus.Entry) *fixture {
 	t.Helper()
-	h := hub.New()
+	return newFixtureHub(t, cfg, rcfg, log, hub.New())
+}
+
+// newFixtureHub is newFixtureLog on a hub the test has set up.
+func newFixtureHub(t testing.TB, cfg Config, rcfg rules.Config, log *logrus.Entry, h *hub.Hub) *fixture {
+	t.Helper()
 	a, err := agg.New(agg.Config{}, h, log)
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,9 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.log.WithFields(map[string]any{"stream": name, "remote": r.RemoteAddr})
 	log.Debug("preview connected")
-	sub := s.hub.Subscribe(s.rules.Topic(name), hub.SubConfig{Queue: previewQueue, Policy: hub.Kick})
+	// Replay: the topic's keyframe cache, if it has one (vw stream gives
+	// streams and feeds one), so that the player has a picture at once.
+	sub := s.hub.Subscribe(s.rules.Topic(name), hub.SubConfig{Queue: previewQueue, Policy: hub.Kick, Replay: true})
 
 	defer sub.Close()
 
@@ -79,17 +81,26 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 }
 
 // writePreview is the preview's write loop: it writes the subscription's
-// messages to conn until something ends it, and says what did.
+// messages to conn until something ends it, and says what did. The replay
+// goes first.
 func (s *Server) writePreview(conn *websocket.Conn, sub *hub.Sub, gone <-chan struct{}) string {
+	write := func(m *hub.Message) error {
+		typ := websocket.BinaryMessage
+		if m.Text {
+			typ = websocket.TextMessage
+		}
+		_ = conn.SetWriteDeadline(time.Now().Add(previewWriteWait))
+		return conn.WriteMessage(typ, m.Data)
+	}
+	for _, m := range sub.Replay() {
+		if err := write(m); err != nil {
+			return "write failed"
+		}
+	}
 	for {
 		select {
 		case m := <-sub.C():
-			typ := websocket.BinaryMessage
-			if m.Text {
-				typ = websocket.TextMessage
-			}
-			_ = conn.SetWriteDeadline(time.Now().Add(previewWriteWait))
-			if err := conn.WriteMessage(typ, m.Data); err != nil {
+			if err := write(m); err != nil {
 				return "write failed"
 			}
 		case <-sub.Done():

@@ -109,19 +109,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.conn, c.nc = conn, hw.conn
 	c.log.WithField("subprotocol", conn.Subprotocol()).Debug("connected")
 
-	var first *hub.Message
+	var replay []*hub.Message
 	if c.role != Publisher {
-		sub := c.subscribe()
+		var sub *hub.Sub
+		sub, replay = c.subscribe()
 		defer sub.Close()
-		if c.role == Viewer {
-			first = c.topic.psi.message()
-		}
 	}
 
 	pumpDone := make(chan struct{})
 	go func() {
 		defer close(pumpDone)
-		c.writePump(first)
+		c.writePump(replay)
 	}()
 	err = c.readPump()
 	close(c.reader.stop)
@@ -133,18 +131,23 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 // subscribe joins a viewer or peer to its topic's messages: written to
 // directly by the publisher where the socket allows, dropped at once by
 // the hub if its queue fills.
-func (c *client) subscribe() *hub.Sub {
-	cfg := hub.SubConfig{ID: c.id, Queue: c.s.cfg.Queue, Policy: hub.Kick, OnKick: c.kicked}
+func (c *client) subscribe() (*hub.Sub, []*hub.Message) {
+	// A viewer of a stream starts with its PAT/PMT and latest GOP.
+	cfg := hub.SubConfig{ID: c.id, Queue: c.s.cfg.Queue, Policy: hub.Kick, OnKick: c.kicked, Replay: c.role == Viewer}
 	if c.nc.raw != nil {
 		cfg.Direct = c.direct
 	}
 	sub := c.s.hub.Subscribe(c.topic.name, cfg)
 	// Read after subscribing: a message counted in pos from here on is in
 	// the queue (pos grows before Publish), so a backlog is never
-	// overstated.
+	// overstated. The replay counts as published since it joined.
 	pos := c.topic.pos.Load()
+	replay := sub.Replay()
+	for _, m := range replay {
+		pos -= uint64(len(m.Data))
+	}
 	c.s.mu.Lock() // Stats and dropBehind read them
 	c.sub, c.subPos = sub, pos
 	c.s.mu.Unlock()
-	return sub
+	return sub, replay
 }

@@ -5,8 +5,12 @@ import (
 )
 
 // family returns the codec family of the topic's program, read from the
-// cached PMT: which player its viewers need. FamilyNone when unknown.
+// cached PMT: which player its viewers need. FamilyNone when unknown, and
+// for a topic that keeps no tables (c nil).
 func (c *psiCache) family() ts.Family {
+	if c == nil {
+		return ts.FamilyNone
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var pmt ts.PMT

@@ -25,6 +25,10 @@
 // write left unwritten, in one writev. A viewer that falls a queue's length
 // behind, or whose write deadline passes, is disconnected with a close
 // reason and counted; it never slows the publisher or another viewer.
+//
+// Every stream keeps a keyframe cache (cache.go): its PAT/PMT and the
+// messages since its latest keyframe, which a viewer joining is sent first,
+// so that its player has a picture at once instead of at the next keyframe.
 package crossbar
 
 import (
@@ -50,8 +54,10 @@ import (
 // Memory: a message is read into one buffer that every viewer's queue shares,
 // so what a topic holds is its slowest viewer's backlog, bounded by Queue
 // messages and by QueueBytes, whichever comes first (plus, per viewer, the
-// batch its pump is writing: at most 256 KiB or one message). MaxMessage
-// bounds one message; QueueBytes, not Queue × MaxMessage, bounds a backlog.
+// batch its pump is writing: at most 256 KiB or one message), and its
+// keyframe cache, bounded by CacheBytes (references to the same buffers,
+// which viewers' backlogs may share). MaxMessage bounds one message;
+// QueueBytes, not Queue × MaxMessage, bounds a backlog.
 type Config struct {
 	// Auth decides who may connect: a token (Authorization: Bearer, or a
 	// one-time ?code= from the access point) or a public prefix; it serves
@@ -112,6 +118,17 @@ type Config struct {
 	// a publisher, oldest first); the rest are summed under topic="other".
 	// Default 200.
 	MetricsTopics int
+	// CacheBytes bounds each stream's keyframe cache: the messages since
+	// the start of its latest keyframe, which a viewer joining gets first so
+	// that its player shows a picture at once. A GOP that outgrows it is
+	// dropped and the cache holds only the PAT/PMT until the next keyframe.
+	// The messages are the ones viewers' queues share, not copies. Default
+	// DefaultCacheBytes (4 MiB); negative keeps only the PAT/PMT.
+	CacheBytes int64
+	// CacheTotalBytes bounds the keyframe caches of all streams together;
+	// a stream whose GOP would take them past it keeps only its PAT/PMT
+	// until its next keyframe. Default 64 × CacheBytes.
+	CacheTotalBytes int64
 	// Title names the relay on its pages. Default "vw relay".
 	Title string
 	// Now is the clock that token expiry of live connections is checked
@@ -182,6 +199,7 @@ type Server struct {
 	statsPage *template.Template
 	upgrader  websocket.Upgrader
 	started   time.Time
+	caches    *cacheBudget // what the streams' keyframe caches hold together
 
 	ctx        context.Context // cancelled by Close: every connection closes
 	cancel     context.CancelFunc
@@ -241,6 +259,8 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 			httpError(w, status, reason.Error())
 		},
 	}
+	s.caches = newCacheBudget(cfg.CacheBytes, cfg.CacheTotalBytes)
+	h.KeepWith(s.caches.keepers(isStreamTopic))
 	s.removeDeny = a.OnDeny(s.closeToken)
 	s.statsPage = newStatsPage()
 	s.pages = jsmpeg.New(jsmpeg.Config{

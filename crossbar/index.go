@@ -52,7 +52,7 @@ func (s *Server) buildIndex() []jsmpeg.Stream {
 	s.mu.Lock()
 	rows := make([]row, 0, len(s.live))
 	for name, t := range s.live {
-		rows = append(rows, row{jsmpeg.Stream{Name: name, Viewers: t.subs, BitRate: t.rate.in, Since: t.liveSince}, &t.psi})
+		rows = append(rows, row{jsmpeg.Stream{Name: name, Viewers: t.subs, BitRate: t.rate.in, Since: t.liveSince}, t.psi})
 	}
 	s.mu.Unlock()
 	out := make([]jsmpeg.Stream, 0, len(rows))

@@ -50,7 +50,9 @@ func lastPSI(b []byte) (pat, pmt []byte) {
 // TestLateViewerGetsPSI checks that a viewer joining a running stream first
 // receives the stream's current PAT and PMT, then the stream, however the
 // publisher cuts its messages; and that a viewer there from the start gets
-// the stream as sent.
+// the stream as sent. The keyframe cache is off (CacheBytes < 0), as when
+// a GOP outgrows it: the PAT/PMT are what is left (the GOP is tested in
+// cache_test.go).
 func TestLateViewerGetsPSI(t *testing.T) {
 	stream := ffmpegTS(t)
 	// The part sent before the late viewer joins ends just after the second
@@ -82,7 +84,7 @@ func TestLateViewerGetsPSI(t *testing.T) {
 		{"one message", cut},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startRelay(t, Config{})
+			r := startRelay(t, Config{CacheBytes: -1})
 			pub := r.dial(t, "/in/cam")
 			early := r.dial(t, "/out/cam")
 			r.waitClients(t, "/out/cam", 1, 1, 0)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/wsframe"
-	"github.com/vwlab/vw/ts"
 )
 
 // The read side: the connection's handler goroutine reads every message
@@ -19,10 +18,7 @@ import (
 
 // readSide is what the handler goroutine keeps while it reads.
 type readSide struct {
-	sizeHint  int // the last message's size: the next buffer's
-	unaligned bool
-	aligner   ts.Aligner // a publisher's packets, when its messages are not whole ones
-	scratch   []byte
+	sizeHint int // the last message's size: the next buffer's
 
 	// For the pump: stop is closed when the reader has finished, and
 	// closeReply, set before, is the close frame that answers the peer's.
@@ -80,9 +76,6 @@ func (c *client) readPump() error {
 		if err != nil {
 			return err
 		}
-		if c.role == Publisher {
-			c.observePSI(m.Data)
-		}
 		n := uint64(len(m.Data))
 		if c.sub != nil {
 			c.own.Add(n)
@@ -104,7 +97,7 @@ func (c *client) readPump() error {
 // every viewer writes as is.
 func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
 	const room = wsframe.MaxUnmasked
-	buf := make([]byte, room, room+c.reader.sizeHint)
+	buf := make([]byte, room, room+c.reader.sizeHint+1)
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -120,6 +113,12 @@ func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
 	}
 	n := len(buf) - room
 	c.reader.sizeHint = max(n, 512)
+	if spare := cap(buf) - len(buf); spare > 64 && spare > n/4 {
+		// Sized for another message: this one lives as long as a viewer's
+		// queue or the stream's keyframe cache holds it, so it moves to a
+		// buffer that fits rather than keep the spare room alive.
+		buf = append(make([]byte, 0, len(buf)), buf...)
+	}
 	h := wsframe.HeaderLen(n, false)
 	wsframe.PutHeader(buf[room-h:room], mt, n, nil)
 	return &hub.Message{
@@ -128,32 +127,4 @@ func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
 		Text:   mt == websocket.TextMessage,
 		From:   c.id,
 	}, nil
-}
-
-// observePSI feeds a publisher's packets to the topic's PAT/PMT cache. A
-// publisher that sends whole packets per message is scanned in place; one
-// that does not goes through an Aligner from then on.
-func (c *client) observePSI(data []byte) {
-	rd := &c.reader
-	if !rd.unaligned && aligned(data) {
-		c.topic.psi.observe(data)
-		return
-	}
-	rd.unaligned = true
-	rd.scratch = rd.aligner.Append(rd.scratch[:0], data)
-	c.topic.psi.observe(rd.scratch)
-}
-
-// aligned reports whether b is whole packets, each starting with the sync
-// byte.
-func aligned(b []byte) bool {
-	if len(b)%ts.PacketSize != 0 {
-		return false
-	}
-	for i := 0; i < len(b); i += ts.PacketSize {
-		if b[i] != ts.SyncByte {
-			return false
-		}
-	}
-	return true
 }

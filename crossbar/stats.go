@@ -49,9 +49,15 @@ type TopicReport struct {
 	// Reasons that ended none are left out.
 	Drops map[string]uint64 `json:"drops,omitempty"`
 	// DroppedMessages counts messages that found a full queue.
-	DroppedMessages uint64        `json:"droppedMessages"`
-	Since           time.Time     `json:"since"`
-	Clients         []ClientStats `json:"clients"`
+	DroppedMessages uint64 `json:"droppedMessages"`
+	// CacheBytes is the memory a stream's keyframe cache holds (messages
+	// that viewers' queues share, not copies), and KeyframeAgeMs how old
+	// its keyframe is; absent while it holds none (a new stream before its
+	// first keyframe, a GOP over the cache's bound).
+	CacheBytes    uint64        `json:"cacheBytes"`
+	KeyframeAgeMs *int64        `json:"keyframeAgeMs,omitempty"`
+	Since         time.Time     `json:"since"`
+	Clients       []ClientStats `json:"clients"`
 }
 
 // ClientStats describes one connection.
@@ -137,6 +143,14 @@ func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 			Clients:         make([]ClientStats, 0, len(t.clients)),
 		}
 		ts.DroppedViewers, ts.Drops = t.dropCounts()
+		if t.cache != nil {
+			n, age, ok := t.cache.stats()
+			ts.CacheBytes = uint64(n)
+			if ok {
+				ms := age.Milliseconds()
+				ts.KeyframeAgeMs = &ms
+			}
+		}
 		for _, c := range t.clients {
 			switch c.role {
 			case Publisher:
@@ -189,6 +203,9 @@ func newStatsPage() *template.Template {
 			return strconv.FormatFloat(bps/1e3, 'f', 0, 64) + " kbit/s"
 		},
 		"ago": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+		"ms": func(ms int64) string {
+			return (time.Duration(ms) * time.Millisecond).Round(100 * time.Millisecond).String()
+		},
 	}).ParseFS(templates, "templates/stats.html"))
 }
 

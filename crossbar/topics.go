@@ -24,8 +24,9 @@ import (
 type topic struct {
 	name  string
 	since time.Time
-	ht    *hub.Topic // held joined while the topic lives
-	psi   psiCache
+	ht    *hub.Topic     // held joined while the topic lives
+	cache *keyframeCache // ht's Keeper: PAT/PMT and the latest GOP; nil but for streams
+	psi   *psiCache      // the cache's PAT/PMT; nil but for streams
 
 	// guarded by Server.mu
 	clients   map[uint64]*client
@@ -76,6 +77,9 @@ func (s *Server) admit(g *auth.Grant, r *http.Request) (*client, error) {
 	}
 	if t == nil {
 		t = &topic{name: g.Topic, since: time.Now(), ht: s.hub.Join(g.Topic), clients: make(map[uint64]*client)}
+		if t.cache, _ = t.ht.Keeper().(*keyframeCache); t.cache != nil {
+			t.psi = &t.cache.psi
+		}
 		s.topics[g.Topic] = t
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -111,7 +115,9 @@ func (s *Server) leave(c *client) {
 	t := c.topic
 	s.partLocked(c)
 	if c.role == Publisher && t.pubs == 0 {
-		t.psi.reset()
+		if t.cache != nil {
+			t.cache.reset()
+		}
 		s.log.WithField("stream", t.name).Info("stream ended")
 	}
 	if len(t.clients) == 0 {

@@ -51,8 +51,9 @@ const (
 // writePump is the client's one writer (see above) until the client ends:
 // by a drop, whose close it sends (finish), or by the reader stopping,
 // whose close frame it answers. When it ends it closes the connection so
-// that the reader ends too.
-func (c *client) writePump(first *hub.Message) {
+// that the reader ends too. A viewer's replay (its stream's PAT/PMT and
+// latest GOP) goes before anything from its queue.
+func (c *client) writePump(replay []*hub.Message) {
 	defer func() { _ = c.nc.Close() }()
 	ping := time.NewTicker(c.s.cfg.PingInterval)
 	defer ping.Stop()
@@ -61,11 +62,9 @@ func (c *client) writePump(first *hub.Message) {
 	if c.sub != nil {
 		queue, kicked = c.sub.C(), c.sub.Done()
 	}
-	if first != nil {
-		if err := c.write(first, false); err != nil {
-			c.writeFailed(err)
-			return
-		}
+	if err := c.writeReplay(replay); err != nil {
+		c.writeFailed(err)
+		return
 	}
 	if c.sub != nil {
 		c.nc.allowDirect()
@@ -80,7 +79,7 @@ func (c *client) writePump(first *hub.Message) {
 				return
 			default:
 			}
-			if err := c.write(m, true); err != nil {
+			if err := c.write(m); err != nil {
 				c.writeFailed(err)
 				return
 			}
@@ -119,9 +118,26 @@ func (c *client) writePump(first *hub.Message) {
 	}
 }
 
-// write sends m and whatever else is queued behind it, in one syscall.
-// fromQueue says whether m came from the queue.
-func (c *client) write(m *hub.Message, fromQueue bool) error {
+// writeReplay sends the messages a viewer starts with, in batches, before
+// anything from its queue.
+func (c *client) writeReplay(replay []*hub.Message) error {
+	for len(replay) > 0 {
+		n, size := 0, 0
+		for n < len(replay) && n < maxBatch && size < maxBatchBytes {
+			size += len(replay[n].Data)
+			n++
+		}
+		if err := c.writeBatch(replay[:n], 0); err != nil {
+			return err
+		}
+		replay = replay[n:]
+	}
+	return nil
+}
+
+// write sends m, taken from the queue, and whatever else is queued behind
+// it, in one syscall.
+func (c *client) write(m *hub.Message) error {
 	w := &c.writer
 	batch := append(w.batch[:0], m)
 	size := len(m.Data)
@@ -135,6 +151,15 @@ drain:
 			break drain
 		}
 	}
+	err := c.writeBatch(batch, len(batch))
+	w.batch = batch[:0]
+	return err
+}
+
+// writeBatch writes batch in one writev; consumed of them came from the
+// queue. It clears batch, so that nothing written stays referenced.
+func (c *client) writeBatch(batch []*hub.Message, consumed int) error {
+	w := &c.writer
 	iov := w.iov[:0]
 	hdrs := w.hdrs[:0]
 	var n uint64
@@ -163,21 +188,17 @@ drain:
 	}
 	_, err := c.nc.writeBuffers(iov, c.s.cfg.WriteTimeout)
 	clear(iov[:cap(iov)])
+	k := len(batch)
 	clear(batch)
-	w.iov, w.hdrs, w.batch = iov[:0], hdrs[:0], batch[:0]
+	w.iov, w.hdrs = iov[:0], hdrs[:0]
 	if err != nil {
 		return err
 	}
-	c.msgsOut.Add(uint64(len(batch)))
+	c.msgsOut.Add(uint64(k))
 	c.bytesOut.Add(n)
 	if c.sub != nil {
-		// Written: the hub may hand the next message over directly. The
-		// first message is from the queue unless it is the PSI sent first.
-		k := len(batch)
-		if !fromQueue {
-			k--
-		}
-		c.sub.Consumed(k)
+		// Written: the hub may hand the next message over directly.
+		c.sub.Consumed(consumed)
 	}
 	return nil
 }

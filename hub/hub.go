@@ -10,6 +10,11 @@
 // its queue while nothing is queued: a consumer that can take a message at
 // once without blocking (a non-blocking socket write, say) then costs the
 // publisher no channel operation and itself no goroutine wake-up.
+//
+// A topic may have a Keeper, which keeps part of its past (a stream's latest
+// keyframe onwards) for subscribers that join later: such a subscriber gets
+// what the Keeper held when it joined, then everything published after,
+// each message once.
 package hub
 
 import (
@@ -71,7 +76,27 @@ type SubConfig struct {
 	// own goroutine is stuck in a write. It must not block. Close does not
 	// call it.
 	OnKick func()
+	// Replay asks for what the topic's Keeper holds, if it has one: the
+	// subscriber finds it in Sub.Replay, to handle before anything from C.
+	Replay bool
 }
+
+// Keeper keeps part of a topic's past for subscribers that join later. The
+// hub serialises Keep with Replay and with the subscriptions that ask for
+// one, so that such a subscriber gets every message exactly once: in its
+// replay if it was kept before the subscriber joined, in its queue if not.
+type Keeper interface {
+	// Keep is given every message published to the topic, in order, before
+	// any subscriber gets it. It runs in the publisher's goroutine, holding
+	// up the topic's other publishers and new subscribers: it must be quick
+	// and must not block.
+	Keep(*Message)
+	// Replay appends to dst what a subscriber joining now gets first.
+	Replay(dst []*Message) []*Message
+}
+
+// A Keeper with a Close method has it called when its topic goes away (the
+// last Leave), to let go of what it keeps.
 
 // DefaultQueue is the queue length used when SubConfig.Queue is zero.
 const DefaultQueue = 256
@@ -79,14 +104,24 @@ const DefaultQueue = 256
 // Hub is a set of topics, created on first use and removed when the last
 // publisher or subscriber leaves.
 type Hub struct {
-	mu     sync.Mutex
-	topics map[string]*Topic
-	nextID atomic.Uint64
+	mu       sync.Mutex
+	topics   map[string]*Topic
+	keepWith func(topic string) Keeper // guarded by mu
+	nextID   atomic.Uint64
 }
 
 // New returns an empty hub.
 func New() *Hub {
 	return &Hub{topics: make(map[string]*Topic)}
+}
+
+// KeepWith has every topic created from now on ask keeper for its Keeper;
+// keeper returns nil for a topic that keeps nothing. Topics that exist
+// already are not changed, so set it before any is created.
+func (h *Hub) KeepWith(keeper func(topic string) Keeper) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.keepWith = keeper
 }
 
 // NewID returns an ID unique within this hub, for Message.From and
@@ -105,6 +140,9 @@ func (h *Hub) Join(name string) *Topic {
 		t = &Topic{name: name, hub: h, since: time.Now()}
 		t.now = func() time.Duration { return time.Since(t.since) }
 		t.subs.Store(&[]*Sub{})
+		if h.keepWith != nil {
+			t.keeper = h.keepWith(name)
+		}
 		h.topics[name] = t
 	}
 	t.mu.Lock()
@@ -163,6 +201,12 @@ type Topic struct {
 	refs int                    // joins, including one per subscription
 	subs atomic.Pointer[[]*Sub] // copy-on-write; read without a lock
 
+	// keeper, set when the topic is created, sees every message before
+	// its subscribers; keepMu makes each Keep and the subscriber list it
+	// fans out to one step, and each replay and its subscription another.
+	keeper Keeper
+	keepMu sync.Mutex
+
 	// now is the monotonic time since the topic began; tests replace it.
 	now func() time.Duration
 	// Direct hand-overs cost the publisher time, paid back at DirectShare
@@ -182,13 +226,16 @@ func (t *Topic) Name() string { return t.name }
 // it; a later Join creates it afresh with zeroed counters.
 func (t *Topic) Leave() {
 	t.hub.mu.Lock()
-	defer t.hub.mu.Unlock()
 	t.mu.Lock()
 	t.refs--
 	gone := t.refs == 0
 	t.mu.Unlock()
 	if gone && t.hub.topics[t.name] == t {
 		delete(t.hub.topics, t.name)
+	}
+	t.hub.mu.Unlock()
+	if c, ok := t.keeper.(interface{ Close() }); ok && gone {
+		c.Close()
 	}
 }
 
@@ -214,7 +261,7 @@ func (t *Topic) Publish(m *Message) {
 	var sent uint64
 	var start, budget, debt time.Duration // set at the first Direct offer
 	began, over := false, false
-	for _, s := range *t.subs.Load() {
+	for _, s := range t.keep(m) {
 		if s.id == m.From {
 			continue
 		}
@@ -258,6 +305,22 @@ func (t *Topic) Publish(m *Message) {
 	}
 }
 
+// keep gives m to the topic's Keeper, if any, and returns the subscribers
+// to offer m to: those that had joined when it was kept, so that any
+// subscriber that joins later has m in its replay instead.
+func (t *Topic) keep(m *Message) []*Sub {
+	if t.keeper == nil {
+		return *t.subs.Load()
+	}
+	t.keepMu.Lock()
+	defer t.keepMu.Unlock()
+	t.keeper.Keep(m)
+	return *t.subs.Load()
+}
+
+// Keeper returns the topic's Keeper, or nil.
+func (t *Topic) Keeper() Keeper { return t.keeper }
+
 // settleDirect pays back the Direct debt for the time passed since it was
 // last settled, and returns now and what is still owed. Publishers racing
 // here may lose each other's updates: the share is a bound on a heuristic,
@@ -283,12 +346,17 @@ func (t *Topic) subscribe(cfg SubConfig) *Sub {
 	}
 	s := &Sub{t: t, id: id, policy: cfg.Policy, direct: cfg.Direct, onKick: cfg.OnKick, c: make(chan *Message, q), done: make(chan struct{})}
 	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cfg.Replay && t.keeper != nil {
+		t.keepMu.Lock()
+		defer t.keepMu.Unlock()
+		s.replay = t.keeper.Replay(nil)
+	}
 	old := *t.subs.Load()
 	next := make([]*Sub, len(old), len(old)+1)
 	copy(next, old)
 	next = append(next, s)
 	t.subs.Store(&next)
-	t.mu.Unlock()
 	return s
 }
 
@@ -351,6 +419,7 @@ type Sub struct {
 	direct func(*Message) bool
 	onKick func()
 	c      chan *Message // never closed, so a racing Publish cannot panic
+	replay []*Message    // what the Keeper held at subscription, until taken
 	// queued counts the messages queued and not yet marked Consumed, kept
 	// only for a subscriber with Direct.
 	queued atomic.Int64
@@ -363,6 +432,16 @@ type Sub struct {
 
 // C returns the queue of messages.
 func (s *Sub) C() <-chan *Message { return s.c }
+
+// Replay returns, the first time it is called, the messages the topic's
+// Keeper held when the subscription began (with SubConfig.Replay): they
+// come before anything from C, and none of them is also in C. Later calls
+// return nil. Call it from the goroutine that reads C.
+func (s *Sub) Replay() []*Message {
+	r := s.replay
+	s.replay = nil
+	return r
+}
 
 // Done is closed when the subscription ends, by Close or by a kick.
 func (s *Sub) Done() <-chan struct{} { return s.done }

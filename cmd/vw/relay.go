@@ -37,6 +37,7 @@ type relayConfig struct {
 	TrustedProxies  []string `envconfig:"RELAY_TRUSTED_PROXIES" flag:"trusted-proxies" desc:"reverse proxies in front of the relay, comma-separated addresses or CIDRs: for their requests the client address comes from X-Forwarded-For"`
 	State           string   `envconfig:"RELAY_STATE" flag:"state" desc:"file that keeps the deny list across restarts (default $STATE_DIRECTORY/relay.json, else ~/.local/state/vw/relay.json); off keeps none"`
 	MetricsTopics   int      `envconfig:"RELAY_METRICS_TOPICS" flag:"metrics-topics" default:"200" desc:"streams /metrics reports one by one (the oldest with a publisher); the rest are summed under topic=\"other\""`
+	CacheBytes      int      `envconfig:"RELAY_CACHE_BYTES" flag:"cache-bytes" default:"4194304" desc:"bytes of each stream's keyframe cache, which a viewer joining gets first so that it shows a picture at once (64 times this for all streams together); 0 keeps only the PAT/PMT"`
 	TLSCert         string   `envconfig:"RELAY_TLS_CERT" flag:"tls-cert" desc:"PEM certificate (chain) file; with --tls-key the relay serves HTTPS and WSS"`
 	TLSKey          string   `envconfig:"RELAY_TLS_KEY" flag:"tls-key" desc:"PEM private key file for --tls-cert"`
 }
@@ -95,6 +96,7 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 		MaxTopics:        cfg.MaxTopics,
 		TrustedProxies:   proxies,
 		MetricsTopics:    cfg.MetricsTopics,
+		CacheBytes:       cacheBytes(cfg.CacheBytes),
 	}, hub.New(), log.WithField("component", "relay"))
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		relay.Close()
@@ -164,4 +166,13 @@ func relayStatePath(setting string, withAuth bool, log *logrus.Entry) string {
 	default:
 		return setting
 	}
+}
+
+// cacheBytes maps VW_RELAY_CACHE_BYTES to crossbar.Config.CacheBytes, where
+// zero means the default and a negative value keeps only the PAT/PMT.
+func cacheBytes(n int) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return int64(n)
 }

@@ -17,7 +17,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/auth"
+	"github.com/vwlab/vw/crossbar"
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
+	"github.com/vwlab/vw/ts"
 )
 
 // signedWith checks that /out/ needs a token signed with secret for
@@ -326,5 +329,32 @@ func maxConnsPerAddr(t *testing.T, r *vwRun, v string) {
 	}
 	if got := dialStatus(t, "ws://"+r.addr+"/out/c", ""); got != http.StatusTooManyRequests {
 		t.Fatalf("connection %d from one address with at most %d: %d, want 429", n+1, n, got)
+	}
+}
+
+// cachesGOP checks that a stream's keyframe cache keeps a GOP of about
+// 24 KB (a keyframe and eight pictures) when v leaves room for it, and
+// keeps only the PAT/PMT otherwise.
+func cachesGOP(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	n, _ := strconv.Atoi(v)
+	pub := dialRaw(t, "ws://"+r.addr+"/in/k")
+	s := tscheck.NewSynth(true, 90000)
+	gop := s.Append(nil, 9)
+	for i := 0; i < len(gop); i += 7 * ts.PacketSize {
+		_ = pub.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := pub.WriteMessage(websocket.BinaryMessage, gop[i:min(i+7*ts.PacketSize, len(gop))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st crossbar.TopicReport
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		st, _ = topicStats(t, r.proc, "out/k")
+		return st.BytesIn == uint64(len(gop))
+	}, "the relay did not take the GOP in")
+	fits := n >= 2*len(gop)
+	if cached := st.KeyframeAgeMs != nil; cached != fits || st.CacheBytes > uint64(n) {
+		t.Fatalf("a %d-byte GOP with a %s-byte cache: cached %v (%d bytes), want %v", len(gop), v, cached, st.CacheBytes, fits)
 	}
 }

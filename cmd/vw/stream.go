@@ -16,6 +16,7 @@ import (
 
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/api"
+	"github.com/vwlab/vw/crossbar"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/jsmpeg"
 	"github.com/vwlab/vw/rules"
@@ -76,6 +77,11 @@ func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 		return fmt.Errorf("VW_CA_FILE: %w", err)
 	}
 	h := hub.New()
+	// Streams and feeds keep their latest keyframe onwards, so that the
+	// local preview shows a picture at once.
+	h.KeepWith(crossbar.KeyframeCaches(0, 0, func(topic string) bool {
+		return strings.HasPrefix(topic, agg.StreamTopic("")) || strings.HasPrefix(topic, agg.FeedTopic(""))
+	}))
 	a, err := agg.New(agg.Config{}, h, log.WithField("component", "agg"))
 	if err != nil {
 		return err

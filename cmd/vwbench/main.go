@@ -8,6 +8,7 @@
 //	vwbench churn [flags]       10,000 rule add/delete cycles: goroutines and heap after
 //	vwbench codecs [flags]      MPEG-1 vs H.264: bit rate at equal quality (SSIM), encoder CPU
 //	vwbench delay [flags]       an uplink capped at 75/50/25% of the stream's rate: delay behind live, audio share
+//	vwbench firstframe [flags]  Chromium opening the player of a 4 s GOP stream: first picture, delay behind live
 //
 // Servers under test run as child processes (vwbench serve-relay,
 // vwbench serve-floor) so that their CPU time is theirs alone.
@@ -42,6 +43,7 @@ commands:
   churn         rule add/delete cycles: goroutines and heap against the baseline
   codecs        MPEG-1 vs H.264 with the README's settings: bit rate at SSIM 0.95, encoder CPU
   delay         an uplink capped below the stream's rate: delay behind live, audio share, recovery
+  firstframe    the player page in Chromium, on a stream with a 4 s GOP: first picture and delay behind live
   serve-relay   (child) a relay built on crossbar.New, for fanout
   serve-floor   (child) one loop writing a PreparedMessage to every viewer, for fanout
 
@@ -69,9 +71,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := runChurn(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
-		return runCodecs(ctx, nil, stdout, stderr)
+		if err := runCodecs(ctx, nil, stdout, stderr); err != nil {
+			return err
+		}
+		return runFirstFrame(ctx, nil, stdout, stderr)
 	case "codecs":
 		return runCodecs(ctx, args, stdout, stderr)
+	case "firstframe":
+		return runFirstFrame(ctx, args, stdout, stderr)
 	case "path":
 		return runPath(ctx, args, stdout, stderr)
 	case "churn":

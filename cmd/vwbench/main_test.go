@@ -136,3 +136,26 @@ func TestDelayRuns(t *testing.T) {
 		t.Errorf("%s connections through the capped link, want 1", conns)
 	}
 }
+
+// TestFirstFrameRuns runs the first-frame benchmark with one load per
+// player against a vw built for the test: every figure comes out.
+func TestFirstFrameRuns(t *testing.T) {
+	testutil.NeedTool(t, "ffmpeg")
+	testutil.NeedTool(t, "chromium")
+	vw := filepath.Join(t.TempDir(), "vw")
+	if out, err := exec.Command("go", "build", "-o", vw, "../vw").CombinedOutput(); err != nil {
+		t.Fatalf("building vw: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut strings.Builder
+	if err := run(ctx, []string{"firstframe", "-vw", vw, "-loads", "1"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
+		t.Fatalf("firstframe: %v\nstderr: %s", err, errOut.String())
+	}
+	t.Log("\n" + out.String())
+	for _, want := range []string{"first picture after page load, via the relay", "behind live 3s after page load, on vw stream's preview", "relay memory per topic"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q row", want)
+		}
+	}
+}

@@ -180,14 +180,19 @@ type Player struct {
 	// AudioLevel is the latest peak level of the sound played, 0 to 1
 	// (the H.264 page).
 	AudioLevel float64 `json:"audioLevel"`
-	// BehindMs is how far the picture is behind the newest media received.
+	// BehindMs is how far the picture is behind the newest media received
+	// (the jsmpeg page: the newest video, by PTS).
 	BehindMs int `json:"behindMs"`
+	// FirstFrameMs is the time from the page's start to its first decoded
+	// picture (the jsmpeg page); 0 until then.
+	FirstFrameMs int `json:"firstFrameMs"`
 }
 
 // playerExpr copies the figures out, so that only plain data crosses.
 const playerExpr = `(() => { const v = window.vwPlayer; return v ? {state: v.state, frames: v.frames,
 	audioFrames: v.audioFrames, bytes: v.bytes, connects: v.connects, audio: v.audio, detail: v.detail,
-	status: v.status || 0, codec: v.codec || "", audioLevel: v.audioLevel || 0, behindMs: Math.round(v.behindMs || 0)} : null })()`
+	status: v.status || 0, codec: v.codec || "", audioLevel: v.audioLevel || 0, behindMs: Math.round(v.behindMs || 0),
+	firstFrameMs: Math.round(v.firstFrameMs || 0)} : null })()`
 
 // ErrNoPlayer means the page has no window.vwPlayer (yet).
 var ErrNoPlayer = errors.New("the page has no window.vwPlayer")

@@ -5,9 +5,11 @@ import "github.com/vwlab/vw/ts"
 // Synth writes a feed the way ffmpeg does, without ffmpeg: one elementary
 // stream on PID 0x100 (which also carries the PCR), PAT and PMT (PID
 // 0x1000) before the first frame and every 100 ms, continuity counters from
-// 0. Video frames are 25 per second, unbounded PES, a keyframe (random
-// access) every 12; audio frames are MP2-sized (1152 samples at 44.1 kHz,
-// 209 bytes) with a bounded PES. Payload bytes are filler: good enough for
+// 0. Video frames are 25 per second, unbounded PES, a keyframe every 12
+// (flagged random access, and starting as ffmpeg's do: MPEG-1 with a
+// sequence header and a GOP header, H.264 with an SPS and a PPS before an
+// IDR slice); audio frames are MP2-sized (1152 samples at 44.1 kHz, 209
+// bytes) with a bounded PES. Payload bytes are filler: good enough for
 // the muxer and parsers, not for a decoder.
 type Synth struct {
 	Video bool
@@ -18,6 +20,12 @@ type Synth struct {
 	// H264 makes it an H.264 video or AAC audio feed (ADTS, 1024 samples
 	// at 48 kHz, mono) instead of MPEG-1 video or MP2 audio.
 	H264 bool
+	// KeyEvery is the number of video frames from one keyframe to the next
+	// (default 12).
+	KeyEvery int
+	// PMTVersion is the version the PMT is written with; change it to
+	// announce a new PMT, as a muxer does when its streams change.
+	PMTVersion uint8
 
 	pts      uint64
 	frame    int
@@ -74,9 +82,18 @@ func (s *Synth) appendPSI(dst []byte) []byte {
 		typ = 0x0f
 	}
 	dst, s.patCC = ts.AppendSectionPackets(dst, 0, s.patCC, ts.AppendPAT(nil, 1, 0, []ts.Program{{Number: 1, PID: 0x1000}}))
-	pmt := ts.PMT{Program: 1, PCRPID: 0x100, Streams: []ts.Stream{{Type: typ, PID: 0x100}}}
+	pmt := ts.PMT{Program: 1, Version: s.PMTVersion & 0x1f, PCRPID: 0x100, Streams: []ts.Stream{{Type: typ, PID: 0x100}}}
 	dst, s.pmtCC = ts.AppendSectionPackets(dst, 0x1000, s.pmtCC, ts.AppendPMT(nil, &pmt))
 	return dst
+}
+
+// key reports whether the next video frame is a keyframe.
+func (s *Synth) key() bool {
+	every := s.KeyEvery
+	if every <= 0 {
+		every = 12
+	}
+	return s.frame%every == 0
 }
 
 // appendFrame writes one PES: the first packet has an adaptation field with
@@ -99,18 +116,30 @@ func (s *Synth) appendFrame(dst []byte) []byte {
 	}
 	pes = append(pes, 0, 0, 1, sid, byte(plen>>8), byte(plen), 0x80, 0x80, 5, 0x21, 0, 1, 0, 1)
 	ts.PutTimestamp(pes[9:], s.pts)
-	adts := []byte{0xff, 0xf1, 0x4c, 0x40, byte(size >> 3), byte(size<<5) | 0x1f, 0xfc} // LC, 48 kHz, mono
+	var start []byte // the elementary stream's first bytes; filler follows
+	switch {
+	case s.Video && s.H264 && s.key():
+		// An access unit delimiter, an SPS, a PPS and an IDR slice, as x264
+		// begins a keyframe.
+		start = []byte{0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1e,
+			0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 0, 1, 0x65, 0x88}
+	case s.Video && s.H264:
+		start = []byte{0, 0, 0, 1, 0x09, 0xf0, 0, 0, 0, 1, 0x41, 0x9a} // a delimiter, a non-IDR slice
+	case s.Video && s.key():
+		// A sequence header (320x240, 25 fps) and a GOP header first.
+		start = []byte{0, 0, 1, 0xb3, 0x14, 0x00, 0xf0, 0x13, 0xff, 0xff, 0xe0, 0x18,
+			0, 0, 1, 0xb8, 0x00, 0x08, 0x00, 0x40, 0, 0, 1, 0x00}
+	case s.Video:
+		start = []byte{0, 0, 1, 0x00} // a picture start code
+	case s.H264:
+		start = []byte{0xff, 0xf1, 0x4c, 0x40, byte(size >> 3), byte(size<<5) | 0x1f, 0xfc} // ADTS: LC, 48 kHz, mono
+	default:
+		start = []byte{0xff, 0xfd} // an MPEG-1 layer II header
+	}
 	for i := range size {
-		switch {
-		case s.Video && s.H264 && i < 5:
-			pes = append(pes, []byte{0, 0, 0, 1, 0x09}[i]) // an access unit delimiter
-		case s.H264 && i < len(adts):
-			pes = append(pes, adts[i])
-		case s.Video && i < 4:
-			pes = append(pes, []byte{0, 0, 1, 0x00}[i]) // a picture start code
-		case !s.Video && i < 2:
-			pes = append(pes, []byte{0xff, 0xfd}[i]) // an MPEG-1 layer II header
-		default:
+		if i < len(start) {
+			pes = append(pes, start[i])
+		} else {
 			pes = append(pes, byte(i*31+s.frame)&0x7f)
 		}
 	}
@@ -126,7 +155,7 @@ func (s *Synth) appendFrame(dst []byte) []byte {
 		var af []byte
 		if first {
 			flags := byte(0x10)
-			if s.Video && s.frame%12 == 0 {
+			if s.Video && s.key() {
 				flags |= 0x40
 			}
 			af = []byte{flags, 0, 0, 0, 0, 0, 0}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/vwlab/vw/crossbar"
+)
+
+// The first-frame benchmark is what a viewer of a lab camera with a long
+// GOP (ffmpeg -g 100 at 25 fps: a keyframe every 4 s) waits for: real
+// ffmpeg feeds into vw stream, pushed to vw relay, each a process, and the
+// player page opened in headless Chromium again and again at random
+// moments, through the relay and on vw stream's own preview.
+
+type firstFrameConfig struct {
+	vw     string
+	loads  int
+	gop    int // frames, at 25 fps
+	settle time.Duration
+}
+
+func runFirstFrame(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("firstframe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg firstFrameConfig
+	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
+	fs.IntVar(&cfg.loads, "loads", 10, "page loads per player")
+	fs.IntVar(&cfg.gop, "gop", 100, "the camera's GOP in frames (25 fps)")
+	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "when after the page's start to read how far behind live it is")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := os.Stat(cfg.vw); err != nil {
+		return fmt.Errorf("%s: %w (run make build, or give -vw)", cfg.vw, err)
+	}
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		return fmt.Errorf("firstframe needs ffmpeg: %w", err)
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		return fmt.Errorf("firstframe needs chromium: %w", err)
+	}
+
+	relay, err := startVW(ctx, cfg.vw, "", "relay")
+	if err != nil {
+		return err
+	}
+	defer relay.stop()
+	// The reference: a relay without the cache, as vw was before it.
+	bare, err := startVW(ctx, cfg.vw, "", "relay", "VW_RELAY_CACHE_BYTES=0")
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	stream, err := startVW(ctx, cfg.vw, "", "stream", "VW_STATE=off")
+	if err != nil {
+		return err
+	}
+	defer stream.stop()
+	fctx, stopFeeds := context.WithCancel(ctx)
+	defer stopFeeds()
+	gop := fmt.Sprint(cfg.gop)
+	for _, f := range []struct{ name, kind string }{{"video0", "video"}, {"audio0", "audio"}} {
+		cmd := exec.CommandContext(fctx, ffmpeg, cameraArgs(f.kind, gop, "http://"+stream.addr+"/ts/"+f.name)...)
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		defer func() {
+			stopFeeds()
+			_ = cmd.Wait()
+		}()
+	}
+	rg := &rig{relay: relay, stream: stream}
+	if _, err := rg.post("/api/streams", `{"stream":"front","feeds":["video0","audio0"]}`); err != nil {
+		return err
+	}
+	for id, r := range []*vwProc{relay, bare} {
+		if _, err := rg.post("/api/destinations", fmt.Sprintf(`{"stream":"front","destination":"ws://%s/in/lab1/front","id":"%d"}`, r.addr, id)); err != nil {
+			return err
+		}
+	}
+
+	b, err := startChromium(ctx, chromium)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	relayPage := "http://" + relay.addr + "/play/lab1/front"
+	// The first load waits for the stream to flow and for a keyframe.
+	if _, err := b.load(relayPage, 20*time.Second, cfg.settle); err != nil {
+		return fmt.Errorf("warming up: %w", err)
+	}
+
+	fmt.Fprintf(stdout, "\nfirst picture: ffmpeg camera (GOP %d frames at 25 fps = %.1f s) → vw stream → vw relay → Chromium, %d loads at random moments\n\n",
+		cfg.gop, float64(cfg.gop)/25, cfg.loads)
+	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tmedian\tworst\tnotes")
+	mem := sampleCache(ctx, relay.addr, "/out/lab1/front")
+	const target = "target median ≤ 300 ms, worst ≤ 500 ms"
+	for _, p := range []struct{ name, url, first, behind string }{
+		{"via the relay", relayPage, target, "target ≤ 200 ms"},
+		{"on vw stream's preview", "http://" + stream.addr + "/play/front", target, "target ≤ 200 ms"},
+		{"via a relay without the cache", "http://" + bare.addr + "/play/lab1/front",
+			"reference (VW_RELAY_CACHE_BYTES=0): waits for the next keyframe", "reference"},
+	} {
+		var first, behind []float64
+		for range cfg.loads {
+			if err := sleep(ctx, time.Duration(time.Now().UnixNano()%int64(time.Second))); err != nil {
+				return err
+			}
+			l, err := b.load(p.url, 10*time.Second, cfg.settle)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			first = append(first, l.FirstFrameMs)
+			behind = append(behind, l.BehindMs)
+		}
+		fmt.Fprintf(tw, "first picture after page load, %s\t%.0f ms\t%.0f ms\t%s\n", p.name, median(first), slices.Max(first), p.first)
+		fmt.Fprintf(tw, "behind live %v after page load, %s\t%.0f ms\t%.0f ms\t%s\n", cfg.settle, p.name, median(behind), slices.Max(behind), p.behind)
+	}
+	peak, rate := mem()
+	gopBytes := rate / 8 * float64(cfg.gop) / 25
+	fmt.Fprintf(tw, "relay memory per topic with the keyframe cache\t\t%s\tthe GOP: %s (%.0f kbit/s × %.1f s), so %.2f× (target ≤ 1.5×)\n",
+		kib(float64(peak)), kib(gopBytes), rate/1e3, float64(cfg.gop)/25, float64(peak)/gopBytes)
+	return tw.Flush()
+}
+
+// cameraArgs are the README's camera and microphone feeds with lavfi test
+// sources, the camera at a GOP of gop frames.
+func cameraArgs(kind, gop, url string) []string {
+	in := []string{"-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25",
+		"-c:v", "mpeg1video", "-b:v", "1000k", "-bf", "0", "-g", gop}
+	if kind == "audio" {
+		in = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+			"-c:a", "mp2", "-b:a", "64k", "-ar", "44100"}
+	}
+	return append(append([]string{"-v", "error", "-nostdin"}, in...), "-f", "mpegts", "-muxdelay", "0.001", url)
+}
+
+func kib(n float64) string { return fmt.Sprintf("%.0f KiB", n/1024) }
+
+// sampleCache polls the relay's stats for a topic until the returned
+// function is called, which gives the most the topic's keyframe cache held
+// and the topic's mean rate in bits per second.
+func sampleCache(ctx context.Context, addr, topic string) func() (peak uint64, rate float64) {
+	ctx, cancel := context.WithCancel(ctx)
+	var mu sync.Mutex
+	var peak, firstBytes, lastBytes uint64
+	var firstAt, lastAt time.Time
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if t, ok := topicStats(addr, topic); ok {
+				now := time.Now()
+				mu.Lock()
+				peak = max(peak, t.CacheBytes)
+				if firstAt.IsZero() {
+					firstAt, firstBytes = now, t.BytesIn
+				}
+				lastAt, lastBytes = now, t.BytesIn
+				mu.Unlock()
+			}
+			_ = sleep(ctx, 100*time.Millisecond)
+		}
+	}()
+	return func() (uint64, float64) {
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		secs := lastAt.Sub(firstAt).Seconds()
+		if secs <= 0 {
+			return peak, 0
+		}
+		return peak, float64(lastBytes-firstBytes) * 8 / secs
+	}
+}
+
+func topicStats(addr, topic string) (crossbar.TopicReport, bool) {
+	resp, err := http.Get("http://" + addr + "/stats?format=json")
+	if err != nil {
+		return crossbar.TopicReport{}, false
+	}
+	defer resp.Body.Close()
+	var st crossbar.Stats
+	if json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return crossbar.TopicReport{}, false
+	}
+	for _, t := range st.Topics {
+		if t.Name == topic {
+			return t, true
+		}
+	}
+	return crossbar.TopicReport{}, false
+}
+
+// chromium is a headless Chromium run the way the tests run it.
+type chromium struct {
+	ctx    context.Context
+	cancel func()
+	dir    string
+}
+
+func startChromium(ctx context.Context, exe string) (*chromium, error) {
+	dir, err := os.MkdirTemp("", "vwbench-chromium-")
+	if err != nil {
+		return nil, err
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.UserDataDir(dir),
+		chromedp.WindowSize(1280, 800),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancel := chromedp.NewContext(allocCtx)
+	c := &chromium{ctx: bctx, dir: dir, cancel: func() {
+		cancel()
+		cancelAlloc()
+		os.RemoveAll(dir)
+	}}
+	if err := chromedp.Do(bctx); err != nil {
+		c.close()
+		return nil, fmt.Errorf("starting chromium: %w", err)
+	}
+	return c, nil
+}
+
+func (c *chromium) close() { c.cancel() }
+
+// pageLoad is what one load of the player showed.
+type pageLoad struct {
+	Now          float64 `json:"now"`
+	FirstFrameMs float64 `json:"firstFrameMs"`
+	BehindMs     float64 `json:"behindMs"`
+	Frames       int     `json:"frames"`
+}
+
+// load opens url in a new tab and returns the player's figures at settle
+// after the page's start, by the page's own clock.
+func (c *chromium) load(url string, timeout, settle time.Duration) (pageLoad, error) {
+	ctx, cancel := chromedp.NewContext(c.ctx)
+	defer cancel()
+	ctx, stop := context.WithTimeout(ctx, timeout+settle)
+	defer stop()
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		return pageLoad{}, err
+	}
+	const expr = `(() => { const v = window.vwPlayer || {}; return {now: performance.now(),
+		firstFrameMs: v.firstFrameMs || 0, behindMs: v.behindMs || 0, frames: v.frames || 0}; })()`
+	for {
+		l, err := chromedp.Run(ctx, chromedp.Evaluate[pageLoad](expr))
+		if err != nil {
+			return pageLoad{}, err
+		}
+		if l.Now >= float64(settle.Milliseconds()) && l.Frames > 0 {
+			return l, nil
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return pageLoad{}, fmt.Errorf("%s: no picture within %v", url, timeout+settle)
+			}
+			return pageLoad{}, err
+		}
+	}
+}
