@@ -113,15 +113,14 @@ func (a *Auth) redeem(code string, rt route) (*Grant, error) {
 		return nil, unauthorized("code expired")
 	case e.route != rt.path:
 		return nil, unauthorized("code was issued for another route")
-	case now.After(e.grant.Expires.Add(Leeway)):
+	case e.grant.Expired(now):
 		return nil, unauthorized("token expired")
 	case a.Denied(e.grant.ID, e.grant.Path):
 		return nil, unauthorized("token id denied")
 	}
 	a.codesRedeemed.Add(1)
 	g := e.grant
-	g.Route = rt.path
-	return &g, nil
+	return rt.grant(&g), nil
 }
 
 // secure reports whether the client reached us over TLS, directly or through

@@ -1,5 +1,7 @@
-// Package auth owns who may use the relay: signed tokens (JWT HS256) that
-// name a path prefix and scopes, the decision for one websocket handshake,
+// Package auth owns who may use the relay: what a relay path means (the
+// role and topic a client gets, parsed here once), signed tokens (JWT
+// HS256) that name a path prefix and scopes, the decision for one websocket
+// handshake, who may watch without a token, when a live token runs out,
 // the access point that trades a bearer token for a one-time code (browsers
 // cannot set headers, and a token in a URL leaks into logs), and revocation
 // of token ids, kept in a state file; and which topics and tokens an admin
@@ -7,8 +9,9 @@
 //
 // It is not in DESIGN.md's component table on purpose: relay auth lives in
 // its own package, with no websocket or topic code, so that every refusal can
-// be tested on its own; crossbar calls Authorize before each upgrade and
-// mounts AccessHandler and DenyHandler, and cmd/vw calls Mint for `vw token`.
+// be tested on its own; crossbar calls Authorize before each upgrade, joins
+// the grant's topic in the grant's role, and mounts AccessHandler and
+// DenyHandler, and cmd/vw calls Mint for `vw token`.
 package auth
 
 import (
@@ -126,11 +129,16 @@ type Claims struct {
 	jwt.RegisteredClaims
 }
 
-// Grant is what a successful Authorize allowed. The relay should use Route
-// as the topic name (it is the path that was checked), and ID and Path to
-// find the connections to close when OnDeny reports a Denial.
+// Grant is what a successful Authorize allowed: the relay joins the client
+// to Topic in Role, reading nothing from the path itself, and uses ID and
+// Path to find the connections to close when OnDeny reports a Denial, and
+// Expired to close them when the token runs out.
 type Grant struct {
-	Route     string    // the request's path, checked canonical: use it as the topic
+	Route string // the request's path, checked canonical
+	Role  Role   // what the client does there
+	// Topic is the relay topic the route joins: /out/{x} for both /in/{x}
+	// and /out/{x}, the path itself for any other route.
+	Topic     string
 	ID        string    // the token's jti; empty when Anonymous
 	Path      string    // the token's prefix ("lab1/", or "/" for all)
 	Scopes    []string  // the token's scopes
@@ -140,6 +148,13 @@ type Grant struct {
 
 // Has reports whether the grant carries scope.
 func (g *Grant) Has(scope string) bool { return slices.Contains(g.Scopes, scope) }
+
+// Expired reports whether the grant's token has expired by now, past
+// Leeway: a live connection made with it should then be closed. An
+// anonymous grant never expires.
+func (g *Grant) Expired(now time.Time) bool {
+	return !g.Expires.IsZero() && now.After(g.Expires.Add(Leeway))
+}
 
 // New checks cfg and returns an Auth ready to use. log may be nil.
 func New(cfg Config, log *logrus.Entry) (*Auth, error) {
@@ -208,9 +223,6 @@ func New(cfg Config, log *logrus.Entry) (*Auth, error) {
 
 // Open reports that no secret is configured: every route is allowed.
 func (a *Auth) Open() bool { return len(a.secret) == 0 }
-
-// Public returns the normalized public prefixes.
-func (a *Auth) Public() []string { return slices.Clone(a.public) }
 
 // Mint returns a signed token for path (a route prefix such as "lab1/", or
 // "/" for every route) with scopes, valid for ttl from now, with a random id.
@@ -349,7 +361,7 @@ func (a *Auth) authorize(r *http.Request) (*Grant, error) {
 		return nil, err
 	}
 	if a.Open() || a.isPublic(rt) {
-		return &Grant{Route: rt.path, Anonymous: true}, nil
+		return rt.grant(&Grant{Anonymous: true}), nil
 	}
 	q := r.URL.Query()
 	hasCode := q.Has("code")
@@ -384,12 +396,22 @@ func (a *Auth) check(tok string, rt route) (*Grant, error) {
 			return nil, &Error{Code: http.StatusForbidden, Reason: fmt.Sprintf("token lacks scope %s needed for %s", need, rt.path)}
 		}
 	}
-	g.Route = rt.path
-	return g, nil
+	return rt.grant(g), nil
+}
+
+// Watchable reports whether anyone may watch topic, a relay path such as
+// "/out/lab1/cam", without a token: the relay runs open, or a public prefix
+// covers the stream. The relay's index lists only such streams.
+func (a *Auth) Watchable(topic string) bool {
+	if a.Open() {
+		return true
+	}
+	rt, err := parseRoute(topic)
+	return err == nil && a.isPublic(rt)
 }
 
 func (a *Auth) isPublic(rt route) bool {
-	if rt.kind != kindOut {
+	if rt.role != Viewer {
 		return false
 	}
 	for _, p := range a.public {

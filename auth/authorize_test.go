@@ -2,7 +2,6 @@ package auth_test
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/internal/testutil"
@@ -52,9 +50,12 @@ func denyOK(t *testing.T, r *relay, jti string) {
 	}
 }
 
-// TestHandshake dials a real relay front door: each refusal must arrive as
-// the documented status and JSON reason at the handshake (so no upgrade
-// happened), and each good credential must get a working websocket.
+// TestHandshake dials the real relay: each refusal must arrive as the
+// documented status and JSON reason at the handshake (so no upgrade
+// happened, and the relay keeps no client), and each good credential must
+// get a websocket that the relay lists in the route's role and topic. Each
+// refusal of auth is tested here, once; crossbar's tests keep only its own
+// refusals (limits) and the wiring.
 func TestHandshake(t *testing.T) {
 	const day = 24 * time.Hour
 	// bearer returns a request for route with a token minted by the relay.
@@ -248,22 +249,16 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
-// TestDenyClosesLive checks revocation end to end: a live connection of the
-// denied id is closed at once (the relay hears it through OnDeny), another
-// token's connection stays, and new handshakes of that id are refused.
-func TestDenyClosesLive(t *testing.T) {
+// TestDenyHook: a deny through POST /api/deny has reported itself to every
+// OnDeny hook, with its id and path, by the time the POST answers, so that
+// the relay has closed the token's live connections by then (crossbar's
+// TestDenyClosesLiveConnections checks that they close); a new handshake of
+// that id is refused, another token's is not.
+func TestDenyHook(t *testing.T) {
 	r := newRelay(t, auth.Config{Secret: secret}, false)
 	tok := mint(t, r.a, "lab1/", "read", time.Hour)
 	other := mint(t, r.a, "lab1/", "read", time.Hour)
 	jti := jtiOf(t, r.a, tok)
-	victim, st, reason := r.dial(t, r.wsURL("/out/lab1/cam"), bearerHdr(tok))
-	if st != 101 {
-		t.Fatalf("dial: %d %s", st, reason)
-	}
-	bystander, st, _ := r.dial(t, r.wsURL("/out/lab1/cam"), bearerHdr(other))
-	if st != 101 {
-		t.Fatalf("dial other: %d", st)
-	}
 
 	denyOK(t, r, jti)
 	select {
@@ -274,19 +269,11 @@ func TestDenyClosesLive(t *testing.T) {
 	default:
 		t.Fatal("OnDeny had not run when POST /api/deny answered")
 	}
-	// The requirement is "closed within a second": the read must end, with
-	// the relay's close reason, before that deadline.
-	_ = victim.SetReadDeadline(time.Now().Add(time.Second))
-	_, _, err := victim.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || ce.Text != "token denied" {
-		t.Fatalf("denied connection: got %v, want close 1008 \"token denied\" within 1s", err)
-	}
-	if err := bystander.WriteMessage(websocket.TextMessage, []byte("still here")); err != nil {
-		t.Fatalf("other token's connection was hurt: %v", err)
-	}
 	if _, st, reason := r.dial(t, r.wsURL("/out/lab1/cam"), bearerHdr(tok)); st != 401 || !strings.Contains(reason, "denied") {
-		t.Fatalf("redial after deny: %d %q", st, reason)
+		t.Fatalf("dial after deny: %d %q", st, reason)
+	}
+	if _, st, reason := r.dial(t, r.wsURL("/out/lab1/cam"), bearerHdr(other)); st != 101 {
+		t.Fatalf("another token after the deny: %d %q", st, reason)
 	}
 }
 

@@ -47,8 +47,9 @@ func Example() {
 		if err != nil {
 			return
 		}
-		// Register c under g.ID in topic g.Route; then close the gap with a
-		// deny that landed between Authorize and the registration:
+		// Register c under g.ID in topic g.Topic as a g.Role (the path is
+		// read once, by Authorize); then close the gap with a deny that
+		// landed between Authorize and the registration:
 		if g.ID != "" && a.Denied(g.ID, g.Path) {
 			c.Close()
 		}

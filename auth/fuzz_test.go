@@ -76,7 +76,8 @@ func FuzzVerify(f *testing.F) {
 }
 
 // FuzzParseRoute checks what an accepted route promises: it is a clean
-// path, so the name matched against a prefix is the topic the relay uses.
+// path, so the name matched against a prefix is the topic the relay uses,
+// and /in/{x} and /out/{x} meet on the one topic /out/{x}.
 func FuzzParseRoute(f *testing.F) {
 	f.Fuzz(func(t *testing.T, p string) {
 		rt, err := parseRoute(p)
@@ -95,6 +96,20 @@ func FuzzParseRoute(f *testing.F) {
 		first, _, _ := strings.Cut(rt.name, "/")
 		if in := covers("lab1/", rt.name); in != (first == "lab1") {
 			t.Fatalf("covers(lab1/, %q) = %v", rt.name, in)
+		}
+		want := p
+		switch rt.role {
+		case Publisher:
+			want = "/out/" + strings.TrimPrefix(p, "/in/")
+		case Viewer, Peer:
+		default:
+			t.Fatalf("%q: no role", p)
+		}
+		if rt.topic != want || path.Clean(rt.topic) != rt.topic {
+			t.Fatalf("%s %q on topic %q, want %q", rt.role, p, rt.topic, want)
+		}
+		if (rt.role == Viewer) != strings.HasPrefix(p, "/out/") || (rt.role == Publisher) != strings.HasPrefix(p, "/in/") {
+			t.Fatalf("%q has role %s", p, rt.role)
 		}
 	})
 }

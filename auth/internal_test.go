@@ -42,38 +42,46 @@ func newTestAuth(t *testing.T, cfg Config) (*Auth, *testClock) {
 	return a, c
 }
 
+// TestParseRoute: what a path means, decided once for auth and the relay:
+// the name a token's prefix must cover, the role, the topic it joins, and
+// the scopes it needs; and every path that is not canonical is a 400.
 func TestParseRoute(t *testing.T) {
 	tests := []struct {
 		path  string
 		name  string
-		kind  routeKind
+		role  Role
+		topic string
 		needs string
 		bad   string // substring of the error; "" means accepted
 	}{
-		{"/in/lab1/cam", "lab1/cam", kindIn, "write", ""},
-		{"/out/lab1/cam", "lab1/cam", kindOut, "read", ""},
-		{"/bi/lab1/api", "lab1/api", kindBi, "read,write", ""},
-		{"/lab1/api", "lab1/api", kindBi, "read,write", ""},
-		{"/in/in/x", "in/x", kindIn, "write", ""}, // only one leading segment is the direction
-		{"/inx/y", "inx/y", kindBi, "read,write", ""},
-		{"/out/x", "x", kindOut, "read", ""},
-		{"/x", "x", kindBi, "read,write", ""},
-		{"", "", 0, "", "start with /"},
-		{"out/x", "", 0, "", "start with /"},
-		{"/", "", 0, "", "empty"},
-		{"/in", "", 0, "", "no topic"},
-		{"/out", "", 0, "", "no topic"},
-		{"/bi", "", 0, "", "no topic"},
-		{"/in/", "", 0, "", "empty segment"},
-		{"/out/x/", "", 0, "", "empty segment"},
-		{"//out/x", "", 0, "", "empty segment"},
-		{"/out/lab1//x", "", 0, "", "empty segment"},
-		{"/out/lab1/../lab2", "", 0, "", `".."`},
-		{"/out/./lab1", "", 0, "", `"."`},
-		{"/out/..", "", 0, "", `".."`},
-		{"/out/a\x00b", "", 0, "", "control"},
-		{"/out/a\nb", "", 0, "", "control"},
-		{"/" + strings.Repeat("a", maxRouteLen), "", 0, "", "longer"},
+		{"/in/lab1/cam", "lab1/cam", Publisher, "/out/lab1/cam", "write", ""},
+		{"/out/lab1/cam", "lab1/cam", Viewer, "/out/lab1/cam", "read", ""},
+		{"/bi/lab1/api", "lab1/api", Peer, "/bi/lab1/api", "read,write", ""},
+		{"/lab1/api", "lab1/api", Peer, "/lab1/api", "read,write", ""},
+		{"/in/in/x", "in/x", Publisher, "/out/in/x", "write", ""}, // only one leading segment is the direction
+		{"/in/out/x", "out/x", Publisher, "/out/out/x", "write", ""},
+		{"/inx/y", "inx/y", Peer, "/inx/y", "read,write", ""},
+		{"/out/x", "x", Viewer, "/out/x", "read", ""},
+		{"/x", "x", Peer, "/x", "read,write", ""},
+		{"", "", "", "", "", "start with /"},
+		{"out/x", "", "", "", "", "start with /"},
+		{"x", "", "", "", "", "start with /"},
+		{"/", "", "", "", "", "empty"},
+		{"/in", "", "", "", "", "no topic"},
+		{"/out", "", "", "", "", "no topic"},
+		{"/bi", "", "", "", "", "no topic"},
+		{"/in/", "", "", "", "", "empty segment"},
+		{"/out/x/", "", "", "", "", "empty segment"},
+		{"//out/x", "", "", "", "", "empty segment"},
+		{"//x", "", "", "", "", "empty segment"},
+		{"/out/lab1//x", "", "", "", "", "empty segment"},
+		{"/out/lab1/../lab2", "", "", "", "", `".."`},
+		{"/in/a/../b", "", "", "", "", `".."`},
+		{"/out/./lab1", "", "", "", "", `"."`},
+		{"/out/..", "", "", "", "", `".."`},
+		{"/out/a\x00b", "", "", "", "", "control"},
+		{"/out/a\nb", "", "", "", "", "control"},
+		{"/" + strings.Repeat("a", maxRouteLen), "", "", "", "", "longer"},
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%q", tc.path), func(t *testing.T) {
@@ -90,7 +98,7 @@ func TestParseRoute(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if rt.path != tc.path || rt.name != tc.name || rt.kind != tc.kind || strings.Join(rt.needs, ",") != tc.needs {
+			if rt.path != tc.path || rt.name != tc.name || rt.role != tc.role || rt.topic != tc.topic || strings.Join(rt.needs, ",") != tc.needs {
 				t.Fatalf("got %+v", rt)
 			}
 		})
@@ -165,7 +173,7 @@ func TestNewRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(a.Public(), ","); got != "demo/" {
+	if got := strings.Join(a.public, ","); got != "demo/" {
 		t.Fatalf("public %q: empty entries must mean nothing", got)
 	}
 }
@@ -404,5 +412,60 @@ func TestDenyPerAdmin(t *testing.T) {
 	}
 	if _, err := a.Deny("y", "lab1/", exp); err != nil {
 		t.Fatalf("the relay-wide admin: %v", err)
+	}
+}
+
+// TestWatchable: who may watch without a token, as the relay's index asks:
+// a stream under a public prefix (whole segments), anything on an open
+// relay; never a publishing or bidirectional route.
+func TestWatchable(t *testing.T) {
+	a, _ := newTestAuth(t, Config{Public: []string{"demo/", "labs/open/"}})
+	open, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		topic      string
+		want, open bool
+	}{
+		{"/out/demo/cam", true, true},
+		{"/out/demo", true, true},
+		{"/out/labs/open/cam", true, true},
+		{"/out/labs/closed/cam", false, true},
+		{"/out/demo2/cam", false, true},
+		{"/out/lab1/cam", false, true},
+		{"/in/demo/cam", false, true},
+		{"/bi/demo/api", false, true},
+		{"/demo/chat", false, true},
+		{"/out/demo/../lab1", false, true},
+	} {
+		if got := a.Watchable(tc.topic); got != tc.want {
+			t.Errorf("Watchable(%q) = %v, want %v", tc.topic, got, tc.want)
+		}
+		if got := open.Watchable(tc.topic); got != tc.open {
+			t.Errorf("open relay: Watchable(%q) = %v, want %v", tc.topic, got, tc.open)
+		}
+	}
+}
+
+// TestGrantExpired: a live connection's token runs out Leeway after its exp,
+// as a handshake's does; an anonymous grant never runs out.
+func TestGrantExpired(t *testing.T) {
+	exp := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := &Grant{ID: "x", Expires: exp}
+	for _, tc := range []struct {
+		now  time.Time
+		want bool
+	}{
+		{exp.Add(-time.Hour), false},
+		{exp.Add(Leeway), false},
+		{exp.Add(Leeway + time.Second), true},
+	} {
+		if got := g.Expired(tc.now); got != tc.want {
+			t.Errorf("Expired at exp%+v = %v, want %v", tc.now.Sub(exp), got, tc.want)
+		}
+	}
+	if (&Grant{Anonymous: true}).Expired(exp.Add(1000 * time.Hour)) {
+		t.Error("an anonymous grant expired")
 	}
 }

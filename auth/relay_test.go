@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vwlab/vw/auth"
+	"github.com/vwlab/vw/crossbar"
+	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/testutil"
 )
 
@@ -46,26 +49,21 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// relay is the smallest real relay front door: it serves the access point
-// and the deny route, and for every other path calls Authorize before a
-// gorilla/websocket upgrade, as crossbar does. An upgraded connection gets
-// one text message "ok <route>" and is then held open until the client
-// leaves or its token id is denied (closed with 1008 "token denied").
+// relay is the real relay (crossbar) with an Auth of the test's config on
+// a loopback port, so that every handshake, access and deny case here runs
+// against what users run: there is no stand-in to drift from it. hooks
+// hears every Denial through OnDeny, beside the relay's own hook.
 type relay struct {
 	a     *auth.Auth
 	clock *clock
+	rl    *crossbar.Server
 	srv   *httptest.Server
-	hooks chan auth.Denial // reported by OnDeny
-
-	mu     sync.Mutex
-	conns  map[*websocket.Conn]*auth.Grant
-	closed bool
-	wg     sync.WaitGroup
+	hooks chan auth.Denial
 }
 
-func newRelay(t *testing.T, cfg auth.Config, useTLS bool) *relay {
+func newRelay(t testing.TB, cfg auth.Config, useTLS bool) *relay {
 	t.Helper()
-	r := &relay{clock: newClock(), conns: map[*websocket.Conn]*auth.Grant{}, hooks: make(chan auth.Denial, 16)}
+	r := &relay{clock: newClock(), hooks: make(chan auth.Denial, 16)}
 	if cfg.Now == nil {
 		cfg.Now = r.clock.Now
 	}
@@ -74,98 +72,52 @@ func newRelay(t *testing.T, cfg auth.Config, useTLS bool) *relay {
 		t.Fatalf("auth.New: %v", err)
 	}
 	r.a = a
-	remove := a.OnDeny(r.closeDenied)
+	remove := a.OnDeny(func(d auth.Denial) {
+		select {
+		case r.hooks <- d:
+		default:
+		}
+	})
+	r.rl = crossbar.New(crossbar.Config{Auth: a, Now: r.clock.Now}, hub.New(), testutil.Log(t))
 	if useTLS {
-		r.srv = httptest.NewTLSServer(r)
+		r.srv = httptest.NewTLSServer(r.rl.Handler())
 	} else {
-		r.srv = httptest.NewServer(r)
+		r.srv = httptest.NewServer(r.rl.Handler())
 	}
 	t.Cleanup(func() {
 		remove()
+		r.rl.Close()
 		r.srv.Close()
-		r.mu.Lock()
-		r.closed = true
-		for c := range r.conns {
-			c.Close()
-		}
-		r.mu.Unlock()
-		r.wg.Wait()
 	})
 	return r
 }
 
-func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	switch {
-	case strings.HasPrefix(req.URL.Path, auth.AccessPrefix+"/"):
-		r.a.AccessHandler().ServeHTTP(w, req)
-	case req.URL.Path == auth.DenyPath:
-		r.a.DenyHandler().ServeHTTP(w, req)
-	default:
-		r.handshake(w, req)
-	}
-}
-
-var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-
-func (r *relay) handshake(w http.ResponseWriter, req *http.Request) {
-	g, err := r.a.Authorize(req)
-	if err != nil {
-		auth.WriteError(w, err)
-		return
-	}
-	c, err := upgrader.Upgrade(w, req, nil)
-	if err != nil {
-		return
-	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		c.Close()
-		return
-	}
-	r.conns[c] = g
-	r.wg.Add(1)
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.conns, c)
-		r.mu.Unlock()
-		c.Close()
-		r.wg.Done()
-	}()
-	// A deny between Authorize and the registration above would otherwise
-	// go unnoticed: OnDeny ran before this connection was in the map.
-	if g.ID != "" && r.a.Denied(g.ID, g.Path) {
-		return
-	}
-	if err := c.WriteMessage(websocket.TextMessage, []byte("ok "+g.Route)); err != nil {
-		return
-	}
-	for {
-		if _, _, err := c.ReadMessage(); err != nil {
-			return
+// onPath returns the relay's clients that connected on path.
+func (r *relay) onPath(path string) []crossbar.ClientStats {
+	var out []crossbar.ClientStats
+	for _, ts := range r.rl.Stats().Topics {
+		for _, c := range ts.Clients {
+			if c.Path == path {
+				out = append(out, c)
+			}
 		}
 	}
+	return out
 }
 
-// closeDenied is the OnDeny hook: close every live connection the entry
-// refuses.
-func (r *relay) closeDenied(d auth.Denial) {
-	select {
-	case r.hooks <- d:
-	default:
+// contract is what the README promises a route means: /in/{x} publishes
+// to the topic /out/{x}, /out/{x} watches it, any other path is
+// bidirectional. It is written out here, not asked of auth, so that the
+// relay is held to the promise rather than to the code.
+func contract(path string) (crossbar.Role, string) {
+	if x, ok := strings.CutPrefix(path, "/in/"); ok {
+		return crossbar.Publisher, "/out/" + x
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for c, g := range r.conns {
-		if d.Refuses(g.ID, g.Path) {
-			msg := websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "token denied")
-			_ = c.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
-			c.Close()
-		}
+	if strings.HasPrefix(path, "/out/") {
+		return crossbar.Viewer, path
 	}
+	return crossbar.Peer, path
 }
-
 func (r *relay) wsURL(route string) string {
 	return "ws" + strings.TrimPrefix(r.srv.URL, "http") + route
 }
@@ -178,28 +130,45 @@ func (r *relay) dialer() *websocket.Dialer {
 	return d
 }
 
-// dial opens a websocket to url. On success it reads the relay's greeting and
+// dial opens a websocket to url. On success the relay must list the
+// client on url's path in the role and topic the route promises, and dial
 // returns the connection with status 101; on refusal it returns the status
-// and the JSON reason, failing the test if the body is not {"error":"…"}.
-func (r *relay) dial(t *testing.T, url string, hdr http.Header) (*websocket.Conn, int, string) {
+// and the JSON reason, failing the test if the body is not {"error":"…"} or
+// if the relay kept a client of the refused handshake.
+func (r *relay) dial(t testing.TB, rawURL string, hdr http.Header) (*websocket.Conn, int, string) {
 	t.Helper()
-	c, resp, err := r.dialer().Dial(url, hdr)
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(r.onPath(u.Path))
+	c, resp, err := r.dialer().Dial(rawURL, hdr)
 	if err == nil {
 		t.Cleanup(func() { c.Close() })
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		typ, msg, err := c.ReadMessage()
-		if err != nil || typ != websocket.TextMessage || !strings.HasPrefix(string(msg), "ok /") {
-			t.Fatalf("dial %s: upgraded but no greeting: %q %v", url, msg, err)
+		// The relay admits a client before it upgrades the connection.
+		role, topic := contract(u.Path)
+		got := r.onPath(u.Path)
+		if len(got) == 0 {
+			t.Fatalf("dial %s: upgraded, but the relay lists no client on the path", rawURL)
+		}
+		for _, cs := range got {
+			if cs.Role != role || cs.Topic != topic {
+				t.Fatalf("dial %s: the relay has a %s on %s, want a %s on %s", rawURL, cs.Role, cs.Topic, role, topic)
+			}
 		}
 		return c, http.StatusSwitchingProtocols, ""
 	}
 	if resp == nil {
-		t.Fatalf("dial %s: %v", url, err)
+		t.Fatalf("dial %s: %v", rawURL, err)
+	}
+	defer resp.Body.Close()
+	if n := len(r.onPath(u.Path)); n > before {
+		t.Fatalf("dial %s: refused, but the relay lists %d clients on the path, had %d", rawURL, n, before)
 	}
 	return nil, resp.StatusCode, jsonError(t, resp)
 }
 
-func jsonError(t *testing.T, resp *http.Response) string {
+func jsonError(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("refusal has Content-Type %q, want application/json", ct)
@@ -275,7 +244,7 @@ func bearerHdr(tok string) http.Header {
 	return http.Header{"Authorization": {"Bearer " + tok}}
 }
 
-func mint(t *testing.T, a *auth.Auth, path, scopes string, ttl time.Duration) string {
+func mint(t testing.TB, a *auth.Auth, path, scopes string, ttl time.Duration) string {
 	t.Helper()
 	tok, err := a.Mint(path, strings.Split(scopes, ","), ttl)
 	if err != nil {

@@ -5,19 +5,28 @@ import (
 	"strings"
 )
 
-type routeKind int
+// Role is what a client does on its route, decided here from the path so
+// that the relay never reads a path itself.
+type Role string
 
 const (
-	kindIn  routeKind = iota // /in/x: publish
-	kindOut                  // /out/x: watch
-	kindBi                   // /bi/x or any other path: both ways
+	// Publisher sends a stream on /in/{x}, into the topic /out/{x}; it
+	// receives nothing. Needs scope write.
+	Publisher Role = "publisher"
+	// Viewer receives a stream on /out/{x}; what it sends is dropped. Needs
+	// scope read, or a public prefix.
+	Viewer Role = "viewer"
+	// Peer is a client of any other route (/bi/{x}, or a bare path): it
+	// receives what every other peer sends. Needs scopes read and write.
+	Peer Role = "peer"
 )
 
 // route is a relay URL path taken apart.
 type route struct {
 	path  string // the whole path, "/in/lab1/cam"
 	name  string // path without "/" and one leading in/, out/ or bi/ segment: "lab1/cam"
-	kind  routeKind
+	role  Role
+	topic string // the relay topic: /out/{x} for both ends of a stream, else path
 	needs []string
 }
 
@@ -37,28 +46,34 @@ func parseRoute(p string) (route, error) {
 	if err := checkSegments(p[1:]); err != nil {
 		return route{}, badRequest("route " + err.Error())
 	}
-	rt := route{path: p, name: p[1:], kind: kindBi}
+	rt := route{path: p, name: p[1:], role: Peer, topic: p}
 	first, rest, _ := strings.Cut(rt.name, "/")
 	switch first {
 	case "in":
-		rt.kind, rt.name = kindIn, rest
+		rt.role, rt.name, rt.topic = Publisher, rest, "/out/"+rest
 	case "out":
-		rt.kind, rt.name = kindOut, rest
+		rt.role, rt.name = Viewer, rest
 	case "bi":
 		rt.name = rest
 	}
 	if rt.name == "" {
 		return route{}, badRequest("route " + p + " names no topic")
 	}
-	switch rt.kind {
-	case kindIn:
+	switch rt.role {
+	case Publisher:
 		rt.needs = []string{ScopeWrite}
-	case kindOut:
+	case Viewer:
 		rt.needs = []string{ScopeRead}
 	default:
 		rt.needs = []string{ScopeRead, ScopeWrite}
 	}
 	return rt, nil
+}
+
+// grant fills in what g allows on rt: its route, role and topic.
+func (rt route) grant(g *Grant) *Grant {
+	g.Route, g.Role, g.Topic = rt.path, rt.role, rt.topic
+	return g
 }
 
 // checkSegments refuses empty, "." and ".." segments and control bytes.

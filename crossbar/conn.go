@@ -2,7 +2,6 @@ package crossbar
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -12,13 +11,16 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/internal/wsframe"
 )
 
-// The relay writes websocket frames itself, straight to the connection, so
-// that a message is framed once for all viewers and a viewer's backlog leaves
-// in one writev. gorilla/websocket still does the handshake and all reading,
+// The relay writes websocket frames itself (with package wsframe, as the
+// reconnecting client does), straight to the connection, so that a message
+// is framed once for all viewers and a viewer's backlog leaves in one
+// writev. gorilla/websocket still does the handshake and all reading,
 // and it writes now and then on its own (a close frame answering a protocol
-// error or an oversized message, from the reading goroutine). lockedConn puts
+// error or an oversized message, from the reading goroutine). frameConn puts
 // every write, ours and gorilla's, under one mutex so that frames never
 // interleave.
 //
@@ -29,57 +31,22 @@ import (
 // anything else; one that takes nothing leaves the whole message to the
 // queue. So a stalled viewer still never makes the publisher wait.
 
-// maxHeader is the longest header of an unmasked (server to client) frame.
-const maxHeader = 10
-
-// headerLen returns the length of the header of an unmasked frame carrying n
-// bytes.
-func headerLen(n int) int {
-	switch {
-	case n < 126:
-		return 2
-	case n <= 0xffff:
-		return 4
-	default:
-		return 10
-	}
-}
-
-// putHeader writes the header of a final, unmasked frame of the given opcode
-// carrying n bytes into b, which must be headerLen(n) long.
-func putHeader(b []byte, opcode int, n int) {
-	b[0] = 0x80 | byte(opcode)
-	switch len(b) {
-	case 2:
-		b[1] = byte(n)
-	case 4:
-		b[1] = 126
-		binary.BigEndian.PutUint16(b[2:], uint16(n))
-	default:
-		b[1] = 127
-		binary.BigEndian.PutUint64(b[2:], uint64(n))
-	}
-}
-
-// appendFrame appends a whole unmasked frame to dst.
-func appendFrame(dst []byte, opcode int, payload []byte) []byte {
-	h := headerLen(len(payload))
-	dst = append(dst, make([]byte, h)...)
-	putHeader(dst[len(dst)-h:], opcode, len(payload))
-	return append(dst, payload...)
-}
-
 // closeFrame returns a close frame with the code and a reason cut to fit a
 // control frame.
 func closeFrame(code int, reason string) []byte {
 	if len(reason) > 123 {
 		reason = reason[:123]
 	}
-	return appendFrame(nil, websocket.CloseMessage, websocket.FormatCloseMessage(code, reason))
+	return wsframe.AppendFrame(nil, wsframe.Close, websocket.FormatCloseMessage(code, reason), nil)
 }
 
-// lockedConn serialises writes to a hijacked connection.
-type lockedConn struct {
+// frameConn is a client's hijacked connection as the relay writes to it:
+// whole frames only, from whichever writer the write side allows, under one
+// lock; non-blocking direct writes, and the rest of a frame one of them
+// began, due first; a batch in one writev (gathered into one write under
+// TLS); a write deadline moved only when half of it is used up. gorilla
+// reads through it too.
+type frameConn struct {
 	net.Conn
 	mu sync.Mutex
 	// writev is set when the connection can write many buffers in one
@@ -108,27 +75,27 @@ type lockedConn struct {
 	partials atomic.Uint64
 }
 
-func newLockedConn(c net.Conn) *lockedConn {
-	lc := &lockedConn{Conn: c}
+func newFrameConn(c net.Conn) *frameConn {
+	fc := &frameConn{Conn: c}
 	switch c.(type) {
 	case *net.TCPConn, *net.UnixConn:
-		lc.writev = true
+		fc.writev = true
 		if sc, ok := c.(syscall.Conn); ok {
 			if raw, err := sc.SyscallConn(); err == nil {
-				lc.raw = raw
-				lc.rawWrite = lc.writeRaw
+				fc.raw = raw
+				fc.rawWrite = fc.writeRaw
 			}
 		}
 	default:
-		lc.bw = bufio.NewWriterSize(c, 64<<10)
+		fc.bw = bufio.NewWriterSize(c, 64<<10)
 	}
-	return lc
+	return fc
 }
 
 // Write is gorilla's path: the handshake response and, after it, only the
 // close frame that answers a protocol error or an oversized message, after
 // which no direct write may follow.
-func (c *lockedConn) Write(p []byte) (int, error) {
+func (c *frameConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.direct = false
@@ -142,7 +109,7 @@ func (c *lockedConn) Write(p []byte) (int, error) {
 
 // allowDirect lets tryWrite write: the pump calls it once what must reach
 // the client first is written.
-func (c *lockedConn) allowDirect() {
+func (c *frameConn) allowDirect() {
 	c.mu.Lock()
 	c.direct = c.raw != nil
 	c.mu.Unlock()
@@ -152,7 +119,7 @@ func (c *lockedConn) allowDirect() {
 // for the lock, the socket or a deadline. It reports whether it wrote any:
 // all of it, or a part, the rest then being due first in the next write
 // (partial says so; the caller must see that the pump makes one).
-func (c *lockedConn) tryWrite(frame []byte) (took, partial bool) {
+func (c *frameConn) tryWrite(frame []byte) (took, partial bool) {
 	if !c.mu.TryLock() {
 		return false, false
 	}
@@ -179,7 +146,7 @@ func (c *lockedConn) tryWrite(frame []byte) (took, partial bool) {
 
 // writeRaw is one non-blocking write of rawBuf to the socket. It returns
 // true whatever happened, so that the runtime never waits for the socket.
-func (c *lockedConn) writeRaw(fd uintptr) bool {
+func (c *frameConn) writeRaw(fd uintptr) bool {
 	for {
 		n, err := syscall.Write(int(fd), c.rawBuf)
 		if err == syscall.EINTR {
@@ -192,7 +159,7 @@ func (c *lockedConn) writeRaw(fd uintptr) bool {
 
 // SetWriteDeadline waits for a write in progress, so that gorilla cannot cut
 // short a batch it did not start.
-func (c *lockedConn) SetWriteDeadline(t time.Time) error {
+func (c *frameConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline = t
@@ -204,7 +171,7 @@ func (c *lockedConn) SetWriteDeadline(t time.Time) error {
 // deadline is moved only when less than half of the timeout is left (moving
 // it costs a timer update, once per write per viewer otherwise). The rest
 // of a frame a direct write began, if any, goes first. It consumes bufs.
-func (c *lockedConn) writeBuffers(bufs net.Buffers, timeout time.Duration) (int64, error) {
+func (c *frameConn) writeBuffers(bufs net.Buffers, timeout time.Duration) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if now := time.Now(); c.deadline.Sub(now) < timeout/2 {
@@ -218,7 +185,7 @@ func (c *lockedConn) writeBuffers(bufs net.Buffers, timeout time.Duration) (int6
 
 // writeBy writes all of bufs before the deadline. It is for the close
 // frame, the last: no direct write follows it.
-func (c *lockedConn) writeBy(bufs net.Buffers, deadline time.Time) (int64, error) {
+func (c *frameConn) writeBy(bufs net.Buffers, deadline time.Time) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.direct = false
@@ -231,7 +198,7 @@ func (c *lockedConn) writeBy(bufs net.Buffers, deadline time.Time) (int64, error
 
 // writeLocked writes the rest of a frame a direct write began, if any, then
 // bufs. It returns how many bytes of bufs it wrote.
-func (c *lockedConn) writeLocked(bufs net.Buffers) (int64, error) {
+func (c *frameConn) writeLocked(bufs net.Buffers) (int64, error) {
 	if len(c.rest) > 0 {
 		k := int64(len(c.rest))
 		c.iov = append(append(c.iov[:0], c.rest), bufs...)
@@ -251,7 +218,7 @@ func (c *lockedConn) writeLocked(bufs net.Buffers) (int64, error) {
 	return c.writeAll(bufs)
 }
 
-func (c *lockedConn) writeAll(bufs net.Buffers) (int64, error) {
+func (c *frameConn) writeAll(bufs net.Buffers) (int64, error) {
 	if c.writev {
 		return bufs.WriteTo(c.Conn)
 	}
@@ -266,11 +233,11 @@ func (c *lockedConn) writeAll(bufs net.Buffers) (int64, error) {
 	return n, c.bw.Flush()
 }
 
-// hijackWriter hands gorilla's Upgrade a lockedConn in place of the raw
+// hijackWriter hands gorilla's Upgrade a frameConn in place of the raw
 // connection.
 type hijackWriter struct {
 	http.ResponseWriter
-	conn *lockedConn
+	conn *frameConn
 }
 
 func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -288,7 +255,7 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = nc.Close()
 		return nil, nil, err
 	}
-	h.conn = newLockedConn(nc)
+	h.conn = newFrameConn(nc)
 	return h.conn, brw, nil
 }
 

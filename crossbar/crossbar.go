@@ -6,9 +6,15 @@
 // package jsmpeg).
 //
 // Access is decided by package auth before any upgrade: a token (a bearer
-// header, or a one-time code from the access point) or a public prefix; the
-// relay mounts auth's access point and deny route, and closes a revoked
-// token's live connections.
+// header, or a one-time code from the access point) or a public prefix;
+// auth's grant also says what the path means (the client's role and
+// topic), so the relay never parses a path. The relay mounts auth's access
+// point and deny route, and closes a revoked token's live connections.
+//
+// The files follow the jobs: topics.go and limits.go (the topic registry
+// and admission), read.go (the read side), write.go (the write side and
+// who may write to a connection), conn.go (the connection frames are
+// written to), drop.go (every way the relay ends a client).
 //
 // Fan-out is built for many viewers of one stream: a publisher's message is
 // framed once when it is read (header and payload in one buffer), and every

@@ -78,13 +78,13 @@ func send(t testing.TB, c *websocket.Conn, mt int, b []byte) {
 }
 
 // topic returns the stats of a topic, or a zero value if it does not exist.
-func (r *relay) topic(name string) TopicStats {
+func (r *relay) topic(name string) TopicReport {
 	for _, ts := range r.Stats().Topics {
 		if ts.Name == name {
 			return ts
 		}
 	}
-	return TopicStats{}
+	return TopicReport{}
 }
 
 // client returns the stats of the n-th client (by age) of a topic with the
@@ -168,13 +168,10 @@ func getBody(t testing.TB, url string) string {
 	return resp.Body
 }
 
-// waitGone waits until the topic of a websocket path has no clients.
-func (r *relay) waitGone(t testing.TB, path string) {
+// waitGone waits until a topic (an /out/ or bidirectional path) has no
+// clients.
+func (r *relay) waitGone(t testing.TB, topic string) {
 	t.Helper()
-	rt, err := parseRoute(path)
-	if err != nil {
-		return
-	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return len(r.topic(rt.topic).Clients) == 0 },
-		"%s still has clients", rt.topic)
+	testutil.Eventually(t, 5*time.Second, func() bool { return len(r.topic(topic).Clients) == 0 },
+		"%s still has clients", topic)
 }

@@ -57,10 +57,10 @@ func (s *Server) buildIndex() []jsmpeg.Stream {
 	s.mu.Unlock()
 	out := make([]jsmpeg.Stream, 0, len(rows))
 	for _, r := range rows {
-		r.Name = strings.TrimPrefix(r.Name, "/out/")
-		if !s.watchable(r.Name) {
+		if !s.auth.Watchable(r.Name) {
 			continue
 		}
+		r.Name = strings.TrimPrefix(r.Name, "/out/")
 		// The PMT cache has its own lock: read it after letting the relay's go.
 		if f := r.psi.family(); f != ts.FamilyNone {
 			r.Codec = f.Title()

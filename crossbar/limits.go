@@ -17,7 +17,7 @@ import (
 
 // checkLimitsLocked refuses a client that one of the limits has no room
 // for, and returns the topic it joins (nil: a new one). Server.mu is held.
-func (s *Server) checkLimitsLocked(rt route, g *auth.Grant, ip string) (*topic, error) {
+func (s *Server) checkLimitsLocked(g *auth.Grant, ip string) (*topic, error) {
 	if s.conns >= s.cfg.MaxConns {
 		return nil, &admitError{http.StatusServiceUnavailable,
 			fmt.Sprintf("the relay is full: %d connections, the most it takes", s.conns)}
@@ -31,14 +31,14 @@ func (s *Server) checkLimitsLocked(rt route, g *auth.Grant, ip string) (*topic, 
 		return nil, &admitError{http.StatusTooManyRequests,
 			fmt.Sprintf("too many connections from %s without a token: %d is the most allowed", ip, s.cfg.MaxConnsPerAddr)}
 	}
-	t := s.topics[rt.topic]
+	t := s.topics[g.Topic]
 	if t == nil && len(s.topics) >= s.cfg.MaxTopics {
 		return nil, &admitError{http.StatusServiceUnavailable,
 			fmt.Sprintf("the relay is full: %d topics, the most it takes", len(s.topics))}
 	}
-	if t != nil && rt.role != Publisher && t.subs >= s.cfg.MaxViewers {
+	if t != nil && g.Role != Publisher && t.subs >= s.cfg.MaxViewers {
 		return nil, &admitError{http.StatusServiceUnavailable,
-			fmt.Sprintf("%s has %d viewers, the most allowed", rt.topic, t.subs)}
+			fmt.Sprintf("%s has %d viewers, the most allowed", g.Topic, t.subs)}
 	}
 	return t, nil
 }
@@ -48,8 +48,8 @@ func (s *Server) joinLocked(c *client) {
 	t := c.topic
 	t.clients[c.id] = c
 	s.conns++
-	if c.tokenID != "" {
-		s.perToken[c.tokenID]++
+	if c.grant.ID != "" {
+		s.perToken[c.grant.ID]++
 	} else {
 		s.perAddr[c.remote]++
 	}
@@ -71,9 +71,9 @@ func (s *Server) partLocked(c *client) {
 	t := c.topic
 	delete(t.clients, c.id)
 	s.conns--
-	if c.tokenID != "" {
-		if s.perToken[c.tokenID]--; s.perToken[c.tokenID] <= 0 {
-			delete(s.perToken, c.tokenID)
+	if c.grant.ID != "" {
+		if s.perToken[c.grant.ID]--; s.perToken[c.grant.ID] <= 0 {
+			delete(s.perToken, c.grant.ID)
 		}
 	} else if s.perAddr[c.remote]--; s.perAddr[c.remote] <= 0 {
 		delete(s.perAddr, c.remote)

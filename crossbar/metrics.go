@@ -55,7 +55,8 @@ func topicCounts(t *topic) counts {
 	return counts{
 		msgsIn: hs.MsgsIn, bytesIn: hs.BytesIn, msgsOut: hs.MsgsOut, bytesOut: hs.BytesOut,
 		droppedMsgs: hs.Dropped,
-		queueFull:   hs.Kicked, backlogBytes: t.behind.Load(), writeTimeout: t.timeouts.Load(),
+		queueFull:   t.drops[dropQueueFull].Load(), backlogBytes: t.drops[dropBacklog].Load(),
+		writeTimeout: t.drops[dropWriteDeadline].Load(),
 	}
 }
 

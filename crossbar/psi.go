@@ -4,9 +4,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/wsframe"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -73,8 +72,8 @@ func (c *psiCache) message() *hub.Message {
 		for _, pid := range c.pmtPIDs {
 			data = append(data, c.pmts[pid]...)
 		}
-		h := make([]byte, headerLen(len(data)))
-		putHeader(h, websocket.BinaryMessage, len(data))
+		h := make([]byte, wsframe.HeaderLen(len(data), false))
+		wsframe.PutHeader(h, wsframe.Binary, len(data), nil)
 		c.msg = &hub.Message{Data: data, Header: h}
 	}
 	return c.msg

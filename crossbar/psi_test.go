@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/wsframe"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -160,7 +161,7 @@ func FuzzPSI(f *testing.F) {
 		if len(m.Data)%ts.PacketSize != 0 || ts.PID(m.Data) != ts.PIDPAT {
 			t.Fatalf("cached tables: %d bytes, PIDs %v", len(m.Data), pids(m.Data))
 		}
-		if len(m.Header) != headerLen(len(m.Data)) || m.Header[0] != 0x82 {
+		if len(m.Header) != wsframe.HeaderLen(len(m.Data), false) || m.Header[0] != 0x82 {
 			t.Fatalf("bad frame header % x for %d bytes", m.Header, len(m.Data))
 		}
 	})

@@ -101,13 +101,17 @@ func TestRelaySemantics(t *testing.T) {
 			// would rightly miss a viewer not yet subscribed.
 			want := map[string][3]int{}
 			for _, p := range tc.paths {
-				rt, err := parseRoute(p)
-				if err != nil {
-					t.Fatal(err)
+				// The contract: /in/{x} publishes to /out/{x}, /out/{x}
+				// watches it, any other path is bidirectional.
+				topic, role := p, 2
+				if x, ok := strings.CutPrefix(p, "/in/"); ok {
+					topic, role = "/out/"+x, 0
+				} else if strings.HasPrefix(p, "/out/") {
+					role = 1
 				}
-				n := want[rt.topic]
-				n[map[Role]int{Publisher: 0, Viewer: 1, Peer: 2}[rt.role]]++
-				want[rt.topic] = n
+				n := want[topic]
+				n[role]++
+				want[topic] = n
 			}
 			for topic, n := range want {
 				r.waitClients(t, topic, n[0], n[1], n[2])
@@ -201,12 +205,13 @@ func TestSlowViewers(t *testing.T) {
 		dial         func(network, addr string) (net.Conn, error)
 		resume       bool // start reading once the drop is counted
 		wantCloseMsg string
+		reason       string // in /stats
 	}{
-		{"full queue", Config{Queue: 8, WriteTimeout: 20 * time.Second}, nil, true, "too slow: fell 8 messages behind"},
-		{"backlog bytes", Config{Queue: 100000, QueueBytes: 1 << 20, WriteTimeout: 20 * time.Second}, smallReceiveBuffer, true, "MiB behind"},
+		{"full queue", Config{Queue: 8, WriteTimeout: 20 * time.Second}, nil, true, "too slow: fell 8 messages behind", "queue_full"},
+		{"backlog bytes", Config{Queue: 100000, QueueBytes: 1 << 20, WriteTimeout: 20 * time.Second}, smallReceiveBuffer, true, "MiB behind", "backlog_bytes"},
 		// Long enough that the healthy viewer, reading all along, never
 		// misses it on a busy machine.
-		{"write deadline", Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 2 * time.Second}, tinyReceiveBuffer, false, ""},
+		{"write deadline", Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 2 * time.Second}, tinyReceiveBuffer, false, "", "write_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startRelay(t, tc.cfg)
@@ -284,6 +289,9 @@ func TestSlowViewers(t *testing.T) {
 			getJSON(t, r.http.URL+"/stats?format=json", "", &st)
 			if len(st.Topics) != 1 || st.Topics[0].DroppedViewers != 1 || st.Topics[0].Viewers != 1 {
 				t.Fatalf("/stats: %+v, want /out/s with 1 viewer and 1 dropped", st.Topics)
+			}
+			if d := st.Topics[0].Drops; len(d) != 1 || d[tc.reason] != 1 {
+				t.Fatalf("/stats: drops %v, want one for %s", d, tc.reason)
 			}
 		})
 	}
@@ -547,6 +555,12 @@ func TestCloseClients(t *testing.T) {
 		t.Fatalf("the picked client read %v, want close 4001 \"token revoked\"", err)
 	}
 	r.waitClients(t, "/out/lab1/cam", 1, 1, 0)
+	if d := r.topic("/out/lab1/cam").Drops; len(d) != 1 || d["admin"] != 1 {
+		t.Fatalf("/stats: drops %v, want one by admin", d)
+	}
+	if _, page := r.getStats(t, "", "html"); !strings.Contains(page, "Closed by the relay: admin 1") {
+		t.Fatalf("the stats page does not show the drop:\n%s", page)
+	}
 	// The others carry on.
 	send(t, pub, bin, []byte("still here"))
 	if _, b := read(t, v2); string(b) != "still here" {

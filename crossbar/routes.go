@@ -3,6 +3,7 @@ package crossbar
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/websocket"
 	"github.com/sirupsen/logrus"
@@ -37,15 +38,21 @@ func (s *Server) Handler() http.Handler {
 	pages.Handle("GET /stats", s.adminOnly(s.handleStats))
 	pages.Handle("GET /metrics", s.adminOnly(s.handleMetrics))
 	pages.Handle("GET /healthcheck", http.HandlerFunc(handleHealthcheck))
-	pages.Handle(auth.AccessPrefix+"/", s.auth.AccessHandler())
 	pages.Handle(auth.DenyPath, s.auth.DenyHandler())
 	pages.Handle("/", s.pages.Handler())
+	access := s.auth.AccessHandler()
 	return s.withClientAddr(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if websocket.IsWebSocketUpgrade(r) {
+		switch {
+		case websocket.IsWebSocketUpgrade(r):
 			s.serveWS(&refusalWriter{ResponseWriter: w, rf: &s.refused}, r)
-			return
+		case strings.HasPrefix(r.URL.Path, auth.AccessPrefix+"/"):
+			// Past the mux, which would redirect an unclean route to its
+			// clean form: what a route means is auth's to say, as it is for
+			// the handshake, so an unclean one is a 400 there too.
+			access.ServeHTTP(w, r)
+		default:
+			pages.ServeHTTP(w, r)
 		}
-		pages.ServeHTTP(w, r)
 	}))
 }
 

@@ -2,40 +2,6 @@ package crossbar
 
 import "testing"
 
-func TestParseRoute(t *testing.T) {
-	for _, tc := range []struct {
-		path  string
-		role  Role
-		topic string
-		bad   bool
-	}{
-		{path: "/in/cam", role: Publisher, topic: "/out/cam"},
-		{path: "/in/lab1/cam/front", role: Publisher, topic: "/out/lab1/cam/front"},
-		{path: "/out/cam", role: Viewer, topic: "/out/cam"},
-		{path: "/bi/lab1/api", role: Peer, topic: "/bi/lab1/api"},
-		{path: "/in", role: Peer, topic: "/in"},
-		{path: "/", role: Peer, topic: "/"},
-		{path: "/in/", bad: true},
-		{path: "/out/", bad: true},
-		{path: "/out/a/", bad: true},
-		{path: "/in/a/../b", bad: true},
-		{path: "//x", bad: true},
-		{path: "", bad: true},
-		{path: "x", bad: true},
-	} {
-		rt, err := parseRoute(tc.path)
-		if tc.bad {
-			if err == nil {
-				t.Errorf("%q: accepted as %+v, want refused", tc.path, rt)
-			}
-			continue
-		}
-		if err != nil || rt.role != tc.role || rt.topic != tc.topic {
-			t.Errorf("%q: %+v %v, want %s on %s", tc.path, rt, err, tc.role, tc.topic)
-		}
-	}
-}
-
 func TestPrefersHTML(t *testing.T) {
 	for _, tc := range []struct {
 		accept string

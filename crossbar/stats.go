@@ -19,13 +19,14 @@ import (
 // Stats is what /stats answers.
 type Stats struct {
 	// Since is when the relay started.
-	Since  time.Time    `json:"since"`
-	Topics []TopicStats `json:"topics"`
+	Since  time.Time     `json:"since"`
+	Topics []TopicReport `json:"topics"`
 }
 
-// TopicStats describes one topic: a stream (/out/{x}, fed by /in/{x}) or a
-// bidirectional route.
-type TopicStats struct {
+// TopicReport describes one topic of the relay: a stream (/out/{x}, fed by
+// /in/{x}) or a bidirectional route, with its clients. (hub.TopicStats is
+// the hub's counters alone.)
+type TopicReport struct {
 	Name       string `json:"name"`
 	Publishers int    `json:"publishers"`
 	Viewers    int    `json:"viewers"`
@@ -42,6 +43,11 @@ type TopicStats struct {
 	// DroppedViewers counts viewers disconnected for being too slow (a full
 	// queue, a backlog over QueueBytes, or a passed write deadline).
 	DroppedViewers uint64 `json:"droppedViewers"`
+	// Drops counts the clients the relay ended, by reason: queue_full,
+	// backlog_bytes and write_timeout (which DroppedViewers sums),
+	// token_expired, token_revoked, admin (CloseClients) and shutdown.
+	// Reasons that ended none are left out.
+	Drops map[string]uint64 `json:"drops,omitempty"`
 	// DroppedMessages counts messages that found a full queue.
 	DroppedMessages uint64 `json:"droppedMessages"`
 	// CacheBytes is the memory a stream's keyframe cache holds (messages
@@ -118,13 +124,13 @@ func (s *Server) Stats() Stats { return s.StatsFor(nil) }
 func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Stats{Since: s.started, Topics: make([]TopicStats, 0, len(s.topics))}
+	out := Stats{Since: s.started, Topics: make([]TopicReport, 0, len(s.topics))}
 	for _, t := range s.topics {
 		if sees != nil && !sees(t.name) {
 			continue
 		}
 		hs := t.ht.Stats()
-		ts := TopicStats{
+		ts := TopicReport{
 			Name:            t.name,
 			MsgsIn:          hs.MsgsIn,
 			BytesIn:         hs.BytesIn,
@@ -132,11 +138,11 @@ func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 			BytesOut:        hs.BytesOut,
 			RateIn:          t.rate.in,
 			RateOut:         t.rate.out,
-			DroppedViewers:  hs.Kicked + t.timeouts.Load() + t.behind.Load(),
 			DroppedMessages: hs.Dropped,
 			Since:           t.since,
 			Clients:         make([]ClientStats, 0, len(t.clients)),
 		}
+		ts.DroppedViewers, ts.Drops = t.dropCounts()
 		if t.cache != nil {
 			n, age, ok := t.cache.stats()
 			ts.CacheBytes = uint64(n)
@@ -171,7 +177,7 @@ func (c *client) stats() ClientStats {
 		Path:     c.path,
 		Topic:    c.topic.name,
 		Remote:   c.addr,
-		TokenID:  c.tokenID,
+		TokenID:  c.grant.ID,
 		Since:    c.since,
 		MsgsIn:   c.msgsIn.Load(),
 		BytesIn:  c.bytesIn.Load(),
@@ -183,20 +189,6 @@ func (c *client) stats() ClientStats {
 		cs.Queued = len(c.sub.C())
 	}
 	return cs
-}
-
-// watchable reports whether anyone may watch the stream without a token.
-func (s *Server) watchable(name string) bool {
-	if s.auth.Open() {
-		return true
-	}
-	for _, p := range s.auth.Public() {
-		// Whole segments: "lab1/" covers "lab1/cam", not "lab10/cam".
-		if p == "/" || strings.HasPrefix(name+"/", p) {
-			return true
-		}
-	}
-	return false
 }
 
 //go:embed templates

@@ -70,6 +70,12 @@ type SubConfig struct {
 	// usual. A subscriber with Direct must call Consumed for every message
 	// it has received from C and handled.
 	Direct func(*Message) bool
+	// OnKick, when set, is called once if the hub kicks the subscriber,
+	// after Done is closed, in the publisher's goroutine: so the consumer
+	// can count and close a viewer that fell behind at once, even while its
+	// own goroutine is stuck in a write. It must not block. Close does not
+	// call it.
+	OnKick func()
 	// Replay asks for what the topic's Keeper holds, if it has one: the
 	// subscriber finds it in Sub.Replay, to handle before anything from C.
 	Replay bool
@@ -338,7 +344,7 @@ func (t *Topic) subscribe(cfg SubConfig) *Sub {
 	if id == 0 {
 		id = t.hub.NewID()
 	}
-	s := &Sub{t: t, id: id, policy: cfg.Policy, direct: cfg.Direct, c: make(chan *Message, q), done: make(chan struct{})}
+	s := &Sub{t: t, id: id, policy: cfg.Policy, direct: cfg.Direct, onKick: cfg.OnKick, c: make(chan *Message, q), done: make(chan struct{})}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if cfg.Replay && t.keeper != nil {
@@ -411,6 +417,7 @@ type Sub struct {
 	id     uint64
 	policy Policy
 	direct func(*Message) bool
+	onKick func()
 	c      chan *Message // never closed, so a racing Publish cannot panic
 	replay []*Message    // what the Keeper held at subscription, until taken
 	// queued counts the messages queued and not yet marked Consumed, kept
@@ -480,5 +487,8 @@ func (s *Sub) end(kicked bool) {
 		s.t.remove(s)
 		close(s.done)
 		s.t.Leave()
+		if kicked && s.onKick != nil {
+			s.onKick()
+		}
 	})
 }

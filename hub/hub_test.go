@@ -2,6 +2,7 @@ package hub
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,8 +66,9 @@ func TestSenderDoesNotHearItself(t *testing.T) {
 func TestSlowSubscriberDropsAndNeverBlocks(t *testing.T) {
 	h := New()
 	slow := h.Subscribe("x", SubConfig{Queue: 4, Policy: Drop})
-	kick := h.Subscribe("x", SubConfig{Queue: 4, Policy: Kick})
-	fast := h.Subscribe("x", SubConfig{Queue: 4})
+	var onKick atomic.Int32
+	kick := h.Subscribe("x", SubConfig{Queue: 4, Policy: Kick, OnKick: func() { onKick.Add(1) }})
+	fast := h.Subscribe("x", SubConfig{Queue: 4, OnKick: func() { t.Error("OnKick of a subscriber never kicked") }})
 	defer slow.Close()
 	defer fast.Close()
 	defer kick.Close()
@@ -102,6 +104,9 @@ func TestSlowSubscriberDropsAndNeverBlocks(t *testing.T) {
 	}
 	if !kick.Kicked() || slow.Kicked() {
 		t.Fatal("Kicked() wrong")
+	}
+	if n := onKick.Load(); n != 1 {
+		t.Fatalf("OnKick called %d times, want once", n)
 	}
 	if st := h.Stats()[0]; st.Subscribers != 2 || st.Kicked != 1 {
 		t.Fatalf("stats after kick = %+v", st)

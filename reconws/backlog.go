@@ -5,6 +5,8 @@ import (
 	"syscall"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/vwlab/vw/internal/wsframe"
 )
 
 // Backlog is what a client has taken from Send that its peer has not yet
@@ -42,15 +44,7 @@ func (c *Client) acked() uint64 {
 }
 
 // frameLen is how many bytes appendFrame makes of an n-byte message.
-func frameLen(n int) int64 {
-	switch {
-	case n < 126:
-		return int64(n) + 2 + 4
-	case n <= 0xFFFF:
-		return int64(n) + 4 + 4
-	}
-	return int64(n) + 10 + 4
-}
+func frameLen(n int) int64 { return int64(wsframe.HeaderLen(n, true) + n) }
 
 // rawConn is a connection's socket, for asking the system about it.
 type rawConn struct{ rc syscall.RawConn }

@@ -326,21 +326,6 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func FuzzMask(f *testing.F) {
-	f.Add([]byte("hello, world"), uint32(0xdeadbeef))
-	f.Add([]byte{}, uint32(0))
-	f.Fuzz(func(t *testing.T, data []byte, k uint32) {
-		key := [4]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(k >> 24)}
-		got := bytes.Clone(data)
-		maskBytes(key, got)
-		for i := range data {
-			if got[i] != data[i]^key[i%4] {
-				t.Fatalf("byte %d of %d: got %#x, want %#x", i, len(data), got[i], data[i]^key[i%4])
-			}
-		}
-	})
-}
-
 // A peer that stopped reading cannot hold Close up for longer than
 // CloseTimeout, even with a write stuck on full socket buffers.
 func TestCloseBoundedWithStuckPeer(t *testing.T) {

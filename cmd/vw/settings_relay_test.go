@@ -348,7 +348,7 @@ func cachesGOP(t *testing.T, r *vwRun, v string) {
 			t.Fatal(err)
 		}
 	}
-	var st crossbar.TopicStats
+	var st crossbar.TopicReport
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		st, _ = topicStats(t, r.proc, "out/k")
 		return st.BytesIn == uint64(len(gop))

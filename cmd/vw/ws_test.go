@@ -100,13 +100,13 @@ func relayStats(t testing.TB, relay *proc) crossbar.Stats {
 
 // topicStats returns the relay's stats of one topic (named without a
 // leading slash), and whether it exists.
-func topicStats(t testing.TB, relay *proc, name string) (crossbar.TopicStats, bool) {
+func topicStats(t testing.TB, relay *proc, name string) (crossbar.TopicReport, bool) {
 	for _, ts := range relayStats(t, relay).Topics {
 		if strings.Trim(ts.Name, "/") == name {
 			return ts, true
 		}
 	}
-	return crossbar.TopicStats{}, false
+	return crossbar.TopicReport{}, false
 }
 
 // waitPeers waits until a bidirectional route of the relay has n clients.

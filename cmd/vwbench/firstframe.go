@@ -193,22 +193,22 @@ func sampleCache(ctx context.Context, addr, topic string) func() (peak uint64, r
 	}
 }
 
-func topicStats(addr, topic string) (crossbar.TopicStats, bool) {
+func topicStats(addr, topic string) (crossbar.TopicReport, bool) {
 	resp, err := http.Get("http://" + addr + "/stats?format=json")
 	if err != nil {
-		return crossbar.TopicStats{}, false
+		return crossbar.TopicReport{}, false
 	}
 	defer resp.Body.Close()
 	var st crossbar.Stats
 	if json.NewDecoder(resp.Body).Decode(&st) != nil {
-		return crossbar.TopicStats{}, false
+		return crossbar.TopicReport{}, false
 	}
 	for _, t := range st.Topics {
 		if t.Name == topic {
 			return t, true
 		}
 	}
-	return crossbar.TopicStats{}, false
+	return crossbar.TopicReport{}, false
 }
 
 // chromium is a headless Chromium run the way the tests run it.
