@@ -24,110 +24,130 @@ func TestDirectWriteHandoff(t *testing.T) {
 		{"text, 4-byte headers", 20000, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startRelay(t, Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 30 * time.Second})
-			pub := r.dial(t, "/in/s")
-			healthy := r.dial(t, "/out/s")
-			stalled, err := r.dialErr("/out/s", smallReceiveBuffer)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stalled.Close()
-			r.waitClients(t, "/out/s", 1, 2, 0)
-			sc := r.clientAt(t, "/out/s", stalled.LocalAddr().String())
-
-			mt := bin
-			if tc.text {
-				mt = text
-			}
-			// Every byte of message i is 'a'+i%26 but the first two, its
-			// number: a frame cut and resumed anywhere but where it was cut
-			// shows.
-			msg := func(i int) []byte {
-				b := make([]byte, tc.size)
-				for k := range b {
-					b[k] = 'a' + byte(i%26)
-				}
-				b[0], b[1] = 'a'+byte(i%26), 'a'+byte(i/26%26)
-				return b
-			}
-			check := func(who string, i int, gotType int, b []byte, err error) error {
-				if err != nil {
-					return fmt.Errorf("%s, message %d: %w", who, i, err)
-				}
-				want := msg(i)
-				if gotType != mt || len(b) != len(want) {
-					return fmt.Errorf("%s, message %d: got type %d, %d bytes; want type %d, %d bytes", who, i, gotType, len(b), mt, len(want))
-				}
-				for k := range b {
-					if b[k] != want[k] {
-						return fmt.Errorf("%s, message %d: byte %d is %q, want %q", who, i, k, b[k], want[k])
-					}
-				}
-				return nil
-			}
-
-			// The healthy viewer reads until "end".
-			healthyRead := make(chan int, 1)
-			healthyErr := make(chan error, 1)
-			go func() {
-				for i := 0; ; i++ {
-					_ = healthy.SetReadDeadline(time.Now().Add(10 * time.Second))
-					gotType, b, err := healthy.ReadMessage()
-					if err == nil && string(b) == "end" {
-						healthyRead <- i
-						return
-					}
-					if err := check("the healthy viewer", i, gotType, b, err); err != nil {
-						healthyErr <- err
-						return
-					}
-				}
-			}()
-
-			// Publish until a direct write to the stalled viewer was cut
-			// short, then as many again, queued behind the cut frame.
-			n := 0
-			for ; n < 2000 && sc.nc.partials.Load() == 0; n++ {
-				send(t, pub, mt, msg(n))
-			}
-			if sc.nc.partials.Load() == 0 {
-				t.Fatalf("after %d messages no direct write to the stalled viewer was partial: the test tests nothing", n)
-			}
-			for end := 2 * n; n < end; n++ {
-				send(t, pub, mt, msg(n))
-			}
-			send(t, pub, mt, []byte("end"))
-			select {
-			case got := <-healthyRead:
-				if got != n {
-					t.Fatalf("the healthy viewer read %d messages, want %d", got, n)
-				}
-			case err := <-healthyErr:
-				t.Fatal(err)
-			}
-			for i := range n {
-				_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
-				gotType, b, err := stalled.ReadMessage()
-				if err := check("the stalled viewer", i, gotType, b, err); err != nil {
-					t.Fatal(err)
+			// On a busy machine the hub may hand the first messages that
+			// fill the stalled socket to the viewer's pump rather than write
+			// them directly (Direct is time-budgeted), and then nothing is
+			// left to test: the scenario is set up again, a few times.
+			for range 5 {
+				if directHandoff(t, tc.size, tc.text) {
+					return
 				}
 			}
-			_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
-			if _, b, err := stalled.ReadMessage(); err != nil || string(b) != "end" {
-				t.Fatalf("the stalled viewer read %q, %v; want \"end\"", b, err)
-			}
-			if st := r.topic("/out/s"); st.DroppedViewers != 0 || st.Viewers != 2 {
-				t.Fatalf("stats %+v: want 2 viewers, none dropped", st)
-			}
-			// Caught up, the viewer is written to directly again.
-			send(t, pub, websocket.BinaryMessage, []byte("after"))
-			for _, c := range []*websocket.Conn{healthy, stalled} {
-				if gotType, b := read(t, c); gotType != bin || string(b) != "after" {
-					t.Fatalf("after catching up a viewer read %d %q", gotType, b)
-				}
-			}
+			t.Fatal("no direct write to the stalled viewer was partial in five tries: the test tests nothing")
 		})
 	}
+}
+
+// directHandoff runs TestDirectWriteHandoff's scenario once; it reports
+// false, having checked nothing, when no direct write was cut short.
+func directHandoff(t *testing.T, size int, asText bool) bool {
+	tc := struct {
+		size int
+		text bool
+	}{size, asText}
+	r := startRelay(t, Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 30 * time.Second})
+	pub := r.dial(t, "/in/s")
+	healthy := r.dial(t, "/out/s")
+	stalled, err := r.dialErr("/out/s", smallReceiveBuffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	r.waitClients(t, "/out/s", 1, 2, 0)
+	sc := r.clientAt(t, "/out/s", stalled.LocalAddr().String())
+
+	mt := bin
+	if tc.text {
+		mt = text
+	}
+	// Every byte of message i is 'a'+i%26 but the first two, its
+	// number: a frame cut and resumed anywhere but where it was cut
+	// shows.
+	msg := func(i int) []byte {
+		b := make([]byte, tc.size)
+		for k := range b {
+			b[k] = 'a' + byte(i%26)
+		}
+		b[0], b[1] = 'a'+byte(i%26), 'a'+byte(i/26%26)
+		return b
+	}
+	check := func(who string, i int, gotType int, b []byte, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s, message %d: %w", who, i, err)
+		}
+		want := msg(i)
+		if gotType != mt || len(b) != len(want) {
+			return fmt.Errorf("%s, message %d: got type %d, %d bytes; want type %d, %d bytes", who, i, gotType, len(b), mt, len(want))
+		}
+		for k := range b {
+			if b[k] != want[k] {
+				return fmt.Errorf("%s, message %d: byte %d is %q, want %q", who, i, k, b[k], want[k])
+			}
+		}
+		return nil
+	}
+
+	// The healthy viewer reads until "end".
+	healthyRead := make(chan int, 1)
+	healthyErr := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			_ = healthy.SetReadDeadline(time.Now().Add(10 * time.Second))
+			gotType, b, err := healthy.ReadMessage()
+			if err == nil && string(b) == "end" {
+				healthyRead <- i
+				return
+			}
+			if err := check("the healthy viewer", i, gotType, b, err); err != nil {
+				healthyErr <- err
+				return
+			}
+		}
+	}()
+
+	// Publish until a direct write to the stalled viewer was cut
+	// short, then as many again, queued behind the cut frame.
+	n := 0
+	for ; n < 2000 && sc.nc.partials.Load() == 0; n++ {
+		send(t, pub, mt, msg(n))
+	}
+	if sc.nc.partials.Load() == 0 {
+		t.Fatalf("after %d messages no direct write to the stalled viewer was partial: the test tests nothing", n)
+	}
+	for end := 2 * n; n < end; n++ {
+		send(t, pub, mt, msg(n))
+	}
+	send(t, pub, mt, []byte("end"))
+	select {
+	case got := <-healthyRead:
+		if got != n {
+			t.Fatalf("the healthy viewer read %d messages, want %d", got, n)
+		}
+	case err := <-healthyErr:
+		t.Fatal(err)
+	}
+	for i := range n {
+		_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+		gotType, b, err := stalled.ReadMessage()
+		if err := check("the stalled viewer", i, gotType, b, err); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, b, err := stalled.ReadMessage(); err != nil || string(b) != "end" {
+		t.Fatalf("the stalled viewer read %q, %v; want \"end\"", b, err)
+	}
+	if st := r.topic("/out/s"); st.DroppedViewers != 0 || st.Viewers != 2 {
+		t.Fatalf("stats %+v: want 2 viewers, none dropped", st)
+	}
+	// Caught up, the viewer is written to directly again.
+	send(t, pub, websocket.BinaryMessage, []byte("after"))
+	for _, c := range []*websocket.Conn{healthy, stalled} {
+		if gotType, b := read(t, c); gotType != bin || string(b) != "after" {
+			t.Fatalf("after catching up a viewer read %d %q", gotType, b)
+		}
+	}
+	return true
 }
 
 // clientAt returns the client of a topic connected from addr.
