@@ -36,7 +36,7 @@ test: deps lint
 demo: deps build
 	./scripts/demo.sh
 
-## bench: the figures DESIGN.md names, measured in one run
+## bench: the figures docs/ARCHITECTURE.md#targets names, measured in one run
 bench: deps build
 	go test -run '^$$' -bench . -benchmem ./hub/ ./ts/ ./agg/ ./crossbar/
 	go run ./cmd/vwbench all

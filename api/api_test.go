@@ -95,7 +95,7 @@ func (f *fixture) do(t *testing.T, method, path, body string, header ...string) 
 	return resp.StatusCode, strings.TrimSuffix(string(b), "\n")
 }
 
-// TestRESTContract walks DESIGN.md's REST table in order: each step is a
+// TestRESTContract walks the README's REST table in order: each step is a
 // request a curl user makes and the exact answer they see.
 func TestRESTContract(t *testing.T) {
 	f := newFixture(t, Config{}, rules.Config{})
@@ -209,8 +209,9 @@ func TestTokenRequired(t *testing.T) {
 	}
 }
 
-// TestControlAPI runs DESIGN.md's control API table through the command
-// interpreter, in order, with an apiRule installed.
+// TestControlAPI runs every verb of the control API (README, "The control
+// API") through the command interpreter, in order, with an apiRule
+// installed.
 func TestControlAPI(t *testing.T) {
 	api := &rwc.Rule{Destination: "ws://127.0.0.1:1/bi/lab1/api"}
 	f := newFixture(t, Config{}, rules.Config{APIRule: api})

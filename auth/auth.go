@@ -7,9 +7,8 @@
 // of token ids, kept in a state file; and which topics and tokens an admin
 // token's path reaches.
 //
-// It is not in DESIGN.md's component table on purpose: relay auth lives in
-// its own package, with no websocket or topic code, so that every refusal can
-// be tested on its own; crossbar calls Authorize before each upgrade, joins
+// Relay auth lives in its own package, with no websocket or topic code, so
+// that every refusal can be tested on its own; crossbar calls Authorize before each upgrade, joins
 // the grant's topic in the grant's role, and mounts AccessHandler and
 // DenyHandler, and cmd/vw calls Mint for `vw token`.
 package auth
