@@ -131,6 +131,10 @@ type Config struct {
 	CacheTotalBytes int64
 	// Title names the relay on its pages. Default "vw relay".
 	Title string
+	// Cluster, when set, joins this relay to others (package cluster): what
+	// local clients publish goes to the relays that watch it, and what is
+	// published elsewhere reaches local viewers. Nil: a relay on its own.
+	Cluster Cluster
 	// Now is the clock that token expiry of live connections is checked
 	// against, and that ages the index page's list of live streams; nil is
 	// time.Now. Tests give the Auth's clock.

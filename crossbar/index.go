@@ -56,6 +56,11 @@ func (s *Server) buildIndex() []jsmpeg.Stream {
 	}
 	s.mu.Unlock()
 	out := make([]jsmpeg.Stream, 0, len(rows))
+	local := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		local[strings.TrimPrefix(r.Name, "/out/")] = true
+	}
+	out = s.remoteStreams(out, local)
 	for _, r := range rows {
 		if !s.auth.Watchable(r.Name) {
 			continue

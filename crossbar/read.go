@@ -82,6 +82,7 @@ func (c *client) readPump() error {
 		}
 		pos := c.topic.pos.Add(n)
 		c.topic.ht.Publish(m)
+		c.clusterPublish(m)
 		if step := c.s.scanStep(); (pos-n)/step != pos/step {
 			c.s.dropBehind(c.topic)
 		}

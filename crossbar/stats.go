@@ -21,6 +21,8 @@ type Stats struct {
 	// Since is when the relay started.
 	Since  time.Time     `json:"since"`
 	Topics []TopicReport `json:"topics"`
+	// Cluster is this relay's cluster, when it is in one.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
 }
 
 // TopicReport describes one topic of the relay: a stream (/out/{x}, fed by
@@ -122,9 +124,10 @@ func (s *Server) Stats() Stats { return s.StatsFor(nil) }
 // admin's view filters them with auth.Grant.Sees. The others are skipped
 // before their clients are walked.
 func (s *Server) StatsFor(sees func(topic string) bool) Stats {
+	cluster := s.clusterStatus(sees) // before the relay's lock: see clusterStatus
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Stats{Since: s.started, Topics: make([]TopicReport, 0, len(s.topics))}
+	out := Stats{Since: s.started, Topics: make([]TopicReport, 0, len(s.topics)), Cluster: cluster}
 	for _, t := range s.topics {
 		if sees != nil && !sees(t.name) {
 			continue

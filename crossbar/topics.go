@@ -20,7 +20,7 @@ import (
 // metrics, drops by admin, deny or backlog).
 
 // topic is the relay's view of a hub topic: its clients and what the hub
-// does not count. It lives while it has clients.
+// does not count. It lives while it has clients (or an Inlet holds it).
 type topic struct {
 	name  string
 	since time.Time
@@ -34,6 +34,7 @@ type topic struct {
 	pubs      int       // publishers among clients
 	subs      int       // viewers and peers among clients
 	liveSince time.Time // when pubs last became 1
+	held      int       // Inlets holding the topic open for other relays' messages
 
 	// drops counts the clients the relay ended, by reason (drop.go).
 	drops [numDropReasons]atomic.Uint64
@@ -71,17 +72,10 @@ func (s *Server) admit(g *auth.Grant, r *http.Request) (*client, error) {
 	if s.closed {
 		return nil, &admitError{http.StatusServiceUnavailable, "the relay is shutting down"}
 	}
-	t, err := s.checkLimitsLocked(g, ip)
-	if err != nil {
+	if _, err := s.checkLimitsLocked(g, ip); err != nil {
 		return nil, err
 	}
-	if t == nil {
-		t = &topic{name: g.Topic, since: time.Now(), ht: s.hub.Join(g.Topic), clients: make(map[uint64]*client)}
-		if t.cache, _ = t.ht.Keeper().(*keyframeCache); t.cache != nil {
-			t.psi = &t.cache.psi
-		}
-		s.topics[g.Topic] = t
-	}
+	t := s.topicLocked(g.Topic)
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &client{
 		s:      s,
@@ -103,8 +97,33 @@ func (s *Server) admit(g *auth.Grant, r *http.Request) (*client, error) {
 		c.log = c.log.WithField("token", g.ID)
 	}
 	s.joinLocked(c)
+	s.changed(t)
 	s.wg.Add(1)
 	return c, nil
+}
+
+// topicLocked returns the named topic, created if need be; Server.mu is
+// held.
+func (s *Server) topicLocked(name string) *topic {
+	t := s.topics[name]
+	if t == nil {
+		t = &topic{name: name, since: time.Now(), ht: s.hub.Join(name), clients: make(map[uint64]*client)}
+		if t.cache, _ = t.ht.Keeper().(*keyframeCache); t.cache != nil {
+			t.psi = &t.cache.psi
+		}
+		s.topics[name] = t
+	}
+	return t
+}
+
+// dropIdleLocked removes t once nothing holds it: no client, and no Inlet
+// taking other relays' messages into it. Server.mu is held.
+func (s *Server) dropIdleLocked(t *topic) {
+	if len(t.clients) == 0 && t.held == 0 && s.topics[t.name] == t {
+		s.ended.add(t)
+		delete(s.topics, t.name)
+		t.ht.Leave()
+	}
 }
 
 // leave undoes admit.
@@ -120,10 +139,7 @@ func (s *Server) leave(c *client) {
 		}
 		s.log.WithField("stream", t.name).Info("stream ended")
 	}
-	if len(t.clients) == 0 {
-		s.ended.add(t)
-		delete(s.topics, t.name)
-		t.ht.Leave()
-	}
+	s.changed(t)
+	s.dropIdleLocked(t)
 	s.wg.Done()
 }
