@@ -20,10 +20,23 @@ import (
 // report when it runs, since flags are registered before that.
 func bindConfig(fs *pflag.FlagSet, envPrefix string, cfg any) error {
 	err := envconfig.Process(envPrefix, cfg)
-	v := reflect.ValueOf(cfg).Elem()
+	bindFlags(fs, envPrefix, reflect.ValueOf(cfg).Elem())
+	if err != nil {
+		return fmt.Errorf("environment: %w", err)
+	}
+	return nil
+}
+
+// bindFlags registers the flags of v's fields, and of the fields of the
+// structs it embeds (a group of settings kept apart, as ClusterSettings).
+func bindFlags(fs *pflag.FlagSet, envPrefix string, v reflect.Value) {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			bindFlags(fs, envPrefix, v.Field(i))
+			continue
+		}
 		name := f.Tag.Get("envconfig")
 		if name == "" {
 			continue
@@ -48,8 +61,4 @@ func bindConfig(fs *pflag.FlagSet, envPrefix string, cfg any) error {
 			panic(fmt.Sprintf("bindConfig: field %s has unsupported type %s", f.Name, f.Type))
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("environment: %w", err)
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vwlab/vw/auth"
+	"github.com/vwlab/vw/cluster"
 	"github.com/vwlab/vw/crossbar"
 	"github.com/vwlab/vw/hub"
 )
@@ -40,6 +41,22 @@ type relayConfig struct {
 	CacheBytes      int      `envconfig:"RELAY_CACHE_BYTES" flag:"cache-bytes" default:"4194304" desc:"bytes of each stream's keyframe cache, which a viewer joining gets first so that it shows a picture at once (64 times this for all streams together); 0 keeps only the PAT/PMT"`
 	TLSCert         string   `envconfig:"RELAY_TLS_CERT" flag:"tls-cert" desc:"PEM certificate (chain) file; with --tls-key the relay serves HTTPS and WSS"`
 	TLSKey          string   `envconfig:"RELAY_TLS_KEY" flag:"tls-key" desc:"PEM private key file for --tls-cert"`
+	ClusterSettings
+}
+
+// ClusterSettings is a relay's place in a cluster of relays (package
+// cluster). Exported so that envconfig reads the fields it embeds.
+type ClusterSettings struct {
+	Node              string   `envconfig:"RELAY_NODE" flag:"node" desc:"this relay's name in a cluster (default: the host name)"`
+	ClusterListen     string   `envconfig:"RELAY_CLUSTER_LISTEN" flag:"cluster-listen" desc:"address other relays' routes connect to, e.g. :6222; with --cluster-routes, default :6222"`
+	ClusterRoutes     []string `envconfig:"RELAY_CLUSTER_ROUTES" flag:"cluster-routes" desc:"other relays to join, comma-separated nats://host:port (one is enough)"`
+	ClusterSecretFile string   `envconfig:"RELAY_CLUSTER_SECRET_FILE" flag:"cluster-secret-file" desc:"file holding the secret every relay of the cluster shares (at least 32 bytes); required to cluster"`
+	ClusterSecret     string   `envconfig:"RELAY_CLUSTER_SECRET" flag:"cluster-secret" desc:"the cluster secret itself (prefer --cluster-secret-file)"`
+	ClusterTLSCert    string   `envconfig:"RELAY_CLUSTER_TLS_CERT" flag:"cluster-tls-cert" desc:"PEM certificate for routes between relays (server and client)"`
+	ClusterTLSKey     string   `envconfig:"RELAY_CLUSTER_TLS_KEY" flag:"cluster-tls-key" desc:"PEM private key for --cluster-tls-cert"`
+	ClusterTLSCA      string   `envconfig:"RELAY_CLUSTER_TLS_CA" flag:"cluster-tls-ca" desc:"PEM CA that every relay's route certificate must chain to"`
+	NATS              string   `envconfig:"RELAY_NATS" flag:"nats" desc:"connect to this NATS cluster (comma-separated nats:// URLs) instead of embedding a server"`
+	NATSCreds         string   `envconfig:"RELAY_NATS_CREDS" flag:"nats-creds" desc:"credentials file for --nats"`
 }
 
 func newRelayCmd(stderr io.Writer) *cobra.Command {
@@ -84,7 +101,16 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 	if access.Open() {
 		log.Warn("no VW_RELAY_SECRET_FILE or VW_RELAY_SECRET: the relay is open, anyone can publish and watch; fine for a demo or a private network only")
 	}
+	cl, err := newCluster(cfg.ClusterSettings, log)
+	if err != nil {
+		return err
+	}
+	var member crossbar.Cluster
+	if cl != nil {
+		member = cl
+	}
 	relay := crossbar.New(crossbar.Config{
+		Cluster:          member,
 		Auth:             access,
 		Queue:            cfg.Queue,
 		QueueBytes:       int64(cfg.QueueBytes),
@@ -101,6 +127,14 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		relay.Close()
 		return errors.New("TLS needs both VW_RELAY_TLS_CERT and VW_RELAY_TLS_KEY")
+	}
+	if cl != nil {
+		if err := cl.Start(relay, access); err != nil {
+			relay.Close()
+			return err
+		}
+		// After the relay: its clients' last words may still go out.
+		defer cl.Close()
 	}
 	hs := relay.NewHTTPServer(cfg.Listen)
 	hs.ErrorLog = httpErrorLog(log)
@@ -175,4 +209,37 @@ func cacheBytes(n int) int64 {
 		return -1
 	}
 	return int64(n)
+}
+
+// newCluster returns the relay's cluster membership, or nil when no cluster
+// is configured.
+func newCluster(cfg ClusterSettings, log *logrus.Entry) (*cluster.Cluster, error) {
+	cc := cluster.Config{
+		Node:      cfg.Node,
+		Listen:    cfg.ClusterListen,
+		Routes:    cfg.ClusterRoutes,
+		TLSCert:   cfg.ClusterTLSCert,
+		TLSKey:    cfg.ClusterTLSKey,
+		TLSCA:     cfg.ClusterTLSCA,
+		NATS:      cfg.NATS,
+		NATSCreds: cfg.NATSCreds,
+	}
+	if !cc.Enabled() {
+		return nil, nil
+	}
+	switch {
+	case cfg.ClusterSecret != "" && cfg.ClusterSecretFile != "":
+		return nil, errors.New("set VW_RELAY_CLUSTER_SECRET or VW_RELAY_CLUSTER_SECRET_FILE, not both")
+	case cfg.ClusterSecretFile != "":
+		s, err := auth.LoadSecret(cfg.ClusterSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster secret: %w", err)
+		}
+		cc.Secret = s
+	case cfg.ClusterSecret != "":
+		cc.Secret = []byte(cfg.ClusterSecret)
+	case cfg.NATS == "":
+		return nil, errors.New("clustering needs VW_RELAY_CLUSTER_SECRET_FILE (or VW_RELAY_CLUSTER_SECRET), the same on every relay: a route sees every stream")
+	}
+	return cluster.New(cc, log.WithField("component", "cluster"))
 }
