@@ -94,6 +94,9 @@ func (a *Auth) issue(route string, g Grant, addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if tag, _ := a.codeSharing(""); tag != "" {
+		code = tag + code
+	}
 	now := a.now()
 	if err := a.codes.add(now, code, codeEntry{route: route, grant: g, addr: addr, expires: now.Add(a.codeTTL)}); err != nil {
 		return "", err
@@ -103,7 +106,16 @@ func (a *Auth) issue(route string, g Grant, addr string) (string, error) {
 }
 
 // redeem spends code: whatever the outcome, it cannot be presented again.
+// A code another relay of a cluster issued is spent there.
 func (a *Auth) redeem(code string, rt route) (*Grant, error) {
+	if _, remote := a.codeSharing(code); remote != nil {
+		return a.redeemRemote(remote, code, rt)
+	}
+	return a.redeemLocal(code, rt)
+}
+
+// redeemLocal spends a code this relay issued.
+func (a *Auth) redeemLocal(code string, rt route) (*Grant, error) {
 	now := a.now()
 	e, ok := a.codes.take(now, code)
 	switch {

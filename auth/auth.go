@@ -114,6 +114,8 @@ type Auth struct {
 	lastDenySweep time.Time
 	onDeny        map[int]func(Denial)
 	nextHook      int
+	codeTag       string       // in front of every code issued (ShareCodes)
+	remoteRedeem  CodeRedeemer // spends other relays' codes
 
 	saveMu sync.Mutex // one save of the state file at a time
 }
