@@ -140,6 +140,7 @@ type Cluster struct {
 	closed  bool
 
 	counters counters
+	share    sharing
 }
 
 // counters are what the cluster counts, for /stats and tests.
@@ -251,7 +252,7 @@ func (c *Cluster) Start(local Local, a *auth.Auth) error {
 	c.nc = nc
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	if err := c.startAuth(); err != nil {
+	if err := c.startAuth(ctx); err != nil {
 		cancel()
 		nc.Close()
 		c.shutdownServer()
@@ -265,10 +266,18 @@ func (c *Cluster) Start(local Local, a *auth.Auth) error {
 	}
 	c.run(ctx, c.publishLoop)
 	c.run(ctx, c.interestLoop)
+	c.waitJoined()
 	return nil
 }
 
+// run starts f in a goroutine that Close waits for; none starts once
+// Close has begun.
 func (c *Cluster) run(ctx context.Context, f func(context.Context)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()

@@ -137,6 +137,8 @@ func (c *Cluster) onReport(m *nats.Msg) {
 	if joined {
 		c.log.WithField("peer", r.Node).Info("cluster: peer up")
 		c.peerUp(r.Node)
+		// A relay that joins hears from every other at once.
+		c.reportSoon()
 	}
 }
 
