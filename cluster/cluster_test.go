@@ -13,6 +13,7 @@ import (
 	"github.com/vwlab/vw/crossbar"
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/ts"
 )
 
 func TestMain(m *testing.M) {
@@ -270,5 +271,51 @@ func TestTopicsWithSubjectCharacters(t *testing.T) {
 		if _, b, err := views[n].ReadMessage(); err == nil {
 			t.Errorf("%q got another topic's message %d", n, binary.BigEndian.Uint64(b))
 		}
+	}
+}
+
+// A relay that starts taking a running MPEG-TS stream joins it at a
+// keyframe: its viewer's first bytes are the PAT, the PMT and a keyframe's
+// PES, and no PID starts mid-PES.
+func TestJoiningRelayStartsAtAKeyframe(t *testing.T) {
+	msgs := avStream(t)
+	nodes := mesh(t, crossbar.Config{}, "a", "b")
+	a, b := nodes[0], nodes[1]
+	pub := dial(t, a, "/in/lab1/cam")
+	for _, m := range msgs[:40] {
+		if err := pub.WriteMessage(websocket.BinaryMessage, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := dial(t, b, "/out/lab1/cam")
+	testutil.Eventually(t, 5*time.Second, func() bool { return remoteInterest(a, "/out/lab1/cam") == 1 }, "b's interest reaches a")
+	var sent []byte
+	for _, m := range msgs[40:] {
+		sent = append(sent, m...)
+		if err := pub.WriteMessage(websocket.BinaryMessage, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []byte
+	for len(got) < len(sent)/2 {
+		_ = v.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, m, err := v.ReadMessage()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		got = append(got, m...)
+	}
+	if ts.PID(got) != ts.PIDPAT {
+		t.Errorf("b's viewer starts with PID %#x, want the PAT", ts.PID(got))
+	}
+	rep := walkPES(got)
+	if len(rep.startsMidPES) > 0 {
+		t.Errorf("PIDs %#x start mid-PES at b's viewer", rep.startsMidPES)
+	}
+	if key, _ := ts.Keyframe(ts.CodecMPEG, rep.firstVideo); !key {
+		t.Error("b's viewer's first video PES is not a keyframe")
+	}
+	if g := b.cl.Status().Gaps; g != 1 {
+		t.Errorf("b counted %d gaps, want 1 (joining mid-stream)", g)
 	}
 }

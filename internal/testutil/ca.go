@@ -61,6 +61,18 @@ func (ca *CA) Pool() *x509.CertPool {
 // it and its key as PEM files in dir, as a TLS server loads them.
 func (ca *CA) Server(t testing.TB, dir string, ips ...net.IP) (certFile, keyFile string) {
 	t.Helper()
+	return ca.issue(t, dir, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, ips)
+}
+
+// Peer is Server for a certificate that is both server and client, as
+// relays present to each other on a route.
+func (ca *CA) Peer(t testing.TB, dir string, ips ...net.IP) (certFile, keyFile string) {
+	t.Helper()
+	return ca.issue(t, dir, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, ips)
+}
+
+func (ca *CA) issue(t testing.TB, dir string, usage []x509.ExtKeyUsage, ips []net.IP) (certFile, keyFile string) {
+	t.Helper()
 	if len(ips) == 0 {
 		ips = []net.IP{net.IPv4(127, 0, 0, 1)}
 	}
@@ -72,7 +84,7 @@ func (ca *CA) Server(t testing.TB, dir string, ips ...net.IP) (certFile, keyFile
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  usage,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
