@@ -146,6 +146,7 @@ type Cluster struct {
 // counters are what the cluster counts, for /stats and tests.
 type counters struct {
 	sent, dropped, received, gaps, bad atomic.Uint64
+	unwatched                          atomic.Uint64 // not sent: no relay watched
 }
 
 // New checks cfg and returns a cluster to Start.
@@ -374,6 +375,7 @@ func (c *Cluster) publishLoop(ctx context.Context) {
 			subjects[o.topic] = subj
 		}
 		if c.interest != nil && !c.interest(subj) {
+			c.counters.unwatched.Add(1)
 			continue // no relay watches it: the routes would carry nothing
 		}
 		h := header{instance: c.instance, publisher: o.from, seq: o.seq}

@@ -287,6 +287,8 @@ func TestJoiningRelayStartsAtAKeyframe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Those went nowhere: nobody watched. b begins watching mid-stream.
+	testutil.Eventually(t, 5*time.Second, func() bool { return a.cl.counters.unwatched.Load() == 40 }, "a passes the first messages by")
 	v := dial(t, b, "/out/lab1/cam")
 	testutil.Eventually(t, 5*time.Second, func() bool { return remoteInterest(a, "/out/lab1/cam") == 1 }, "b's interest reaches a")
 	var sent []byte
