@@ -95,9 +95,12 @@ func (c *Cluster) sendReport() {
 	if len(topics) > maxReportTopics {
 		topics = topics[:maxReportTopics]
 	}
+	c.mu.Lock()
 	for i := range topics {
 		topics[i].RateIn = float64(int64(topics[i].RateIn)) // whole bits per second are plenty
+		topics[i].Watching = c.watches[topics[i].Name] != nil
 	}
+	c.mu.Unlock()
 	b, err := json.Marshal(report{Node: c.cfg.Node, Instance: c.instance, Since: c.started, Topics: topics})
 	if err != nil {
 		return

@@ -79,6 +79,9 @@ type TopicCount struct {
 	RateIn     float64 `json:"rateIn"`
 	// Since is when the topic's oldest publisher connected (zero without).
 	Since time.Time `json:"since"`
+	// Watching says the relay takes the topic from the others: its
+	// subscription was made before the report that says so was sent.
+	Watching bool `json:"watching,omitempty"`
 }
 
 // LocalTopics counts the clients of every topic of this relay, for the
