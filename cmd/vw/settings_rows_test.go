@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vwlab/vw/auth"
+	"github.com/vwlab/vw/cluster"
 	"github.com/vwlab/vw/internal/testutil"
 )
 
@@ -178,5 +179,41 @@ var settings = []setting{
 				}
 				deniesInto(t, r, v)
 			}}
+	}},
+	// A cluster of relays (the other relays are run in the test's process).
+	{"relay", "VW_RELAY_NODE", "--node", fixed(trial{env: []string{"VW_RELAY_CLUSTER_LISTEN=127.0.0.1:0", "VW_RELAY_CLUSTER_SECRET=" + clusterSecretA},
+		envVal: "node-env", flagVal: "node-flag", check: nodeNamed})},
+	{"relay", "VW_RELAY_CLUSTER_LISTEN", "--cluster-listen", func(t *testing.T) trial {
+		return trial{env: []string{"VW_RELAY_CLUSTER_SECRET=" + clusterSecretA},
+			envVal: "127.0.0.1:" + strconv.Itoa(freePort(t)), flagVal: "127.0.0.1:" + strconv.Itoa(freePort(t)), check: clusterListens}
+	}},
+	{"relay", "VW_RELAY_CLUSTER_ROUTES", "--cluster-routes", func(t *testing.T) trial {
+		a := seedRelay(t, "seed-env", cluster.Config{Secret: []byte(clusterSecretA)})
+		b := seedRelay(t, "seed-flag", cluster.Config{Secret: []byte(clusterSecretA)})
+		return trial{env: []string{"VW_RELAY_CLUSTER_LISTEN=127.0.0.1:0", "VW_RELAY_CLUSTER_SECRET=" + clusterSecretA},
+			envVal: a, flagVal: b, check: routesTo(map[string]string{a: "seed-env", b: "seed-flag"})}
+	}},
+	{"relay", "VW_RELAY_CLUSTER_SECRET_FILE", "--cluster-secret-file", clusterSecretTrial(true)},
+	{"relay", "VW_RELAY_CLUSTER_SECRET", "--cluster-secret", clusterSecretTrial(false)},
+	{"relay", "VW_RELAY_CLUSTER_TLS_CERT", "--cluster-tls-cert", func(t *testing.T) trial {
+		p := newClusterTLS(t)
+		return trial{env: p.env("VW_RELAY_CLUSTER_TLS_CERT"), envVal: p.certA, flagVal: p.certB, check: p.joinsWithA}
+	}},
+	{"relay", "VW_RELAY_CLUSTER_TLS_KEY", "--cluster-tls-key", func(t *testing.T) trial {
+		p := newClusterTLS(t)
+		return trial{env: p.env("VW_RELAY_CLUSTER_TLS_KEY"), envVal: p.keyA, flagVal: p.keyB, check: p.joinsWithA}
+	}},
+	{"relay", "VW_RELAY_CLUSTER_TLS_CA", "--cluster-tls-ca", func(t *testing.T) trial {
+		p := newClusterTLS(t)
+		return trial{env: p.env("VW_RELAY_CLUSTER_TLS_CA"), envVal: p.ca.PEMFile, flagVal: p.other.PEMFile, check: p.trustsCA}
+	}},
+	{"relay", "VW_RELAY_NATS", "--nats", func(t *testing.T) trial {
+		a, b, clients := natsServers(t)
+		return trial{envVal: a, flagVal: b, check: usesNATS(clients)}
+	}},
+	{"relay", "VW_RELAY_NATS_CREDS", "--nats-creds", func(t *testing.T) trial {
+		a, _, _ := natsServers(t)
+		return trial{env: []string{"VW_RELAY_NATS=" + a},
+			envVal: filepath.Join(t.TempDir(), "env.creds"), flagVal: filepath.Join(t.TempDir(), "flag.creds"), check: readsCreds}
 	}},
 }
