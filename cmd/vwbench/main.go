@@ -9,6 +9,7 @@
 //	vwbench codecs [flags]      MPEG-1 vs H.264: bit rate at equal quality (SSIM), encoder CPU
 //	vwbench delay [flags]       an uplink capped at 75/50/25% of the stream's rate: delay behind live, audio share
 //	vwbench firstframe [flags]  Chromium opening the player of a 4 s GOP stream: first picture, delay behind live
+//	vwbench cluster [flags]     relays clustered: latency of a hop between relays, CPU remote vs local
 //
 // Servers under test run as child processes (vwbench serve-relay,
 // vwbench serve-floor) so that their CPU time is theirs alone.
@@ -44,6 +45,7 @@ commands:
   codecs        MPEG-1 vs H.264 with the README's settings: bit rate at SSIM 0.95, encoder CPU
   delay         an uplink capped below the stream's rate: delay behind live, audio share, recovery
   firstframe    the player page in Chromium, on a stream with a 4 s GOP: first picture and delay behind live
+  cluster       vw relays clustered: latency A→B, CPU for remote vs local viewers, origin's CPU per watching relay
   serve-relay   (child) a relay built on crossbar.New, for fanout
   serve-floor   (child) one loop writing a PreparedMessage to every viewer, for fanout
 
@@ -74,7 +76,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := runCodecs(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
-		return runFirstFrame(ctx, nil, stdout, stderr)
+		if err := runFirstFrame(ctx, nil, stdout, stderr); err != nil {
+			return err
+		}
+		return runCluster(ctx, nil, stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, args, stdout, stderr)
 	case "codecs":
 		return runCodecs(ctx, args, stdout, stderr)
 	case "firstframe":
