@@ -33,8 +33,9 @@ test: deps lint
 	$(MAKE) fuzz
 
 ## demo: install what is missing, build, and run relay + stream + two test feeds; prints the URL to open
+## (make demo CLUSTER=3: three clustered relays, the stream pushed to the first, the URL on the last)
 demo: deps build
-	./scripts/demo.sh
+	CLUSTER="$(CLUSTER)" ./scripts/demo.sh
 
 ## bench: the figures docs/ARCHITECTURE.md#targets names, measured in one run
 bench: deps build

@@ -7,14 +7,24 @@
 #   make demo                       # test pattern and tone
 #   CAMERA=/dev/video0 make demo    # a real camera
 #   RELAY_PORT=9080 STREAM_PORT=9888 make demo
+#   make demo CLUSTER=3             # three clustered relays on RELAY_PORT, +1, +2
+#                                   # (routes on CLUSTER_PORT, +1, +2); vw stream
+#                                   # pushes to the first, the URL is the last's
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VW=${VW:-./bin/vw}
 RELAY_PORT=${RELAY_PORT:-8080}
 STREAM_PORT=${STREAM_PORT:-8888}
+CLUSTER=${CLUSTER:-1}
+CLUSTER_PORT=${CLUSTER_PORT:-6222}
 RELAY=127.0.0.1:$RELAY_PORT
 STREAM=127.0.0.1:$STREAM_PORT
+if ! [ "$CLUSTER" -ge 1 ] 2>/dev/null; then
+  echo "CLUSTER must be a number of relays (1 or more), not $CLUSTER" >&2
+  exit 1
+fi
+LAST_PORT=$((RELAY_PORT + CLUSTER - 1))
 work=$(mktemp -d)
 pids=()
 
@@ -29,9 +39,14 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-for port in "$RELAY_PORT" "$STREAM_PORT"; do
+ports=("$STREAM_PORT")
+for i in $(seq 0 $((CLUSTER - 1))); do
+  ports+=($((RELAY_PORT + i)))
+  [ "$CLUSTER" -gt 1 ] && ports+=($((CLUSTER_PORT + i)))
+done
+for port in "${ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "port $port is in use: set RELAY_PORT / STREAM_PORT" >&2
+    echo "port $port is in use: set RELAY_PORT / STREAM_PORT / CLUSTER_PORT" >&2
     exit 1
   fi
 done
@@ -45,9 +60,30 @@ wait_for() { # url
   exit 1
 }
 
-VW_RELAY_LISTEN=":$RELAY_PORT" "$VW" relay >"$work/relay.log" 2>&1 &
-pids+=($!)
-wait_for "http://$RELAY/stats?format=json"
+if [ "$CLUSTER" -eq 1 ]; then
+  VW_RELAY_LISTEN=":$RELAY_PORT" "$VW" relay >"$work/relay.log" 2>&1 &
+  pids+=($!)
+  wait_for "http://$RELAY/stats?format=json"
+else
+  # Every relay of a cluster shares one secret; each joins through the first.
+  head -c 32 /dev/urandom | base64 >"$work/cluster.secret"
+  for i in $(seq 0 $((CLUSTER - 1))); do
+    routes=""
+    [ "$i" -gt 0 ] && routes="nats://127.0.0.1:$CLUSTER_PORT"
+    VW_RELAY_LISTEN=":$((RELAY_PORT + i))" VW_RELAY_NODE="relay$((i + 1))" \
+      VW_RELAY_CLUSTER_LISTEN="127.0.0.1:$((CLUSTER_PORT + i))" VW_RELAY_CLUSTER_ROUTES="$routes" \
+      VW_RELAY_CLUSTER_SECRET_FILE="$work/cluster.secret" \
+      "$VW" relay >"$work/relay$((i + 1)).log" 2>&1 &
+    pids+=($!)
+    wait_for "http://127.0.0.1:$((RELAY_PORT + i))/stats?format=json"
+  done
+  # Until the last relay sees every other one up.
+  for _ in $(seq 200); do
+    up=$(curl -sf "http://127.0.0.1:$LAST_PORT/stats?format=json" | grep -c '"up": true' || true)
+    [ "$up" -ge $((CLUSTER - 1)) ] && break
+    sleep 0.1
+  done
+fi
 
 VW_PORT=$STREAM_PORT VW_API="ws://$RELAY/bi/demo/api" VW_STATE="$work/rules.json" \
   VW_RECORDINGS="$work/recordings" "$VW" stream >"$work/stream.log" 2>&1 &
@@ -77,11 +113,11 @@ pids+=($!)
 
 cat <<EOT
 
-  vw demo is running. Open:
+  vw demo is running$([ "$CLUSTER" -gt 1 ] && echo " on $CLUSTER clustered relays (vw stream pushes to the first, on :$RELAY_PORT)"). Open:
 
-    http://localhost:$RELAY_PORT/play/demo/front
+    http://localhost:$LAST_PORT/play/demo/front
 
-  (every live stream: http://localhost:$RELAY_PORT/ , relay stats: http://localhost:$RELAY_PORT/stats)
+  (every live stream: http://localhost:$LAST_PORT/ , relay stats: http://localhost:$LAST_PORT/stats)
 
   Try, in another terminal:
     curl -X POST localhost:$STREAM_PORT/api/streams -d '{"stream":"demo/front","feeds":["video0"]}'            # mute

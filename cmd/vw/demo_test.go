@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,13 +21,55 @@ import (
 // one Ctrl-C (SIGINT to its process group, as a terminal sends) stops
 // everything it started.
 func TestDemo(t *testing.T) {
+	relayPort := freePort(t)
+	url := playDemo(t, fmt.Sprintf("RELAY_PORT=%d", relayPort))
+	if want := fmt.Sprintf("http://localhost:%d/play/", relayPort); !strings.HasPrefix(url, want) {
+		t.Errorf("the demo printed %s, want a page on %s", url, want)
+	}
+}
+
+// TestDemoCluster: make demo CLUSTER=3 starts three clustered relays, vw
+// stream pushing to the first, and the URL it prints, on the third, plays.
+func TestDemoCluster(t *testing.T) {
+	relayPort, clusterPort := freePorts(t, 3), freePorts(t, 3)
+	url := playDemo(t, "CLUSTER=3", fmt.Sprintf("RELAY_PORT=%d", relayPort), fmt.Sprintf("CLUSTER_PORT=%d", clusterPort))
+	if want := fmt.Sprintf("http://localhost:%d/play/", relayPort+2); !strings.HasPrefix(url, want) {
+		t.Errorf("the demo printed %s, want a page on the third relay, %s", url, want)
+	}
+}
+
+// freePorts returns the first of n consecutive loopback ports nobody
+// listens on right now.
+func freePorts(t *testing.T, n int) int {
+	t.Helper()
+	for range 100 {
+		p := freePort(t)
+		ok := true
+		for i := 1; i < n && ok; i++ {
+			if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i)); err != nil {
+				ok = false
+			} else {
+				ln.Close()
+			}
+		}
+		if ok && p+n <= 65535 {
+			return p
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
+
+// playDemo runs scripts/demo.sh with env, plays the URL it prints in
+// Chromium, stops it with one Ctrl-C, and returns the URL.
+func playDemo(t *testing.T, env ...string) string {
+	t.Helper()
 	testutil.NeedTool(t, "ffmpeg")
 	testutil.NeedTool(t, "curl")
 	testutil.NeedJSMpeg(t)
 	b := browser.Start(t)
-	relayPort, streamPort := freePort(t), freePort(t)
 	cmd := exec.Command(filepath.Join("..", "..", "scripts", "demo.sh"))
-	cmd.Env = append(os.Environ(), "VW="+vwBin, fmt.Sprintf("RELAY_PORT=%d", relayPort), fmt.Sprintf("STREAM_PORT=%d", streamPort))
+	cmd.Env = append(append(os.Environ(), "VW="+vwBin, fmt.Sprintf("STREAM_PORT=%d", freePort(t))), env...)
 	// Its own process group, as a terminal gives it; the helper kills the
 	// whole group when the test ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -65,4 +108,5 @@ func TestDemo(t *testing.T) {
 	// Nothing it started is left: the process group is empty.
 	testutil.Eventually(t, 5*time.Second, func() bool { return !demo.GroupAlive() },
 		"processes of the demo are still running after Ctrl-C")
+	return url
 }
