@@ -126,9 +126,12 @@ type Cluster struct {
 
 	out      chan outMsg
 	outBytes atomic.Int64
-	// interest, with an embedded server, reports whether any server
-	// subscribes to a subject, so that nothing is published for nobody.
-	interest func(subject string) bool
+	// interest, with an embedded server, counts the subscriptions to a
+	// subject, this relay's own (in own) and other servers'.
+	interest func(subject string) int
+	own      sync.Map // subjects this relay subscribes to
+	subjects sync.Map // topic -> subject, for Publish
+	nsubj    atomic.Int64
 
 	mu      sync.Mutex
 	dirty   map[string]bool // topics whose local clients changed
@@ -242,8 +245,7 @@ func (c *Cluster) Start(local Local, a *auth.Auth) error {
 			return err
 		}
 		c.srv = srv
-		acc := srv.GlobalAccount()
-		c.interest = acc.SubscriptionInterest
+		c.interest = srv.GlobalAccount().Interest
 	}
 	nc, err := c.connect()
 	if err != nil {
@@ -337,8 +339,15 @@ type outMsg struct {
 }
 
 // Publish queues a local client's message for the other relays; a full
-// queue drops it (counted), never waits.
+// queue drops it (counted), never waits. With an embedded server, a
+// message no other relay watches goes no further: that costs the
+// publisher's goroutine one look at the server's subscriptions, and saves
+// the relay handing NATS what it would route nowhere.
 func (c *Cluster) Publish(topic string, from, seq uint64, m *hub.Message) {
+	if c.interest != nil && !c.watchedElsewhere(c.subject(topic)) {
+		c.counters.unwatched.Add(1)
+		return
+	}
 	n := int64(len(m.Data))
 	if c.outBytes.Add(n) > outQueueBytes {
 		c.outBytes.Add(-n)
@@ -355,7 +364,6 @@ func (c *Cluster) Publish(topic string, from, seq uint64, m *hub.Message) {
 
 // publishLoop publishes queued messages, each behind its header.
 func (c *Cluster) publishLoop(ctx context.Context) {
-	subjects := make(map[string]string)
 	buf := make([]byte, headerLen, 64<<10)
 	var lastErr time.Time
 	for {
@@ -366,18 +374,7 @@ func (c *Cluster) publishLoop(ctx context.Context) {
 		case o = <-c.out:
 		}
 		c.outBytes.Add(-int64(len(o.m.Data)))
-		subj, ok := subjects[o.topic]
-		if !ok {
-			if len(subjects) >= 10000 {
-				clear(subjects)
-			}
-			subj = topicSubject(o.topic)
-			subjects[o.topic] = subj
-		}
-		if c.interest != nil && !c.interest(subj) {
-			c.counters.unwatched.Add(1)
-			continue // no relay watches it: the routes would carry nothing
-		}
+		subj := c.subject(o.topic)
 		h := header{instance: c.instance, publisher: o.from, seq: o.seq}
 		if o.m.Text {
 			h.flags |= flagText
@@ -399,4 +396,27 @@ func (c *Cluster) publishLoop(ctx context.Context) {
 			buf = make([]byte, headerLen, 64<<10) // one huge message does not stay held
 		}
 	}
+}
+
+// subject returns topic's subject, remembered for the next message.
+func (c *Cluster) subject(topic string) string {
+	if s, ok := c.subjects.Load(topic); ok {
+		return s.(string)
+	}
+	s := topicSubject(topic)
+	if c.nsubj.Add(1) > 10000 {
+		c.subjects.Clear()
+		c.nsubj.Store(1)
+	}
+	c.subjects.Store(topic, s)
+	return s
+}
+
+// watchedElsewhere reports whether another server subscribes to subj.
+func (c *Cluster) watchedElsewhere(subj string) bool {
+	n := c.interest(subj)
+	if _, mine := c.own.Load(subj); mine {
+		n--
+	}
+	return n > 0
 }

@@ -127,6 +127,11 @@ func (c *Cluster) subscribe(topic string) {
 	if err := sub.SetPendingLimits(subPendingMsgs, subPendingBytes); err != nil {
 		c.log.WithField("err", err).Debug("cluster: pending limits")
 	}
+	// Counted as this relay's own only once the server has it: until then
+	// another relay's interest is not undercounted.
+	if c.interest != nil && c.nc.Flush() == nil {
+		c.own.Store(sub.Subject, true)
+	}
 	w.sub = sub
 	c.mu.Lock()
 	c.watches[topic] = w
@@ -141,6 +146,7 @@ func (w *watch) stop() {
 		return
 	}
 	if w.sub != nil {
+		w.c.own.Delete(w.sub.Subject)
 		_ = w.sub.Unsubscribe()
 	}
 	w.inlet.Close()
