@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"encoding/binary"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -322,5 +324,43 @@ func TestJoiningRelayStartsAtAKeyframe(t *testing.T) {
 	}
 	if g := b.cl.Status().Gaps; g != 1 {
 		t.Errorf("b counted %d gaps, want 1 (joining mid-stream)", g)
+	}
+}
+
+// /stats shows the cluster to an operator: this relay's name, the others
+// up, and which relay holds which topic's clients, as JSON and as a page.
+func TestStatsShowTheCluster(t *testing.T) {
+	nodes := mesh(t, crossbar.Config{}, "a", "b")
+	a, b := nodes[0], nodes[1]
+	dial(t, b, "/out/lab1/cam")
+	dial(t, b, "/in/lab1/cam")
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		for _, ct := range a.relay.Stats().Cluster.Topics {
+			if ct.Name == "/out/lab1/cam" && len(ct.Relays) == 1 && ct.Relays[0].Node == "b" && ct.Relays[0].Viewers == 1 && ct.Relays[0].Publishers == 1 {
+				return true
+			}
+		}
+		return false
+	}, "a's /stats does not show b's publisher and viewer")
+	resp, err := http.Get(a.http() + "/stats?format=html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"this relay is a", "<td>b</td><td>up</td>", "<td>/out/lab1/cam</td><td>b</td>"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the stats page lacks %q", want)
+		}
+	}
+	// The index lists the stream published on b.
+	resp, err = http.Get(a.http() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	index, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(index), "lab1/cam") {
+		t.Errorf("a's index does not list the stream published on b:\n%s", index)
 	}
 }
