@@ -319,7 +319,7 @@ func TestJoiningRelayStartsAtAKeyframe(t *testing.T) {
 	if len(rep.startsMidPES) > 0 {
 		t.Errorf("PIDs %#x start mid-PES at b's viewer", rep.startsMidPES)
 	}
-	if key, _ := ts.Keyframe(ts.CodecMPEG, rep.firstVideo); !key {
+	if key, _ := ts.Keyframe(ts.FamilyMPEG1, rep.firstVideo); !key {
 		t.Error("b's viewer's first video PES is not a keyframe")
 	}
 	if g := b.cl.Status().Gaps; g != 1 {

@@ -38,7 +38,7 @@ type resync struct {
 	es       []uint16 // elementary PIDs of the PMT
 	video    uint16
 	hasVideo bool
-	codec    ts.VideoCodec
+	family   ts.Family // of the video: how to find its keyframes
 
 	probe   ts.KeyframeProbe
 	pend    []byte // packets since the latest video PES start, verdict pending
@@ -51,7 +51,7 @@ type resync struct {
 func (r *resync) gap() {
 	r.broken, r.fixing = true, false
 	r.pend, r.pendOn = r.pend[:0], false
-	r.probe.Reset(r.codec)
+	r.probe.Reset(r.family)
 }
 
 // filter returns what of pkts (whole packets) may be forwarded. Unbroken,
@@ -136,7 +136,7 @@ func (r *resync) key(p []byte, pid uint16) bool {
 	if r.pendOn {
 		r.hold(p)
 	}
-	if r.codec == ts.CodecUnknown {
+	if r.family == ts.FamilyNone {
 		// No way to read the pictures: trust the muxer's flag.
 		r.pendOn = false
 		return ts.PayloadUnitStart(p) && ts.RandomAccess(p)
@@ -216,38 +216,17 @@ func (r *resync) track(p []byte) {
 		r.es, r.hasVideo = r.es[:0], false
 		for _, st := range r.scratch.Streams {
 			r.es = append(r.es, st.PID)
-			if c := ts.VideoCodecOf(st.Type); !r.hasVideo && (c != ts.CodecUnknown || isVideoType(st.Type)) {
-				r.hasVideo, r.video, r.codec = true, st.PID, c
+			if !r.hasVideo && ts.KindOf(st.Type) == "video" {
+				r.hasVideo, r.video, r.family = true, st.PID, ts.FamilyOf(st.Type)
 			}
 		}
-		r.probe.Reset(r.codec)
+		r.probe.Reset(r.family)
 	}
 }
 
-// isVideoType reports stream types of video that keyframes cannot be read
-// from here (HEVC, say): those are joined at the muxer's random access flag.
-func isVideoType(t uint8) bool {
-	switch t {
-	case 0x10, 0x24, 0x42, 0xd1, 0xea:
-		return true
-	}
-	return false
-}
-
-// section parses the table of the given id that starts in packet p, if the
-// whole section is in p.
+// section parses the table of the given id that starts and ends in packet
+// p.
 func section(p []byte, table byte) (ts.Section, bool) {
-	off, ok := ts.PayloadOffset(p)
-	if !ok || !ts.PayloadUnitStart(p) || off >= ts.PacketSize {
-		return ts.Section{}, false
-	}
-	start := off + 1 + int(p[off])
-	if start >= ts.PacketSize {
-		return ts.Section{}, false
-	}
-	s, _, err := ts.ParseSection(p[start:])
-	if err != nil || s.TableID != table {
-		return ts.Section{}, false
-	}
-	return s, true
+	s, err := ts.PacketSection(p)
+	return s, err == nil && s.TableID == table
 }

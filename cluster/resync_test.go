@@ -193,7 +193,7 @@ func TestResyncJoinsAtTheNextKeyframe(t *testing.T) {
 				if len(rep.startsMidPES) > 0 {
 					t.Errorf("after gap %d: PIDs %#x start mid-PES", i, rep.startsMidPES)
 				}
-				if key, _ := ts.Keyframe(ts.CodecMPEG, rep.firstVideo); !key {
+				if key, _ := ts.Keyframe(ts.FamilyMPEG1, rep.firstVideo); !key {
 					t.Errorf("after gap %d: the first video PES forwarded is not a keyframe", i)
 				}
 				// The next gap cuts the segment short: decode up to
