@@ -259,7 +259,9 @@ func TestCluster(t *testing.T) {
 		waitWatching(t, a, "/out/lab1/big", map[string]int{"b": 1, "c": 2})
 		pub := dialConn(t, wsURL(a, "/in/lab1/big"))
 		done := readAllStreams(t, views, 40)
-		publish(t, pub, 40, 1<<20, 0) // 40 MB: far past B's 8 MiB per viewer
+		// 40 MB, far past B's 8 MiB per viewer, at 25 MB/s: a pace C's
+		// viewers keep (8 MiB behind drops them too) on a busy machine.
+		publish(t, pub, 40, 1<<20, 40*time.Millisecond)
 		done()
 		testutil.Eventually(t, 15*time.Second, func() bool {
 			ts, _ := topicStats(t, b.proc, "out/lab1/big")
