@@ -203,7 +203,7 @@ func (w *watch) onMsg(m *nats.Msg) {
 			buf = out
 		}
 	}
-	w.inlet.Deliver(buf, at, h.text(), h.aligned(), st.from)
+	w.inlet.Deliver(buf, at, h.text(), st.from)
 }
 
 // newStream starts following a remote stream, forgetting the least recently
