@@ -15,8 +15,10 @@ import (
 const pieceSize = 16 << 10
 
 // serve runs one connection: the read loop in its own goroutine, the write
-// pump here. It returns stopped when the client was told to stop (by ctx or
-// Close), otherwise the error that ended the connection.
+// loop here. It returns stopped when the client was told to stop (by ctx or
+// Close), otherwise the error that ended the connection. The write loop is
+// one select on purpose: it is the connection's only writer, so data,
+// pings, pongs and the close must be ordered in one place.
 func (c *Client) serve(ctx, dialCtx context.Context, conn *websocket.Conn) (stopped bool, err error) {
 	readErr := make(chan error, 1)
 	pings := make(chan string, 1)

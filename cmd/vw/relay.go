@@ -76,6 +76,10 @@ func newRelayCmd(stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
+// runRelay builds the relay from its settings and serves until ctx ends. It
+// is long on purpose: the wiring reads top to bottom in the order things are
+// built, and the deferred closes below undo it in reverse; split up, that
+// order would be scattered over several functions.
 func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {

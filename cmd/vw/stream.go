@@ -63,6 +63,10 @@ func newStreamCmd(stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
+// runStream builds vw stream from its settings and serves until ctx ends.
+// It is long on purpose: the wiring reads top to bottom in the order things
+// are built (hub, muxer, destinations, rules, server), and shutdown undoes
+// it in reverse; split up, that order would be scattered.
 func runStream(ctx context.Context, cfg streamConfig, stderr io.Writer) error {
 	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
 	if err != nil {

@@ -23,7 +23,9 @@ type Want struct {
 // at -v debug it reports no continuity error or corrupt packet; our packet
 // walk and go-astits's find no continuity error, no malformed packet and
 // one PID per elementary stream, and agree on the PIDs. It returns our
-// walk's report for further checks.
+// walk's report for further checks. The checks stay in one list, in the
+// order a person would run them, so that a failure names the first tool
+// that disagreed.
 func CheckFile(t testing.TB, path string, want Want) *Report {
 	t.Helper()
 	if want.VideoCodec == "" {

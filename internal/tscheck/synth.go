@@ -98,7 +98,8 @@ func (s *Synth) key() bool {
 
 // appendFrame writes one PES: the first packet has an adaptation field with
 // the PCR (and random access on keyframes), the last is padded with
-// adaptation stuffing, as ffmpeg does.
+// adaptation stuffing, as ffmpeg does. It is one function because the PES
+// is laid out packet by packet in stream order, as a muxer writes it.
 func (s *Synth) appendFrame(dst []byte) []byte {
 	sid := byte(0xc0)
 	size := 209

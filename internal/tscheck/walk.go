@@ -61,7 +61,9 @@ type Report struct {
 
 // Walk parses a recording packet by packet with the ts package: continuity
 // counters on every PID, PAT and PMT (CRC checked), PES headers and PTS of
-// every listed stream, PCR on the PCR PID.
+// every listed stream, PCR on the PCR PID. It is one loop over packets on
+// purpose: each check reads the state the others keep (the PMT in force, a
+// PID's last counter), as a demuxer does.
 func Walk(b []byte) *Report {
 	r := &Report{ES: map[uint16]*ES{}}
 	lastCC := map[uint16]ts.Continuity{}
