@@ -9,30 +9,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vwlab/vw/internal/testutil"
 )
 
 var testSecret = []byte("test-secret-for-the-vw-relay-012")
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type testClock = testutil.Clock
 
 func newTestAuth(t *testing.T, cfg Config) (*Auth, *testClock) {
 	t.Helper()
-	c := &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	cfg.Secret = testSecret
 	cfg.Now = c.Now
 	a, err := New(cfg, nil)
