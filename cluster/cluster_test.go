@@ -29,6 +29,7 @@ var testSecret = []byte("cluster-test-secret-0123456789abcdef")
 type node struct {
 	name  string
 	relay *crossbar.Server
+	hub   *hub.Hub
 	cl    *Cluster
 	ws    string
 	stop  func()
@@ -52,13 +53,14 @@ func startNodeCfg(t *testing.T, cfg Config, rcfg crossbar.Config) *node {
 		t.Fatal(err)
 	}
 	rcfg.Cluster = cl
-	relay := crossbar.New(rcfg, hub.New(), log)
+	h := hub.New()
+	relay := crossbar.New(rcfg, h, log)
 	if err := cl.Start(relay, rcfg.Auth); err != nil {
 		relay.Close()
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(relay.Handler())
-	n := &node{name: cfg.Node, relay: relay, cl: cl, ws: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	n := &node{name: cfg.Node, relay: relay, hub: h, cl: cl, ws: "ws" + strings.TrimPrefix(hs.URL, "http")}
 	stopped := false
 	n.stop = func() {
 		if stopped {
@@ -105,6 +107,17 @@ func upPeers(n *node) int {
 // embedded server knows.
 func remoteInterest(n *node, topic string) int {
 	return n.srvInterest(topic)
+}
+
+// subscribers counts the subscriptions of n's hub topic: a client counts
+// once its relay has subscribed it, which is after its handshake answers.
+func (n *node) subscribers(topic string) int {
+	for _, st := range n.hub.Stats() {
+		if st.Name == topic {
+			return st.Subscribers
+		}
+	}
+	return 0
 }
 
 func (n *node) srvInterest(topic string) int {
@@ -157,6 +170,9 @@ func TestStreamAcrossRelays(t *testing.T) {
 	vb := dial(t, b, "/out/lab1.cam")
 	vc := dial(t, c, "/out/lab1.cam")
 	testutil.Eventually(t, 5*time.Second, func() bool { return remoteInterest(a, "/out/lab1.cam") == 2 }, "A learns that B and C watch")
+	for _, n := range []*node{b, c} {
+		testutil.Eventually(t, 5*time.Second, func() bool { return n.subscribers("/out/lab1.cam") == 1 }, "%s subscribes its viewer", n.name)
+	}
 	pub := dial(t, a, "/in/lab1.cam")
 	for i := range 200 {
 		if err := pub.WriteMessage(websocket.BinaryMessage, stamped(i, 1500)); err != nil {
@@ -187,6 +203,9 @@ func TestBidirectionalAcrossRelays(t *testing.T) {
 	}
 	for _, n := range nodes {
 		testutil.Eventually(t, 5*time.Second, func() bool { return n.srvInterest("/lab1/api") == 3 }, "%s learns every relay's interest", n.name)
+		// A peer's handshake answers before its relay subscribes it: a
+		// message sent before then would pass it by.
+		testutil.Eventually(t, 5*time.Second, func() bool { return n.subscribers("/lab1/api") == 2 }, "%s subscribes both its peers", n.name)
 	}
 	for i, p := range peers {
 		if err := p.WriteMessage(websocket.TextMessage, []byte{byte('A' + i)}); err != nil {
