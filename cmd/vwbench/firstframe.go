@@ -27,10 +27,11 @@ import (
 // moments, through the relay and on vw stream's own preview.
 
 type firstFrameConfig struct {
-	vw     string
-	loads  int
-	gop    int // frames, at 25 fps
-	settle time.Duration
+	vw        string
+	loads     int
+	gop       int // frames, at 25 fps
+	settle    time.Duration
+	h264Loads int
 }
 
 func runFirstFrame(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -38,7 +39,8 @@ func runFirstFrame(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	var cfg firstFrameConfig
 	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
-	fs.IntVar(&cfg.loads, "loads", 10, "page loads per player")
+	fs.IntVar(&cfg.loads, "loads", 10, "page loads per player of the MPEG-1 stream")
+	fs.IntVar(&cfg.h264Loads, "h264-loads", 5, "page loads per player of the H.264 stream")
 	fs.IntVar(&cfg.gop, "gop", 100, "the camera's GOP in frames (25 fps)")
 	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "when after the page's start to read how far behind live it is")
 	if err := fs.Parse(args); err != nil {
@@ -75,8 +77,13 @@ func runFirstFrame(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fctx, stopFeeds := context.WithCancel(ctx)
 	defer stopFeeds()
 	gop := fmt.Sprint(cfg.gop)
-	for _, f := range []struct{ name, kind string }{{"video0", "video"}, {"audio0", "audio"}} {
-		cmd := exec.CommandContext(fctx, ffmpeg, cameraArgs(f.kind, gop, "http://"+stream.addr+"/ts/"+f.name)...)
+	// Two cameras at the same GOP: MPEG-1/MP2 into "front", H.264/AAC
+	// (the README's encoder settings) into "h264".
+	for _, f := range []struct {
+		name, kind string
+		h264       bool
+	}{{"video0", "video", false}, {"audio0", "audio", false}, {"video1", "video", true}, {"audio1", "audio", true}} {
+		cmd := exec.CommandContext(fctx, ffmpeg, cameraArgs(f.kind, gop, "http://"+stream.addr+"/ts/"+f.name, f.h264)...)
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			return err
@@ -87,12 +94,16 @@ func runFirstFrame(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}()
 	}
 	rg := &rig{relay: relay, stream: stream}
-	if _, err := rg.post("/api/streams", `{"stream":"front","feeds":["video0","audio0"]}`); err != nil {
-		return err
+	for _, rule := range []string{`{"stream":"front","feeds":["video0","audio0"]}`, `{"stream":"h264","feeds":["video1","audio1"]}`} {
+		if _, err := rg.post("/api/streams", rule); err != nil {
+			return err
+		}
 	}
 	for id, r := range []*vwProc{relay, bare} {
-		if _, err := rg.post("/api/destinations", fmt.Sprintf(`{"stream":"front","destination":"ws://%s/in/lab1/front","id":"%d"}`, r.addr, id)); err != nil {
-			return err
+		for _, name := range []string{"front", "h264"} {
+			if _, err := rg.post("/api/destinations", fmt.Sprintf(`{"stream":"%s","destination":"ws://%s/in/lab1/%s","id":"%s%d"}`, name, r.addr, name, name, id)); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -101,54 +112,66 @@ func runFirstFrame(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer b.close()
-	relayPage := "http://" + relay.addr + "/play/lab1/front"
-	// The first load waits for the stream to flow and for a keyframe.
-	if _, err := b.load(relayPage, 20*time.Second, cfg.settle); err != nil {
-		return fmt.Errorf("warming up: %w", err)
+	// The first load of each waits for the stream to flow and for a keyframe.
+	for _, name := range []string{"front", "h264"} {
+		if _, err := b.load("http://"+relay.addr+"/play/lab1/"+name, 20*time.Second, cfg.settle); err != nil {
+			return fmt.Errorf("warming up %s: %w", name, err)
+		}
 	}
 
-	fmt.Fprintf(stdout, "\nfirst picture: ffmpeg camera (GOP %d frames at 25 fps = %.1f s) → vw stream → vw relay → Chromium, %d loads at random moments\n\n",
-		cfg.gop, float64(cfg.gop)/25, cfg.loads)
+	fmt.Fprintf(stdout, "\nfirst picture: ffmpeg camera (GOP %d frames at 25 fps = %.1f s) → vw stream → vw relay → Chromium, %d loads (MPEG-1) and %d (H.264) at random moments\n\n",
+		cfg.gop, float64(cfg.gop)/25, cfg.loads, cfg.h264Loads)
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "figure\tmedian\tworst\tnotes")
+	fmt.Fprintln(tw, "figure\tMPEG-1 median\tworst\tH.264 median\tworst\tnotes")
 	mem := sampleCache(ctx, relay.addr, "/out/lab1/front")
+	memH264 := sampleCache(ctx, relay.addr, "/out/lab1/h264")
 	const target = "target median ≤ 300 ms, worst ≤ 500 ms"
-	for _, p := range []struct{ name, url, first, behind string }{
-		{"via the relay", relayPage, target, "target ≤ 200 ms"},
-		{"on vw stream's preview", "http://" + stream.addr + "/play/front", target, "target ≤ 200 ms"},
-		{"via a relay without the cache", "http://" + bare.addr + "/play/lab1/front",
+	for _, p := range []struct{ name, page, first, behind string }{
+		{"via the relay", "http://" + relay.addr + "/play/lab1/", target, "target ≤ 200 ms"},
+		{"on vw stream's preview", "http://" + stream.addr + "/play/", target, "target ≤ 200 ms"},
+		{"via a relay without the cache", "http://" + bare.addr + "/play/lab1/",
 			"reference (VW_RELAY_CACHE_BYTES=0): waits for the next keyframe", "reference"},
 	} {
-		var first, behind []float64
-		for range cfg.loads {
-			if err := sleep(ctx, time.Duration(time.Now().UnixNano()%int64(time.Second))); err != nil {
-				return err
-			}
-			l, err := b.load(p.url, 10*time.Second, cfg.settle)
-			if err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
-			}
-			first = append(first, l.FirstFrameMs)
-			behind = append(behind, l.BehindMs)
+		mp, err := b.loads(ctx, p.page+"front", "mpeg1", cfg.loads, cfg.settle)
+		if err != nil {
+			return fmt.Errorf("MPEG-1 %s: %w", p.name, err)
 		}
-		fmt.Fprintf(tw, "first picture after page load, %s\t%.0f ms\t%.0f ms\t%s\n", p.name, median(first), slices.Max(first), p.first)
-		fmt.Fprintf(tw, "behind live %v after page load, %s\t%.0f ms\t%.0f ms\t%s\n", cfg.settle, p.name, median(behind), slices.Max(behind), p.behind)
+		h, err := b.loads(ctx, p.page+"h264", "h264", cfg.h264Loads, cfg.settle)
+		if err != nil {
+			return fmt.Errorf("H.264 %s: %w", p.name, err)
+		}
+		fmt.Fprintf(tw, "first picture after page load, %s\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%s\n", p.name,
+			median(mp.first), slices.Max(mp.first), median(h.first), slices.Max(h.first), p.first)
+		fmt.Fprintf(tw, "behind live %v after page load, %s\t%.0f ms\t%.0f ms\t%.0f ms\t%.0f ms\t%s\n", cfg.settle, p.name,
+			median(mp.behind), slices.Max(mp.behind), median(h.behind), slices.Max(h.behind), p.behind)
 	}
 	peak, rate := mem()
-	gopBytes := rate / 8 * float64(cfg.gop) / 25
-	fmt.Fprintf(tw, "relay memory per topic with the keyframe cache\t\t%s\tthe GOP: %s (%.0f kbit/s × %.1f s), so %.2f× (target ≤ 1.5×)\n",
-		kib(float64(peak)), kib(gopBytes), rate/1e3, float64(cfg.gop)/25, float64(peak)/gopBytes)
+	peakH, rateH := memH264()
+	gopSecs := float64(cfg.gop) / 25
+	gopBytes, gopBytesH := rate/8*gopSecs, rateH/8*gopSecs
+	fmt.Fprintf(tw, "relay memory per topic with the keyframe cache\t\t%s\t\t%s\tthe GOP: MPEG-1 %s (%.0f kbit/s × %.1f s), so %.2f×; H.264 %s (%.0f kbit/s), so %.2f× (target ≤ 1.5×)\n",
+		kib(float64(peak)), kib(float64(peakH)), kib(gopBytes), rate/1e3, gopSecs, float64(peak)/gopBytes,
+		kib(gopBytesH), rateH/1e3, float64(peakH)/gopBytesH)
 	return tw.Flush()
 }
 
 // cameraArgs are the README's camera and microphone feeds with lavfi test
-// sources, the camera at a GOP of gop frames.
-func cameraArgs(kind, gop, url string) []string {
+// sources, the camera at a GOP of gop frames: MPEG-1 and MP2, or with h264
+// the README's H.264 (libx264) and AAC ones.
+func cameraArgs(kind, gop, url string, h264 bool) []string {
 	in := []string{"-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25",
 		"-c:v", "mpeg1video", "-b:v", "1000k", "-bf", "0", "-g", gop}
-	if kind == "audio" {
+	switch {
+	case kind == "audio" && h264:
+		in = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+			"-c:a", "aac", "-b:a", "64k", "-ar", "48000"}
+	case kind == "audio":
 		in = []string{"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
 			"-c:a", "mp2", "-b:a", "64k", "-ar", "44100"}
+	case h264:
+		in = []string{"-re", "-f", "lavfi", "-i", "testsrc=size=640x360:rate=25",
+			"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-b:v", "500k", "-maxrate", "500k", "-bufsize", "500k",
+			"-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-bf", "0", "-pix_fmt", "yuv420p"}
 	}
 	return append(append([]string{"-v", "error", "-nostdin"}, in...), "-f", "mpegts", "-muxdelay", "0.001", url)
 }
@@ -256,6 +279,31 @@ type pageLoad struct {
 	FirstFrameMs float64 `json:"firstFrameMs"`
 	BehindMs     float64 `json:"behindMs"`
 	Frames       int     `json:"frames"`
+	Codec        string  `json:"codec"`
+}
+
+// loadFigures are the player's figures over several loads of one page.
+type loadFigures struct{ first, behind []float64 }
+
+// loads opens url n times, each at a random moment, and checks that the
+// page played the stream with the player for codec.
+func (c *chromium) loads(ctx context.Context, url, codec string, n int, settle time.Duration) (loadFigures, error) {
+	var f loadFigures
+	for range max(n, 1) {
+		if err := sleep(ctx, time.Duration(time.Now().UnixNano()%int64(time.Second))); err != nil {
+			return f, err
+		}
+		l, err := c.load(url, 10*time.Second, settle)
+		if err != nil {
+			return f, err
+		}
+		if l.Codec != codec {
+			return f, fmt.Errorf("%s played with the %q player, want %q", url, l.Codec, codec)
+		}
+		f.first = append(f.first, l.FirstFrameMs)
+		f.behind = append(f.behind, l.BehindMs)
+	}
+	return f, nil
 }
 
 // load opens url in a new tab and returns the player's figures at settle
@@ -269,7 +317,7 @@ func (c *chromium) load(url string, timeout, settle time.Duration) (pageLoad, er
 		return pageLoad{}, err
 	}
 	const expr = `(() => { const v = window.vwPlayer || {}; return {now: performance.now(),
-		firstFrameMs: v.firstFrameMs || 0, behindMs: v.behindMs || 0, frames: v.frames || 0}; })()`
+		firstFrameMs: v.firstFrameMs || 0, behindMs: v.behindMs || 0, frames: v.frames || 0, codec: v.codec || ""}; })()`
 	for {
 		l, err := chromedp.Run(ctx, chromedp.Evaluate[pageLoad](expr))
 		if err != nil {

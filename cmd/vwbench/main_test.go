@@ -138,7 +138,9 @@ func TestDelayRuns(t *testing.T) {
 }
 
 // TestFirstFrameRuns runs the first-frame benchmark with one load per
-// player against a vw built for the test: every figure comes out.
+// player and codec against a vw built for the test: every figure comes out,
+// for MPEG-1 and for H.264 (each load checks the page played its stream with
+// that codec's player).
 func TestFirstFrameRuns(t *testing.T) {
 	testutil.NeedTool(t, "ffmpeg")
 	testutil.NeedTool(t, "chromium")
@@ -149,13 +151,28 @@ func TestFirstFrameRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
-	if err := run(ctx, []string{"firstframe", "-vw", vw, "-loads", "1"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
+	if err := run(ctx, []string{"firstframe", "-vw", vw, "-loads", "1", "-h264-loads", "1"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
 		t.Fatalf("firstframe: %v\nstderr: %s", err, errOut.String())
 	}
 	t.Log("\n" + out.String())
 	for _, want := range []string{"first picture after page load, via the relay", "behind live 3s after page load, on vw stream's preview", "relay memory per topic"} {
-		if !strings.Contains(out.String(), want) {
+		var row []string
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(line, want) {
+				row = strings.Fields(strings.TrimPrefix(line, want))
+			}
+		}
+		// MPEG-1 median and worst, then H.264's: "681 ms 891 ms 420 ms 600 ms …";
+		// the memory row has one figure per codec: "410 KiB 300 KiB …".
+		switch {
+		case row == nil:
 			t.Errorf("no %q row", want)
+		case want == "relay memory per topic":
+			if len(row) < 8 || row[7] != "KiB" {
+				t.Errorf("%q: no figure for each codec: %q", want, row)
+			}
+		case len(row) < 8 || row[7] != "ms":
+			t.Errorf("%q: no H.264 figures: %q", want, row)
 		}
 	}
 }
