@@ -106,13 +106,16 @@ func directHandoff(t *testing.T, size int, asText bool) bool {
 	}()
 
 	// Publish until a direct write to the stalled viewer was cut
-	// short, then as many again, queued behind the cut frame.
+	// short, then as many again, queued behind the cut frame. A socket
+	// buffer fills within a few hundred of these: past that, the pump has
+	// taken the viewer over and no direct write will come.
 	n := 0
-	for ; n < 2000 && sc.nc.partials.Load() == 0; n++ {
+	for ; n < 400 && sc.nc.partials.Load() == 0; n++ {
 		send(t, pub, mt, msg(n))
 	}
 	if sc.nc.partials.Load() == 0 {
-		t.Fatalf("after %d messages no direct write to the stalled viewer was partial: the test tests nothing", n)
+		t.Logf("after %d messages no direct write to the stalled viewer was partial", n)
+		return false
 	}
 	for end := 2 * n; n < end; n++ {
 		send(t, pub, mt, msg(n))
