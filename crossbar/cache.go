@@ -98,6 +98,10 @@ type keyframeCache struct {
 	head   *hub.Message // the message holding gopAt, from gopAt on
 	keyAt  time.Time    // when its keyframe arrived
 	starts uint64       // GOPs started, for tests
+
+	// key is where the newest keyframe starts, kept even when its GOP
+	// outgrows the budget: a skipping viewer resumes there.
+	key atomic.Pointer[keyMark]
 }
 
 func newKeyframeCache(b *cacheBudget, now func() time.Time) *keyframeCache {
@@ -203,6 +207,7 @@ func (c *keyframeCache) startGOP(at uint64) {
 	}
 	c.gop, c.gopAt, c.keyAt = true, at, c.now()
 	c.starts++
+	c.key.Store(&keyMark{m: k.m, off: int(at - k.at)})
 }
 
 // dropGOP stops serving the cached GOP; trim lets its messages go.
