@@ -58,6 +58,7 @@ type client struct {
 	reader readSide  // the handler goroutine's
 	writer writeSide // the write pump's
 	counters
+	shed viewerShed // a viewer's skipping on a slow link (behind.go)
 }
 
 // counters are a client's traffic, for the stats and for its backlog.

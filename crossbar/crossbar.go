@@ -129,6 +129,12 @@ type Config struct {
 	// a stream whose GOP would take them past it keeps only its PAT/PMT
 	// until its next keyframe. Default 64 × CacheBytes.
 	CacheTotalBytes int64
+	// MaxDelay bounds how far behind live a stream's viewer may fall on a
+	// link slower than the stream: a viewer whose backlog would take longer
+	// than about three quarters of it to drain skips video up to the
+	// newest keyframe and keeps its audio, instead of queueing (see
+	// behind.go). Default DefaultMaxDelay (1 s); negative never skips.
+	MaxDelay time.Duration
 	// Title names the relay on its pages. Default "vw relay".
 	Title string
 	// Cluster, when set, joins this relay to others (package cluster): what
@@ -187,6 +193,9 @@ func (c Config) withDefaults() Config {
 	defD(&c.WriteTimeout, DefaultWriteTimeout)
 	defD(&c.PingInterval, DefaultPingInterval)
 	defD(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	if c.MaxDelay == 0 {
+		c.MaxDelay = DefaultMaxDelay
+	}
 	if c.Title == "" {
 		c.Title = "vw relay"
 	}
@@ -280,6 +289,13 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 		defer s.wg.Done()
 		s.sampleRates(ctx)
 	}()
+	if cfg.MaxDelay > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.watchBehind(ctx)
+		}()
+	}
 	return s
 }
 

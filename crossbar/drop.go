@@ -214,8 +214,8 @@ func (s *Server) dropBehind(t *topic) {
 		default:
 		}
 		// Bytes published since it joined, less its own and what it has
-		// written: what waits in its queue and its pump.
-		backlog := int64(pos-c.subPos) - int64(c.own.Load()) - int64(c.bytesOut.Load())
+		// written or skipped: what waits in its queue and its pump.
+		backlog := int64(pos-c.subPos) - int64(c.own.Load()) - int64(c.bytesOut.Load()) - c.shed.settled.Load()
 		if backlog <= s.cfg.QueueBytes {
 			continue
 		}

@@ -127,5 +127,6 @@ func (c *client) readMessage(mt int, r io.Reader) (*hub.Message, error) {
 		Header: buf[room-h : room],
 		Text:   mt == websocket.TextMessage,
 		From:   c.id,
+		At:     c.s.clock(),
 	}, nil
 }

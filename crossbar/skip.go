@@ -1,22 +1,28 @@
 package crossbar
 
 import (
+	"time"
+
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/ts"
 )
 
 // A viewer whose link is slower than its stream skips: the watcher (see
-// behind.go) raises its level, its messages stop going straight to its
-// socket and come through its pump, and the pump's skipper writes only
-// what of them goes:
+// behind.go) holds it, its messages stop going straight to its socket and
+// come through its pump, and the pump's skipper writes only what of them
+// can arrive in time. It decides where each PES starts, from how long the
+// bytes ahead of that start (unacknowledged in the socket, or before it in
+// the batch being written) take to drain at the link's rate:
 //
-//   - video is dropped from the start of the next video PES (the one in
-//     progress is finished, so no PES is cut) up to a keyframe: the newest
-//     one, the keyframe cache's, at the exact message and byte where its
-//     PES starts; from there the stream's own messages go out again, the
-//     same buffers every other viewer gets;
-//   - audio, PAT/PMT and everything else keep going, unless even audio
-//     cannot arrive in time (level 2): then audio PES are dropped whole too;
+//   - a video PES that would start later than skipAt of the bound is
+//     dropped, with the rest of its GOP: video goes again at a keyframe
+//     (the newest, the keyframe cache's, at the exact message and byte
+//     where its PES starts) that would start within resumeBelow; from there
+//     the stream's own messages go out again, the same buffers every other
+//     viewer gets;
+//   - audio PES go unless even they would wait longer than audioOff of the
+//     bound for the link; then they are dropped whole;
+//   - PAT/PMT and everything else always go;
 //   - where packets were dropped from a PID, the next packet that goes is
 //     preceded by an adaptation-only packet flagging a discontinuity, whose
 //     continuity counter leads into it: the stream stays continuous to a
@@ -56,93 +62,94 @@ const staleAfter = 64
 
 // skipper is a viewer's filter while it skips. Its pump owns it.
 type skipper struct {
-	video bool // video PES go: false from a skip until a keyframe
-	audio bool // audio PES go: false at level 2
+	video bool // video PES go: false from a dropped one to a keyframe
 	pids  []pidFilter
 	msgs  uint64
 
+	// How late a PES starting now would arrive: the age of its message
+	// (now less its At, on the relay's clock) and the time what is ahead
+	// of it takes to drain: ahead bytes ahead of this batch, at drain
+	// bytes per second (0: unknown, everything goes). bound is the delay
+	// bound. The pump sets them per batch.
+	now   int64
+	age   time.Duration
+	ahead float64
+	drain float64
+	bound time.Duration
+	key   bool // the next video PES is the newest keyframe
+
 	carry   []byte // the start of a packet the last message cut
 	scratch []byte
-	fresh   bool // nothing taken since the skip began: where packets start is to be found
 
 	cur []byte         // packets that go, copied, not yet a message
 	out []*hub.Message // what to write
 
-	// This batch's account: payload bytes dropped and added (markers),
-	// and GOPs that lost video.
+	// This batch's account: bytes that go, payload bytes dropped and added
+	// (markers), GOPs that lost video, audio PES dropped.
+	sent           int
 	dropped, added int
-	gops           int
+	gops, audioPES int
 	gopHit         bool // video of the current GOP was dropped
 }
 
-func newSkipper() *skipper { return &skipper{video: true, audio: true, fresh: true} }
+func newSkipper() *skipper { return &skipper{video: true} }
 
-// take filters one message from the queue. key is the newest keyframe;
-// level the watcher's verdict (0: resume at a keyframe, 1: skip video,
-// 2: skip audio too).
-func (k *skipper) take(m *hub.Message, key *keyMark, level int32) {
+// take filters one message from the queue; key is the stream's newest
+// keyframe.
+func (k *skipper) take(m *hub.Message, key *keyMark) {
 	k.msgs++
+	k.age = 0
+	if m.At != 0 {
+		k.age = time.Duration(max(k.now-m.At, 0))
+	}
 	if m.Text {
 		k.flush()
 		k.out = append(k.out, m)
+		k.sent += len(m.Data)
 		return
 	}
-	if level > 0 {
-		k.video = false
-	}
-	k.audio = level < 2
-	if key == nil || key.m != m || k.video {
+	if key == nil || key.m != m {
 		k.span(m, m.Data)
 		return
 	}
 	// The newest keyframe starts in this message.
 	k.span(m, m.Data[:key.off])
-	k.gopHit = false
-	if level == 0 {
-		k.video = true
-	}
+	k.gopHit, k.key = false, true
 	k.span(m, m.Data[key.off:])
+	k.key = false
+}
+
+// queued is how long what is ahead of a PES starting now takes to drain.
+func (k *skipper) queued() time.Duration {
+	if k.drain <= 0 {
+		return 0
+	}
+	return time.Duration((k.ahead + float64(k.sent+len(k.cur))) / k.drain * float64(time.Second))
+}
+
+// within reports whether a PES starting now would arrive within the given
+// fraction of the bound: its message's age and the time it waits.
+func (k *skipper) within(f float64) bool {
+	return k.age+k.queued() <= time.Duration(f*float64(k.bound))
 }
 
 // span filters data, part or all of m's payload.
 func (k *skipper) span(m *hub.Message, data []byte) {
-	pkts, shared := data, len(k.carry) == 0 && aligned(data)
-	if !shared {
-		var lead []byte
-		lead, pkts = k.packets(data)
-		k.cur = append(k.cur, lead...)
+	switch {
+	case len(data) == 0:
+	case len(k.carry) == 0 && aligned(data):
+		k.spanShared(m, data)
+	case len(k.carry) == 0 && !mostlyPackets(data):
+		k.pass(m, data) // not TS: nothing to decide
+	default:
+		k.spanCopied(data)
 	}
-	k.fresh = k.fresh && len(data) == 0
-	same := shared // data leaves as it is, if nothing changes
-	for i := 0; i+ts.PacketSize <= len(pkts); i += ts.PacketSize {
-		p := pkts[i : i+ts.PacketSize]
-		pass, mark := k.packet(p)
-		if same && pass && (!mark || i == 0) {
-			if mark {
-				// Ahead of the shared buffer, in the message before it.
-				k.cur = appendMarker(k.cur, p)
-				k.added += ts.PacketSize
-			}
-			continue
-		}
-		if same {
-			same = false
-			k.cur = append(k.cur, pkts[:i]...)
-		}
-		if mark {
-			k.cur = appendMarker(k.cur, p)
-			k.added += ts.PacketSize
-		}
-		if pass {
-			k.cur = append(k.cur, p...)
-		} else {
-			k.dropped += ts.PacketSize
-		}
-	}
-	if !same || len(data) == 0 {
-		return
-	}
+}
+
+// pass sends data, part or all of m's payload, as it is.
+func (k *skipper) pass(m *hub.Message, data []byte) {
 	k.flush()
+	k.sent += len(data)
 	if len(data) == len(m.Data) {
 		k.out = append(k.out, m) // its frame, as every viewer gets it
 	} else {
@@ -150,49 +157,95 @@ func (k *skipper) span(m *hub.Message, data []byte) {
 	}
 }
 
-// packets returns the whole packets that data completes, in a scratch
-// buffer, and keeps the start of one it cuts for the next. A publisher that
-// cuts its messages inside packets still sends a stream of whole packets;
-// bytes that are not (a lost sync byte) are dropped. The first message of
-// a skip may start inside a packet whose start the viewer already has:
-// lead is that packet's rest, which goes as it is.
-func (k *skipper) packets(data []byte) (lead, pkts []byte) {
-	b := append(append(k.scratch[:0], k.carry...), data...)
-	n, i := 0, 0
-	if k.fresh {
-		i = syncAt(b)
-		lead = b[:i]
-		n = i
-	}
-	for i+ts.PacketSize <= len(b) {
-		if b[i] != ts.SyncByte {
-			i++
-			k.dropped++
+// mostlyPackets reports whether at least half of b lies in packets.
+func mostlyPackets(b []byte) bool {
+	n := 0
+	for i := 0; i+ts.PacketSize <= len(b); {
+		if b[i] == ts.SyncByte && (i+ts.PacketSize == len(b) || b[i+ts.PacketSize] == ts.SyncByte) {
+			n += ts.PacketSize
+			i += ts.PacketSize
 			continue
 		}
-		n += copy(b[n:], b[i:i+ts.PacketSize])
-		i += ts.PacketSize
-	}
-	for i < len(b) && b[i] != ts.SyncByte {
 		i++
-		k.dropped++
 	}
-	k.carry = append(k.carry[:0], b[i:]...)
-	k.scratch = b
-	return lead, b[len(lead):n]
+	return 2*n >= len(b)
 }
 
-// syncAt returns where the first packet of b starts: at a sync byte
-// followed by two more at packet steps, as far as b shows.
-func syncAt(b []byte) int {
-	for i := range b {
-		if b[i] == ts.SyncByte &&
-			(i+ts.PacketSize >= len(b) || b[i+ts.PacketSize] == ts.SyncByte) &&
-			(i+2*ts.PacketSize >= len(b) || b[i+2*ts.PacketSize] == ts.SyncByte) {
-			return i
+// spanShared filters whole packets: they leave as they are, in m's own
+// buffer, unless one is dropped.
+func (k *skipper) spanShared(m *hub.Message, data []byte) {
+	for i := 0; i < len(data); i += ts.PacketSize {
+		p := data[i : i+ts.PacketSize]
+		pass, mark := k.packet(p)
+		if pass && (!mark || i == 0) {
+			if mark {
+				// Ahead of the shared buffer, in the message before it.
+				k.cur = appendMarker(k.cur, p)
+				k.added += ts.PacketSize
+			}
+			continue
 		}
+		k.cur = append(k.cur, data[:i]...)
+		k.copyPacket(p, pass, mark)
+		for i += ts.PacketSize; i < len(data); i += ts.PacketSize {
+			p := data[i : i+ts.PacketSize]
+			pass, mark := k.packet(p)
+			k.copyPacket(p, pass, mark)
+		}
+		return
 	}
-	return len(b)
+	k.pass(m, data)
+}
+
+// spanCopied filters a stream cut inside packets: whole packets as they
+// complete, the start of one cut short kept for the next message. Bytes
+// that are not packets (the rest of one whose start the viewer already
+// has, when a skip begins; garbage; a stream that is not TS at all) go as
+// they are: the skipper drops only what it understands.
+func (k *skipper) spanCopied(data []byte) {
+	b := append(append(k.scratch[:0], k.carry...), data...)
+	k.carry = k.carry[:0]
+	for i := 0; i < len(b); {
+		if !packetAt(b, i) {
+			j := i + 1
+			for j < len(b) && !packetAt(b, j) {
+				j++
+			}
+			k.cur = append(k.cur, b[i:j]...)
+			i = j
+			continue
+		}
+		if len(b)-i < ts.PacketSize {
+			k.carry = append(k.carry, b[i:]...)
+			break
+		}
+		p := b[i : i+ts.PacketSize]
+		pass, mark := k.packet(p)
+		k.copyPacket(p, pass, mark)
+		i += ts.PacketSize
+	}
+	k.scratch = b
+}
+
+// packetAt reports whether a packet starts at b[i]: a sync byte, and two
+// more at packet steps as far as b shows.
+func packetAt(b []byte, i int) bool {
+	return b[i] == ts.SyncByte &&
+		(i+ts.PacketSize >= len(b) || b[i+ts.PacketSize] == ts.SyncByte) &&
+		(i+2*ts.PacketSize >= len(b) || b[i+2*ts.PacketSize] == ts.SyncByte)
+}
+
+// copyPacket copies p, decided, into the message being built.
+func (k *skipper) copyPacket(p []byte, pass, mark bool) {
+	if mark {
+		k.cur = appendMarker(k.cur, p)
+		k.added += ts.PacketSize
+	}
+	if pass {
+		k.cur = append(k.cur, p...)
+	} else {
+		k.dropped += ts.PacketSize
+	}
 }
 
 // packet decides one packet: whether it goes, and whether a marker must go
@@ -208,9 +261,21 @@ func (k *skipper) packet(p []byte) (pass, mark bool) {
 		f.carries = carriesOf(p)
 		switch f.carries {
 		case carriesVideo:
+			switch {
+			case k.key && !k.video:
+				k.video = k.within(resumeBelow)
+			case k.video:
+				k.video = k.within(skipAt)
+			}
+			k.key = false
 			f.drop = !k.video
 		case carriesAudio:
-			f.drop = !k.audio
+			// Only the link counts: audio that waited for a busy relay
+			// is late whatever goes after it, and is small.
+			f.drop = k.queued() > time.Duration(audioOff*float64(k.bound))
+			if f.drop {
+				k.audioPES++
+			}
 		default:
 			f.drop = false
 		}
@@ -288,13 +353,14 @@ func (k *skipper) flush() {
 		return
 	}
 	k.out = append(k.out, &hub.Message{Data: k.cur})
+	k.sent += len(k.cur)
 	k.cur = nil
 }
 
 // done reports whether the viewer is back to the stream as published: video
 // resumed, nothing being dropped, no packet cut in two waiting.
 func (k *skipper) done() bool {
-	if !k.video || !k.audio || len(k.carry) > 0 {
+	if !k.video || len(k.carry) > 0 {
 		return false
 	}
 	for _, f := range k.pids {
@@ -310,5 +376,4 @@ func (k *skipper) done() bool {
 func (k *skipper) reset() {
 	k.pids = k.pids[:0]
 	k.gopHit = false
-	k.fresh = true
 }

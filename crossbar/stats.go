@@ -56,10 +56,16 @@ type TopicReport struct {
 	// that viewers' queues share, not copies), and KeyframeAgeMs how old
 	// its keyframe is; absent while it holds none (a new stream before its
 	// first keyframe, a GOP over the cache's bound).
-	CacheBytes    uint64        `json:"cacheBytes"`
-	KeyframeAgeMs *int64        `json:"keyframeAgeMs,omitempty"`
-	Since         time.Time     `json:"since"`
-	Clients       []ClientStats `json:"clients"`
+	CacheBytes    uint64 `json:"cacheBytes"`
+	KeyframeAgeMs *int64 `json:"keyframeAgeMs,omitempty"`
+	// What the stream's viewers on links slower than it skipped to stay
+	// within MaxDelay: GOPs that lost pictures (one per viewer), and bytes;
+	// and how many viewers are skipping now.
+	SkippedGops     uint64        `json:"skippedGops"`
+	SkippedBytes    uint64        `json:"skippedBytes"`
+	SkippingViewers int           `json:"skippingViewers"`
+	Since           time.Time     `json:"since"`
+	Clients         []ClientStats `json:"clients"`
 }
 
 // ClientStats describes one connection.
@@ -83,6 +89,13 @@ type ClientStats struct {
 	Ignored uint64 `json:"ignored,omitempty"`
 	// Queued is how many messages wait in the client's queue now.
 	Queued int `json:"queued"`
+	// A stream viewer's backlog, as the time its link takes to drain it
+	// (0 when it keeps up); whether it is skipping now; and what it has
+	// skipped to stay within MaxDelay.
+	BehindMs     int64  `json:"behindMs,omitempty"`
+	Skipping     bool   `json:"skipping,omitempty"`
+	SkippedGops  uint64 `json:"skippedGops,omitempty"`
+	SkippedBytes uint64 `json:"skippedBytes,omitempty"`
 }
 
 // rateSample is the last sample of a topic's byte counters.
@@ -142,6 +155,8 @@ func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 			RateIn:          t.rate.in,
 			RateOut:         t.rate.out,
 			DroppedMessages: hs.Dropped,
+			SkippedGops:     t.shed.gops.Load(),
+			SkippedBytes:    t.shed.bytes.Load(),
 			Since:           t.since,
 			Clients:         make([]ClientStats, 0, len(t.clients)),
 		}
@@ -163,7 +178,11 @@ func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 			case Peer:
 				ts.Peers++
 			}
-			ts.Clients = append(ts.Clients, c.stats())
+			cs := c.stats()
+			if cs.Skipping {
+				ts.SkippingViewers++
+			}
+			ts.Clients = append(ts.Clients, cs)
 		}
 		sort.Slice(ts.Clients, func(i, j int) bool { return ts.Clients[i].ID < ts.Clients[j].ID })
 		out.Topics = append(out.Topics, ts)
@@ -190,6 +209,9 @@ func (c *client) stats() ClientStats {
 	}
 	if c.sub != nil {
 		cs.Queued = len(c.sub.C())
+	}
+	if c.role == Viewer {
+		c.shedStats(&cs)
 	}
 	return cs
 }

@@ -43,6 +43,8 @@ type topic struct {
 	// added before each Publish, so that a viewer's backlog is pos less
 	// where it started, what it wrote and what it sent itself.
 	pos atomic.Uint64
+
+	shed topicShed // what its viewers skipped on slow links (behind.go)
 }
 
 // clientIP returns the host part of r.RemoteAddr.

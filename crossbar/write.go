@@ -67,6 +67,7 @@ func (c *client) writePump(replay []*hub.Message) {
 		return
 	}
 	if c.sub != nil {
+		c.shed.replayedAt.Store(time.Now().UnixNano())
 		c.nc.allowDirect()
 	}
 	for {
@@ -79,7 +80,7 @@ func (c *client) writePump(replay []*hub.Message) {
 				return
 			default:
 			}
-			if err := c.write(m); err != nil {
+			if err := c.writeQueued(m); err != nil {
 				c.writeFailed(err)
 				return
 			}
@@ -224,6 +225,9 @@ func frameOf(m *hub.Message) []byte {
 // takes it at once. A frame the socket takes only part of is finished by
 // the pump, before anything else.
 func (c *client) direct(m *hub.Message) bool {
+	if c.shed.held.Load() {
+		return false // skipping: its pump decides what goes
+	}
 	f := frameOf(m)
 	if f == nil {
 		return false

@@ -39,6 +39,11 @@ type Message struct {
 	// that a publisher prepares once so that every subscriber can write
 	// Header then Data without framing the message again.
 	Header []byte
+	// At is when the message came in, in nanoseconds on a monotonic clock
+	// its publisher chooses (the relay: since it started); zero if
+	// unknown. A subscriber that knows the clock can tell how long a
+	// message has waited for it.
+	At int64
 }
 
 // Policy says what happens when a subscriber's queue is full.

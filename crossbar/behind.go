@@ -1,0 +1,535 @@
+package crossbar
+
+import (
+	"context"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/hub"
+)
+
+// Live means live for a viewer on a thin link too. A viewer whose link is
+// slower than its stream would fall further behind every second, queueing
+// until a bound disconnects it. Instead, a watcher goroutine measures every
+// stream viewer a few times per MaxDelay: its backlog (bytes queued for it
+// in the relay plus bytes its socket has not had acknowledged) and how fast
+// its link drains it. A viewer whose backlog would soon take longer than
+// holdAt of MaxDelay to drain is held: its messages go through its pump,
+// whose skipper (skip.go) drops what would arrive too late, video up to
+// the newest keyframe first, whole audio PES only if even they would. Once
+// its backlog is under releaseBelow and its skipper is back to the stream
+// as published, it is released and gets the stream's own messages straight
+// from the publisher's goroutine again, like any other viewer. The queue
+// and byte bounds stay as the last resort for a viewer that cannot take
+// even that.
+//
+// A healthy viewer pays nothing per message for this: the watcher's work is
+// per tick, one system call per viewer, off the fan-out path.
+
+// DefaultMaxDelay is Config.MaxDelay's default.
+const DefaultMaxDelay = time.Second
+
+// Fractions of MaxDelay, as how long what is ahead of a byte takes to
+// drain: for a viewer, its backlog; for a PES, what is ahead of its start.
+// What is left to the bound is for what the relay cannot see: queues past
+// its socket, and a link whose rate changes.
+const (
+	holdAt       = 0.3  // hold a viewer that would be this far behind at the next look
+	releaseBelow = 0.15 // release one under this whose link has kept up
+	skipAt       = 0.5  // a video PES that would start later is dropped, with its GOP's rest
+	resumeBelow  = 0.3  // a keyframe that would start within this resumes video
+	audioOff     = 0.75 // an audio PES that would start later is dropped
+)
+
+// Shedding's timing.
+const (
+	// linkDecay is how fast, in seconds of a busy link, old measurements
+	// of a link's rate fade: a path's rate changes at once when it gets
+	// congested.
+	linkDecay = 0.5
+	// linkGap is how long a link may go without a backlog before its rate
+	// is measured afresh.
+	linkGap = time.Second
+	// linkMin is how much busy time a link's rate needs before it counts.
+	linkMin = 150 * time.Millisecond
+	// joinGrace is how long after its replay (the cached GOP) a viewer's
+	// backlog may stay up before it counts: TCP's slow start on a long
+	// path is not a slow link.
+	joinGrace = time.Second
+	// regimeQuiet is how long a viewer must go without skipping for its
+	// skipping to count as over, for the log: on a link a little slower
+	// than the stream, whole GOPs get through between skips.
+	regimeQuiet = 5 * time.Second
+)
+
+// viewerShed is a viewer's skipping state.
+type viewerShed struct {
+	// mu orders level and held between the watcher and the pump, so that
+	// held is never cleared while the level is up.
+	mu sync.Mutex
+	// level is the watcher's verdict: 1 to hold, 0 to release. held turns
+	// direct hand-over off, so that every message goes through the pump's
+	// skipper; the watcher sets it with level 1, the pump clears it once
+	// it is back to the stream as published at level 0.
+	level atomic.Int32
+	held  atomic.Bool
+	// settled counts the stream's bytes the pump has dealt with other than
+	// by writing them: dropped less added. A backlog is what is published
+	// less what was written and settled.
+	settled     atomic.Int64
+	gops, bytes atomic.Uint64 // skipped
+	audioPES    atomic.Uint64 // audio PES skipped
+	behind      atomic.Int64  // the watcher's latest figure, ns
+	replayedAt  atomic.Int64  // when the pump finished the replay, unix ns
+	episodes    atomic.Uint64 // holds begun
+	linkBps     atomic.Int64  // the link's measured rate, bytes/s, 0 unknown
+	streamBps   atomic.Int64  // the stream's rate, bytes/s
+	skipper     *skipper      // the pump's
+	sock        syscall.RawConn
+	sockDone    bool       // the pump's
+	watch       watchState // the watcher's
+}
+
+// watchState is what the watcher keeps of one viewer.
+type watchState struct {
+	sock     syscall.RawConn
+	sockDone bool
+	ready    bool // past the join grace
+	link     linkRate
+
+	// For the log: skipping since regimeFrom, the latest skip at
+	// lastSkip; counts when it began.
+	regime        bool
+	regimeFrom    time.Time
+	lastSkip      time.Time
+	lastBytes     uint64
+	gops0, bytes0 uint64
+	audio0        uint64
+	maxBehind     time.Duration
+}
+
+// topicShed counts what a stream's viewers skipped.
+type topicShed struct {
+	gops, bytes atomic.Uint64
+	rate        streamRate // the watcher's
+}
+
+// watched is one viewer to look at in a tick.
+type watched struct {
+	c      *client
+	subPos uint64
+	rate   float64
+}
+
+// clock is the relay's monotonic clock, for hub.Message.At: nanoseconds
+// since it started.
+func (s *Server) clock() int64 { return int64(time.Since(s.started)) }
+
+// behindTick is how often the watcher looks: a tenth of the bound, within
+// 10 to 100 ms.
+func (s *Server) behindTick() time.Duration {
+	return min(max(s.cfg.MaxDelay/10, 10*time.Millisecond), 100*time.Millisecond)
+}
+
+// watchBehind looks at every stream viewer each tick until ctx ends.
+func (s *Server) watchBehind(ctx context.Context) {
+	tick := time.NewTicker(s.behindTick())
+	defer tick.Stop()
+	var list []watched
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			list = s.watchList(list[:0], now)
+			for _, w := range list {
+				w.c.watchLag(now, w, s.cfg.MaxDelay, s.behindTick())
+			}
+			clear(list)
+		}
+	}
+}
+
+// watchList samples each stream's rate and lists its viewers.
+func (s *Server) watchList(dst []watched, now time.Time) []watched {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range s.topics {
+		if t.cache == nil {
+			continue
+		}
+		rate := t.shed.rate.sample(now, t.pos.Load())
+		for _, c := range t.clients {
+			if c.role == Viewer && c.sub != nil && c.ctx.Err() == nil {
+				dst = append(dst, watched{c: c, subPos: c.subPos, rate: rate})
+			}
+		}
+	}
+	return dst
+}
+
+// watchLag measures one viewer and sets its level.
+func (c *client) watchLag(now time.Time, w watched, maxDelay, tick time.Duration) {
+	sh := &c.shed
+	backlog, ok := c.measureLag(now, w)
+	if !ok {
+		return
+	}
+	ws := &sh.watch
+	sh.streamBps.Store(int64(w.rate))
+	drain, known := ws.link.rate(now)
+	if known {
+		sh.linkBps.Store(int64(drain))
+	} else {
+		sh.linkBps.Store(0)
+		drain = w.rate // no queue seen: the link has kept up
+	}
+	var d, next time.Duration
+	if busy := int64(w.rate / 20); backlog > busy && drain > 0 {
+		d = seconds(float64(backlog) / drain)
+		next = d
+		if sh.level.Load() == 0 && w.rate > drain {
+			// Still getting everything: the backlog grows till the next look.
+			next += time.Duration(float64(tick) * (w.rate/drain - 1))
+		}
+	} else if backlog > busy {
+		d, next = time.Hour, time.Hour // a link that takes nothing
+	}
+	sh.behind.Store(int64(d))
+	level := shedLevel(sh.level.Load(), d, next, ws.link.busyLately(now), maxDelay)
+	if began := sh.setLevel(level); began {
+		sh.episodes.Add(1)
+	}
+	c.logShed(now, d, drain, w.rate)
+}
+
+// measureLag samples a viewer's backlog and its link, once it has written
+// what it joined with and is past the join grace; ok says whether it is.
+func (c *client) measureLag(now time.Time, w watched) (backlog int64, ok bool) {
+	sh := &c.shed
+	ws := &sh.watch
+	at := sh.replayedAt.Load()
+	if at == 0 {
+		return 0, false // still writing what it joined with
+	}
+	if !ws.sockDone {
+		ws.sock, ws.sockDone = socketOf(c.nc.Conn), true
+	}
+	unacked := int64(0)
+	if ws.sock != nil {
+		unacked = outq(ws.sock)
+	}
+	out := c.bytesOut.Load()
+	done := int64(out) + sh.settled.Load()
+	queued := max(int64(c.topic.pos.Load()-w.subPos)-int64(c.own.Load())-done, 0)
+	backlog = queued + unacked
+	busy := int64(w.rate / 20) // 50 ms of the stream
+	ws.link.sample(now, out-uint64(min(unacked, int64(out))), backlog, busy)
+	if !ws.ready {
+		if backlog > busy && now.Sub(time.Unix(0, at)) < joinGrace {
+			return 0, false
+		}
+		ws.ready = true
+	}
+	return backlog, true
+}
+
+// shedLevel is the level for a viewer at level whose backlog takes d to
+// drain, and would take next at the next look if nothing changed; busy
+// says whether its link has been the bottleneck lately. A held viewer is
+// released only once its link has kept up for a while: until then its
+// pump decides, PES by PES, and releasing it would leave what goes
+// straight to it undecided till the next look.
+func shedLevel(level int32, d, next time.Duration, busy bool, maxDelay time.Duration) int32 {
+	bound := func(f float64) time.Duration { return time.Duration(f * float64(maxDelay)) }
+	switch {
+	case next > bound(holdAt):
+		return 1
+	case d < bound(releaseBelow) && !busy:
+		return 0
+	}
+	return level
+}
+
+// setLevel sets the viewer's level; it reports whether that began a skip.
+func (sh *viewerShed) setLevel(level int32) (began bool) {
+	if level == sh.level.Load() && (level == 0 || sh.held.Load()) {
+		return false
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	sh.level.Store(level)
+	if level > 0 {
+		return !sh.held.Swap(true)
+	}
+	return false
+}
+
+// release clears held once the pump is back to the stream as published,
+// unless the level is up again; it reports whether it did.
+func (sh *viewerShed) release() bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.level.Load() != 0 {
+		return false
+	}
+	sh.held.Store(false)
+	return true
+}
+
+// logShed writes a debug line when a viewer starts skipping and one when it
+// has skipped nothing for regimeQuiet, with what it skipped in between: at
+// most one pair per regimeQuiet, however often its link makes it skip.
+func (c *client) logShed(now time.Time, d time.Duration, drain, rate float64) {
+	sh := &c.shed
+	ws := &sh.watch
+	bytes := sh.bytes.Load()
+	if bytes != ws.lastBytes {
+		ws.lastBytes, ws.lastSkip = bytes, now
+		ws.maxBehind = max(ws.maxBehind, d)
+	}
+	switch {
+	case !ws.regime && bytes != ws.bytes0:
+		ws.regime, ws.regimeFrom, ws.maxBehind = true, now, d
+		c.log.WithFields(logrus.Fields{
+			"behindMs":   d.Milliseconds(),
+			"linkKbps":   int64(drain * 8 / 1000),
+			"streamKbps": int64(rate * 8 / 1000),
+		}).Debug("viewer behind: skipping what would arrive late")
+	case ws.regime && now.Sub(ws.lastSkip) >= regimeQuiet:
+		ws.regime = false
+		c.log.WithFields(logrus.Fields{
+			"for":          ws.lastSkip.Sub(ws.regimeFrom).Round(time.Millisecond).String(),
+			"skippedGops":  sh.gops.Load() - ws.gops0,
+			"skippedBytes": bytes - ws.bytes0,
+			"skippedAudio": sh.audioPES.Load() - ws.audio0,
+			"maxBehindMs":  ws.maxBehind.Milliseconds(),
+		}).Debug("viewer back to full rate")
+		ws.gops0, ws.bytes0, ws.audio0 = sh.gops.Load(), bytes, sh.audioPES.Load()
+	}
+}
+
+// writeQueued writes m, taken from the queue, and what is queued behind it:
+// as it came, or through the skipper while the viewer is held.
+func (c *client) writeQueued(m *hub.Message) error {
+	if !c.shed.held.Load() {
+		return c.write(m)
+	}
+	return c.writeSkipping(m)
+}
+
+// writeSkipping is write for a held viewer: each message goes through the
+// skipper, and what of it goes is written in one writev.
+func (c *client) writeSkipping(m *hub.Message) error {
+	sh := &c.shed
+	if sh.skipper == nil {
+		sh.skipper = newSkipper()
+	}
+	if !sh.sockDone {
+		sh.sock, sh.sockDone = socketOf(c.nc.Conn), true
+	}
+	k := sh.skipper
+	k.bound, k.sent, k.now = c.s.cfg.MaxDelay, 0, c.s.clock()
+	k.drain = float64(sh.linkBps.Load())
+	if k.drain <= 0 {
+		k.drain = float64(sh.streamBps.Load())
+	}
+	k.ahead = 0
+	if sh.sock != nil {
+		k.ahead = float64(outq(sh.sock))
+	}
+	k.take(m, c.newestKey())
+	n, size := 1, len(m.Data)
+drain:
+	for n < maxBatch && size < maxBatchBytes {
+		select {
+		case m := <-c.queue():
+			k.take(m, c.newestKey())
+			n++
+			size += len(m.Data)
+		default:
+			break drain
+		}
+	}
+	k.flush()
+	out := k.out
+	err := c.writeBatch(out, n)
+	k.out = out[:0]
+	c.settleSkipped(k)
+	if err != nil {
+		return err
+	}
+	if k.done() && sh.release() {
+		k.reset()
+	}
+	return nil
+}
+
+// settleSkipped takes a batch's account from the skipper.
+func (c *client) settleSkipped(k *skipper) {
+	sh := &c.shed
+	sh.settled.Add(int64(k.dropped - k.added))
+	if k.dropped > 0 {
+		sh.bytes.Add(uint64(k.dropped))
+		c.topic.shed.bytes.Add(uint64(k.dropped))
+	}
+	if k.gops > 0 {
+		sh.gops.Add(uint64(k.gops))
+		c.topic.shed.gops.Add(uint64(k.gops))
+	}
+	sh.audioPES.Add(uint64(k.audioPES))
+	k.dropped, k.added, k.gops, k.audioPES = 0, 0, 0, 0
+}
+
+// newestKey is where the stream's newest keyframe starts, or nil.
+func (c *client) newestKey() *keyMark {
+	if c.topic.cache == nil {
+		return nil
+	}
+	return c.topic.cache.key.Load()
+}
+
+// shedStats adds a viewer's skipping to its stats.
+func (c *client) shedStats(cs *ClientStats) {
+	sh := &c.shed
+	cs.Skipping = sh.held.Load()
+	cs.BehindMs = time.Duration(sh.behind.Load()).Milliseconds()
+	cs.SkippedGops = sh.gops.Load()
+	cs.SkippedBytes = sh.bytes.Load()
+}
+
+// linkRate measures how fast a viewer's link drains its backlog: bytes
+// acknowledged per second over intervals that began and ended with a
+// backlog (the link the bottleneck), the older ones fading. A busy stretch
+// that starts linkGap or more after the last is measured afresh; until it
+// has linkMin of busy time, the last stretch's rate stands in (for up to
+// linkKeep): a viewer that skipped until its backlog drained is on the
+// same link when the next keyframe fills it again.
+type linkRate struct {
+	at       time.Time
+	acked    uint64
+	backlog  int64
+	ok       bool
+	bytes    float64
+	secs     float64
+	lastBusy time.Time
+	prev     float64 // the last stretch's rate
+	prevAt   time.Time
+}
+
+// linkKeep is how long a link's last measured rate stands in.
+const linkKeep = 30 * time.Second
+
+func (l *linkRate) sample(now time.Time, acked uint64, backlog, busy int64) {
+	if l.ok && l.backlog > busy && backlog > busy && acked >= l.acked {
+		if now.Sub(l.lastBusy) > linkGap {
+			if r, ok := l.current(); ok {
+				l.prev, l.prevAt = r, l.lastBusy
+			}
+			l.bytes, l.secs = 0, 0
+		}
+		dt := now.Sub(l.at).Seconds()
+		keep := math.Exp(-dt / linkDecay)
+		l.bytes = l.bytes*keep + float64(acked-l.acked)
+		l.secs = l.secs*keep + dt
+		l.lastBusy = now
+	}
+	l.at, l.acked, l.backlog, l.ok = now, acked, backlog, true
+}
+
+// current is the rate of the latest busy stretch, if it has been measured
+// long enough.
+func (l *linkRate) current() (float64, bool) {
+	if l.secs < linkMin.Seconds() {
+		return 0, false
+	}
+	return l.bytes / l.secs, true
+}
+
+// busyLately reports whether the link has been the bottleneck within
+// linkGap.
+func (l *linkRate) busyLately(now time.Time) bool {
+	return !l.lastBusy.IsZero() && now.Sub(l.lastBusy) <= linkGap
+}
+
+// rate is the link's rate in bytes per second, if measured lately.
+func (l *linkRate) rate(now time.Time) (float64, bool) {
+	if r, ok := l.current(); ok {
+		if now.Sub(l.lastBusy) <= linkKeep {
+			return r, true
+		}
+		return 0, false
+	}
+	if l.prevAt.IsZero() || now.Sub(l.prevAt) > linkKeep {
+		return 0, false
+	}
+	return l.prev, true
+}
+
+// streamRate is a stream's rate in bytes per second over the last
+// rateWindow, from samples of its position.
+type streamRate struct {
+	at   [32]time.Time
+	pos  [32]uint64
+	n, i int
+}
+
+const rateWindow = 2 * time.Second
+
+// sample notes the stream's position at now and returns its rate.
+func (r *streamRate) sample(now time.Time, pos uint64) float64 {
+	const size = len(r.at)
+	r.at[r.i], r.pos[r.i] = now, pos
+	r.i = (r.i + 1) % size
+	r.n = min(r.n+1, size)
+	if r.n < 2 {
+		return 0
+	}
+	// The oldest sample within the window, or else the one before now's.
+	from := (r.i - 2 + size) % size
+	for k := 0; k < r.n-1; k++ {
+		if j := (r.i - r.n + k + size) % size; now.Sub(r.at[j]) <= rateWindow {
+			from = j
+			break
+		}
+	}
+	dt := now.Sub(r.at[from]).Seconds()
+	if dt <= 0 {
+		return 0
+	}
+	return float64(pos-r.pos[from]) / dt
+}
+
+func seconds(s float64) time.Duration {
+	if s > 3600 {
+		return time.Hour
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// socketOf finds the socket under a connection, through TLS, for asking
+// the kernel about it; nil if there is none.
+func socketOf(c net.Conn) syscall.RawConn {
+	for {
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = u.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}

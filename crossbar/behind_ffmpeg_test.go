@@ -1,0 +1,346 @@
+package crossbar
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/netcap"
+	"github.com/vwlab/vw/internal/testutil"
+	"github.com/vwlab/vw/internal/tscheck"
+	"github.com/vwlab/vw/internal/tslive"
+	"github.com/vwlab/vw/ts"
+)
+
+// labCamera starts ffmpeg as a lab's camera and microphone in one stream:
+// testsrc2 moves a lot, so its pictures are as large as a real scene's and
+// the stream (about 700 kbit/s) is mostly video; a GOP a second, as the
+// README's examples. It publishes the stream on pub in messages of whole
+// packets, as vw stream does, and returns what it sent, message by message,
+// once ctx ends.
+func labCamera(t *testing.T, ctx context.Context, pub *websocket.Conn) func() [][]byte {
+	t.Helper()
+	bin := testutil.NeedTool(t, "ffmpeg")
+	cmd := exec.CommandContext(ctx, bin, "-v", "error", "-nostdin",
+		"-re", "-f", "lavfi", "-i", "testsrc2=size=480x270:rate=25",
+		"-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-c:v", "mpeg1video", "-b:v", "600k", "-bf", "0", "-g", "25",
+		"-c:a", "mp2", "-b:a", "64k", "-ac", "1",
+		"-f", "mpegts", "-muxdelay", "0.001", "pipe:1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var sent [][]byte
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var carry []byte
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := out.Read(buf)
+			b := append(carry, buf[:n]...)
+			whole := len(b) / ts.PacketSize * ts.PacketSize
+			for off := 0; off < whole; off += 16 * ts.PacketSize {
+				msg := bytes.Clone(b[off:min(off+16*ts.PacketSize, whole)])
+				if pub.WriteMessage(websocket.BinaryMessage, msg) != nil {
+					return
+				}
+				sent = append(sent, msg)
+			}
+			carry = append([]byte(nil), b[whole:]...)
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return func() [][]byte {
+		<-done
+		_ = cmd.Wait()
+		return sent
+	}
+}
+
+// viewer reads a route until it closes, giving each message to got with
+// its arrival time (text messages only when text is set); it returns the
+// error that ended it.
+func viewer(c *websocket.Conn, text bool, got func([]byte, time.Time)) <-chan error {
+	end := make(chan error, 1)
+	go func() {
+		for {
+			mt, b, err := c.ReadMessage()
+			if err != nil {
+				end <- err
+				return
+			}
+			if mt == websocket.BinaryMessage || text {
+				got(b, time.Now())
+			}
+		}
+	}()
+	return end
+}
+
+// logLines keeps a logger's lines for a test to look at.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Levels() []logrus.Level { return logrus.AllLevels }
+func (l *logLines) Fire(e *logrus.Entry) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, e.Message)
+	return nil
+}
+func (l *logLines) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, x := range l.lines {
+		if strings.Contains(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// A viewer whose link carries half the stream's rate for 20 s, with a real
+// ffmpeg camera and microphone published straight to the relay: its
+// pictures arrive at most 1 s behind live (after a healthy viewer's) and
+// keep coming, at least 95% of the audio frames of the cap arrive, it is
+// never disconnected, what it got is valid TS (ffprobe, ffmpeg -xerror,
+// both packet walks, no PES cut), and 2 s after the cap lifts it gets every
+// picture, at most 200 ms behind. A healthy viewer of the same stream gets
+// every message, in order, as sent. /stats counts the skipping, and the
+// relay says when the viewer starts and stops.
+func TestSlowViewerStaysLive(t *testing.T) {
+	testutil.NeedTool(t, "ffprobe")
+	logs := &logLines{}
+	log := logrus.New()
+	log.SetLevel(logrus.DebugLevel)
+	log.SetOutput(io.Discard)
+	log.AddHook(logs)
+	s := New(Config{}, hub.New(), logrus.NewEntry(log))
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	defer s.Close()
+	r := &relay{Server: s, http: hs, ws: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	link, err := netcap.Listen(strings.TrimPrefix(hs.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+
+	healthy := r.dial(t, "/out/lab")
+	slow, _, err := websocket.DefaultDialer.Dial("ws://"+link.Addr()+"/out/lab", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	pub := r.dial(t, "/in/lab")
+	r.waitClients(t, "/out/lab", 1, 2, 0)
+
+	var mu sync.Mutex
+	var healthyGot [][]byte
+	healthyMeter, slowMeter := tslive.New(false), tslive.New(true)
+	healthyEnd := viewer(healthy, true, func(b []byte, at time.Time) {
+		mu.Lock()
+		healthyGot = append(healthyGot, b)
+		mu.Unlock()
+		healthyMeter.Add(b, at)
+	})
+	slowEnd := viewer(slow, false, slowMeter.Add)
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	sent := labCamera(t, ctx, pub)
+	testutil.Eventually(t, 15*time.Second, func() bool { return len(slowMeter.Video()) > 50 && len(slowMeter.Audio()) > 50 },
+		"no stream through the link: %d video and %d audio frames", len(slowMeter.Video()), len(slowMeter.Audio()))
+
+	hold(3 * time.Second)
+	rate := healthyMeter.Rate(3 * time.Second)
+	link.Down.SetRate(rate / 2)
+	capped := time.Now()
+	hold(20 * time.Second)
+	st := r.topic("/out/lab")
+	link.Down.SetRate(0)
+	lifted := time.Now()
+	if !testutil.WaitFor(15*time.Second, func() bool { return logs.has("viewer back to full rate") }) {
+		t.Error("the relay never said the viewer was back to full rate")
+	}
+	hold(max(0, 4*time.Second-time.Since(lifted)))
+
+	stop()
+	sentMsgs := sent()
+	send(t, pub, websocket.TextMessage, []byte("end"))
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(healthyGot) > 0 && string(healthyGot[len(healthyGot)-1]) == "end"
+	}, "the healthy viewer never got the end")
+
+	// Live is when the healthy viewer got a picture: a loaded machine
+	// delays what every viewer gets (ffmpeg, the publisher, the relay's
+	// reading), and that is not the slow link's doing. The figures
+	// against the pictures' PTS are logged too.
+	video, audio, hv := slowMeter.Video(), slowMeter.Audio(), healthyMeter.Video()
+	lead, aLead := tslive.Lead(video), tslive.Lead(audio)
+	during := tslive.Arrived(video, capped, lifted)
+	share := tslive.Share(audio, aLead, tslive.Step(audio), capped, lifted)
+	t.Logf("stream %.0f kbit/s, viewer capped at half for %v: %d pictures (%.0f%%), %.1f%% of the audio frames; %d GOPs and %d KiB skipped",
+		rate*8/1000, lifted.Sub(capped).Round(time.Second), len(during), float64(len(during))/lifted.Sub(capped).Seconds()/25*100,
+		share*100, st.SkippedGops, st.SkippedBytes>>10)
+	t.Logf("pictures of the cap behind the healthy viewer: %s; behind live by PTS: the slow viewer %s, the healthy one %s",
+		spread(behind(during, hv)), spread(behindPTS(during, lead)), spread(behindPTS(tslive.Arrived(hv, capped, lifted), tslive.Lead(hv))))
+	if w := slices.Max(append(behind(video, hv), 0)); w > time.Second {
+		t.Errorf("pictures arrived up to %v after the healthy viewer's, more than 1 s", w)
+	}
+	for from := capped; from.Before(lifted.Add(-3 * time.Second)); from = from.Add(time.Second) {
+		if len(tslive.Arrived(video, from, from.Add(3*time.Second))) == 0 {
+			t.Errorf("the picture froze: none arrived in the 3 s from %v into the cap", from.Sub(capped).Round(time.Second))
+			break
+		}
+	}
+	if share < 0.95 {
+		t.Errorf("%.1f%% of the audio frames of the cap arrived, want 95%%", share*100)
+	}
+	checkBackLive(t, video, hv, lifted)
+	select {
+	case err := <-slowEnd:
+		t.Errorf("the slow viewer was disconnected: %v", err)
+	default:
+	}
+	if a := link.Accepted(); a != 1 {
+		t.Errorf("the slow viewer connected %d times, want once", a)
+	}
+	checkTS(t, slowMeter.Bytes())
+
+	// The healthy viewer: every message, in order, as sent.
+	mu.Lock()
+	got := healthyGot[:len(healthyGot)-1]
+	mu.Unlock()
+	if len(got) != len(sentMsgs) {
+		t.Errorf("the healthy viewer got %d messages, %d were sent", len(got), len(sentMsgs))
+	}
+	for i := range min(len(got), len(sentMsgs)) {
+		if !bytes.Equal(got[i], sentMsgs[i]) {
+			t.Errorf("the healthy viewer's message %d is not the one sent", i)
+			break
+		}
+	}
+	select {
+	case err := <-healthyEnd:
+		t.Errorf("the healthy viewer was disconnected: %v", err)
+	default:
+	}
+
+	// Counted: per stream, per viewer.
+	if st.SkippedGops == 0 || st.SkippedBytes == 0 {
+		t.Errorf("/stats counts %d GOPs and %d bytes skipped for the stream", st.SkippedGops, st.SkippedBytes)
+	}
+	for _, c := range st.Clients {
+		if c.Role != Viewer {
+			continue
+		}
+		isSlow := c.SkippedBytes > 0
+		if isSlow == (c.Remote == healthy.LocalAddr().String()) {
+			t.Errorf("viewer %s skipped %d bytes", c.Remote, c.SkippedBytes)
+		}
+	}
+	if !logs.has("viewer behind: skipping what would arrive late") {
+		t.Error("the relay never said the viewer was skipping")
+	}
+}
+
+// hold lets a scenario run for d: how long a link stays capped, not a wait
+// for something to happen.
+func hold(d time.Duration) { <-time.After(d) }
+
+// checkBackLive: from 2 s after lifted, every picture arrives, at most
+// 200 ms after the healthy viewer's.
+func checkBackLive(t *testing.T, video, healthy []tslive.Frame, lifted time.Time) {
+	t.Helper()
+	after := tslive.Arrived(video, lifted.Add(2*time.Second), time.Now())
+	step := tslive.Step(video)
+	if want := int(time.Since(lifted.Add(2*time.Second)) / step); len(after) < want*9/10 {
+		t.Errorf("%d pictures arrived from 2 s after the cap lifted, want about %d", len(after), want)
+	}
+	if w := slices.Max(append(behind(after, healthy), 0)); w > 200*time.Millisecond {
+		t.Errorf("2 s after the cap lifted pictures arrived up to %v after the healthy viewer's", w)
+	}
+	for i := 1; i < len(after); i++ {
+		if gap := after[i].PTS - after[i-1].PTS; gap > step*3/2 {
+			t.Errorf("2 s after the cap lifted pictures still skip: %v between two", gap)
+			break
+		}
+	}
+}
+
+// behind returns how long after the healthy viewer each frame arrived.
+func behind(fs, healthy []tslive.Frame) []time.Duration {
+	at := make(map[time.Duration]time.Time, len(healthy))
+	for _, f := range healthy {
+		at[f.PTS] = f.At
+	}
+	var d []time.Duration
+	for _, f := range fs {
+		if h, ok := at[f.PTS]; ok {
+			d = append(d, f.At.Sub(h))
+		}
+	}
+	return d
+}
+
+// behindPTS returns how far behind live each frame arrived, by its PTS.
+func behindPTS(fs []tslive.Frame, lead time.Time) []time.Duration {
+	d := make([]time.Duration, len(fs))
+	for i, f := range fs {
+		d[i] = tslive.Behind(f, lead)
+	}
+	return d
+}
+
+// checkTS checks what a viewer received as a user would a recording:
+// ffprobe, ffmpeg -xerror, both packet walks, no PES cut.
+func checkTS(t *testing.T, b []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "viewer.ts")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+	for _, e := range r.ES {
+		if e.CutPES > 0 {
+			t.Errorf("PID %#x: %d PES cut", e.PID, e.CutPES)
+		}
+	}
+}
+
+// spread sums up delays: median, 99th percentile, worst.
+func spread(d []time.Duration) string {
+	if len(d) == 0 {
+		return "none"
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	r := func(x time.Duration) time.Duration { return x.Round(time.Millisecond) }
+	return fmt.Sprintf("median %v, p99 %v, worst %v (%d)", r(d[len(d)/2]), r(d[len(d)*99/100]), r(d[len(d)-1]), len(d))
+}

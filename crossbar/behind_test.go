@@ -1,0 +1,46 @@
+package crossbar
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestShedLevel(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	for _, tc := range []struct {
+		level   int32
+		d, next time.Duration
+		busy    bool
+		want    int32
+	}{
+		{0, 0, 0, false, 0},
+		{0, ms(200), ms(250), true, 0},
+		{0, ms(200), ms(350), true, 1}, // would pass the hold mark by the next look
+		{0, ms(100), ms(900), true, 1}, // a link far slower than the stream
+		{1, ms(200), ms(200), true, 1}, // in between: stays
+		{1, ms(100), ms(100), true, 1}, // drained, but the link is still the bottleneck
+		{1, ms(100), ms(100), false, 0},
+		{1, ms(200), ms(200), false, 1},
+		{0, ms(200), ms(200), false, 0},
+	} {
+		t.Run(fmt.Sprint(tc), func(t *testing.T) {
+			if got := shedLevel(tc.level, tc.d, tc.next, tc.busy, time.Second); got != tc.want {
+				t.Errorf("shedLevel(%d, %v, %v, %v) = %d, want %d", tc.level, tc.d, tc.next, tc.busy, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestStreamRate(t *testing.T) {
+	var r streamRate
+	t0 := time.Unix(1000, 0)
+	var got []float64
+	for i := range 60 {
+		got = append(got, r.sample(t0.Add(time.Duration(i)*100*time.Millisecond), uint64(i)*10000))
+	}
+	if got[0] != 0 || slices.Max(got[1:]) > 100001 || slices.Min(got[1:]) < 99999 {
+		t.Errorf("rates %v, want 0 then 100000", got)
+	}
+}
