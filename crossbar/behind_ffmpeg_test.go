@@ -296,15 +296,9 @@ func checkBackLive(t *testing.T, video, healthy []tslive.Frame, lifted time.Time
 
 // behind returns how long after the healthy viewer each frame arrived.
 func behind(fs, healthy []tslive.Frame) []time.Duration {
-	at := make(map[time.Duration]time.Time, len(healthy))
-	for _, f := range healthy {
-		at[f.PTS] = f.At
-	}
 	var d []time.Duration
-	for _, f := range fs {
-		if h, ok := at[f.PTS]; ok {
-			d = append(d, f.At.Sub(h))
-		}
+	for _, p := range tslive.Against(fs, healthy) {
+		d = append(d, p.Behind())
 	}
 	return d
 }
