@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -42,6 +43,9 @@ type relayConfig struct {
 	TLSCert         string   `envconfig:"RELAY_TLS_CERT" flag:"tls-cert" desc:"PEM certificate (chain) file; with --tls-key the relay serves HTTPS and WSS"`
 	TLSKey          string   `envconfig:"RELAY_TLS_KEY" flag:"tls-key" desc:"PEM private key file for --tls-cert"`
 	ClusterSettings
+
+	// The delay bound of every viewer on a slow link (crossbar skips).
+	MaxDelay time.Duration `envconfig:"RELAY_MAX_DELAY" flag:"max-delay" default:"1s" desc:"how far behind live a viewer may fall on a link slower than its stream: the relay skips its video up to keyframes, keeping its audio, to keep it well within this; 0 never skips"`
 }
 
 // ClusterSettings is a relay's place in a cluster of relays (package
@@ -127,6 +131,7 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 		TrustedProxies:   proxies,
 		MetricsTopics:    cfg.MetricsTopics,
 		CacheBytes:       cacheBytes(cfg.CacheBytes),
+		MaxDelay:         maxDelay(cfg.MaxDelay),
 	}, hub.New(), log.WithField("component", "relay"))
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		relay.Close()
@@ -246,4 +251,13 @@ func newCluster(cfg ClusterSettings, log *logrus.Entry) (*cluster.Cluster, error
 		return nil, errors.New("clustering needs VW_RELAY_CLUSTER_SECRET_FILE (or VW_RELAY_CLUSTER_SECRET), the same on every relay: a route sees every stream")
 	}
 	return cluster.New(cc, log.WithField("component", "cluster"))
+}
+
+// maxDelay maps VW_RELAY_MAX_DELAY to crossbar's Config.MaxDelay, whose
+// zero is its default: 0 here never skips.
+func maxDelay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
