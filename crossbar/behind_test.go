@@ -2,7 +2,6 @@ package crossbar
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 )
@@ -30,17 +29,5 @@ func TestShedLevel(t *testing.T) {
 				t.Errorf("shedLevel(%d, %v, %v, %v) = %d, want %d", tc.level, tc.d, tc.next, tc.busy, got, tc.want)
 			}
 		})
-	}
-}
-
-func TestStreamRate(t *testing.T) {
-	var r streamRate
-	t0 := time.Unix(1000, 0)
-	var got []float64
-	for i := range 60 {
-		got = append(got, r.sample(t0.Add(time.Duration(i)*100*time.Millisecond), uint64(i)*10000))
-	}
-	if got[0] != 0 || slices.Max(got[1:]) > 100001 || slices.Min(got[1:]) < 99999 {
-		t.Errorf("rates %v, want 0 then 100000", got)
 	}
 }

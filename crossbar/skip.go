@@ -377,3 +377,83 @@ func (k *skipper) reset() {
 	k.pids = k.pids[:0]
 	k.gopHit = false
 }
+
+// writeQueued writes m, taken from the queue, and what is queued behind it:
+// as it came, or through the skipper while the viewer is held.
+func (c *client) writeQueued(m *hub.Message) error {
+	if !c.shed.held.Load() {
+		return c.write(m)
+	}
+	return c.writeSkipping(m)
+}
+
+// writeSkipping is write for a held viewer: each message goes through the
+// skipper, and what of it goes is written in one writev.
+func (c *client) writeSkipping(m *hub.Message) error {
+	sh := &c.shed
+	if sh.skipper == nil {
+		sh.skipper = newSkipper()
+	}
+	if !sh.sockDone {
+		sh.sock, sh.sockDone = socketOf(c.nc.Conn), true
+	}
+	k := sh.skipper
+	k.bound, k.sent, k.now = c.s.cfg.MaxDelay, 0, c.s.clock()
+	k.drain = float64(sh.linkBps.Load())
+	if k.drain <= 0 {
+		k.drain = float64(sh.streamBps.Load())
+	}
+	k.ahead = 0
+	if sh.sock != nil {
+		k.ahead = float64(outq(sh.sock))
+	}
+	k.take(m, c.newestKey())
+	n, size := 1, len(m.Data)
+drain:
+	for n < maxBatch && size < maxBatchBytes {
+		select {
+		case m := <-c.queue():
+			k.take(m, c.newestKey())
+			n++
+			size += len(m.Data)
+		default:
+			break drain
+		}
+	}
+	k.flush()
+	out := k.out
+	err := c.writeBatch(out, n)
+	k.out = out[:0]
+	c.settleSkipped(k)
+	if err != nil {
+		return err
+	}
+	if k.done() && sh.release() {
+		k.reset()
+	}
+	return nil
+}
+
+// settleSkipped takes a batch's account from the skipper.
+func (c *client) settleSkipped(k *skipper) {
+	sh := &c.shed
+	sh.settled.Add(int64(k.dropped - k.added))
+	if k.dropped > 0 {
+		sh.bytes.Add(uint64(k.dropped))
+		c.topic.shed.bytes.Add(uint64(k.dropped))
+	}
+	if k.gops > 0 {
+		sh.gops.Add(uint64(k.gops))
+		c.topic.shed.gops.Add(uint64(k.gops))
+	}
+	sh.audioPES.Add(uint64(k.audioPES))
+	k.dropped, k.added, k.gops, k.audioPES = 0, 0, 0, 0
+}
+
+// newestKey is where the stream's newest keyframe starts, or nil.
+func (c *client) newestKey() *keyMark {
+	if c.topic.cache == nil {
+		return nil
+	}
+	return c.topic.cache.key.Load()
+}

@@ -1,0 +1,142 @@
+package crossbar
+
+// What the watcher measures to tell how far behind a viewer is: how fast
+// its link drains its backlog, how fast its stream flows, and (outq_*.go)
+// what its socket holds unacknowledged.
+
+import (
+	"math"
+	"net"
+	"syscall"
+	"time"
+)
+
+// linkRate measures how fast a viewer's link drains its backlog: bytes
+// acknowledged per second over intervals that began and ended with a
+// backlog (the link the bottleneck), the older ones fading. A busy stretch
+// that starts linkGap or more after the last is measured afresh; until it
+// has linkMin of busy time, the last stretch's rate stands in (for up to
+// linkKeep): a viewer that skipped until its backlog drained is on the
+// same link when the next keyframe fills it again.
+type linkRate struct {
+	at       time.Time
+	acked    uint64
+	backlog  int64
+	ok       bool
+	bytes    float64
+	secs     float64
+	lastBusy time.Time
+	prev     float64 // the last stretch's rate
+	prevAt   time.Time
+}
+
+// linkKeep is how long a link's last measured rate stands in.
+const linkKeep = 30 * time.Second
+
+func (l *linkRate) sample(now time.Time, acked uint64, backlog, busy int64) {
+	if l.ok && l.backlog > busy && backlog > busy && acked >= l.acked {
+		if now.Sub(l.lastBusy) > linkGap {
+			if r, ok := l.current(); ok {
+				l.prev, l.prevAt = r, l.lastBusy
+			}
+			l.bytes, l.secs = 0, 0
+		}
+		dt := now.Sub(l.at).Seconds()
+		keep := math.Exp(-dt / linkDecay)
+		l.bytes = l.bytes*keep + float64(acked-l.acked)
+		l.secs = l.secs*keep + dt
+		l.lastBusy = now
+	}
+	l.at, l.acked, l.backlog, l.ok = now, acked, backlog, true
+}
+
+// current is the rate of the latest busy stretch, if it has been measured
+// long enough.
+func (l *linkRate) current() (float64, bool) {
+	if l.secs < linkMin.Seconds() {
+		return 0, false
+	}
+	return l.bytes / l.secs, true
+}
+
+// busyLately reports whether the link has been the bottleneck within
+// linkGap.
+func (l *linkRate) busyLately(now time.Time) bool {
+	return !l.lastBusy.IsZero() && now.Sub(l.lastBusy) <= linkGap
+}
+
+// rate is the link's rate in bytes per second, if measured lately.
+func (l *linkRate) rate(now time.Time) (float64, bool) {
+	if r, ok := l.current(); ok {
+		if now.Sub(l.lastBusy) <= linkKeep {
+			return r, true
+		}
+		return 0, false
+	}
+	if l.prevAt.IsZero() || now.Sub(l.prevAt) > linkKeep {
+		return 0, false
+	}
+	return l.prev, true
+}
+
+// streamRate is a stream's rate in bytes per second over the last
+// rateWindow, from samples of its position.
+type streamRate struct {
+	at   [32]time.Time
+	pos  [32]uint64
+	n, i int
+}
+
+const rateWindow = 2 * time.Second
+
+// sample notes the stream's position at now and returns its rate.
+func (r *streamRate) sample(now time.Time, pos uint64) float64 {
+	const size = len(r.at)
+	r.at[r.i], r.pos[r.i] = now, pos
+	r.i = (r.i + 1) % size
+	r.n = min(r.n+1, size)
+	if r.n < 2 {
+		return 0
+	}
+	// The oldest sample within the window, or else the one before now's.
+	from := (r.i - 2 + size) % size
+	for k := 0; k < r.n-1; k++ {
+		if j := (r.i - r.n + k + size) % size; now.Sub(r.at[j]) <= rateWindow {
+			from = j
+			break
+		}
+	}
+	dt := now.Sub(r.at[from]).Seconds()
+	if dt <= 0 {
+		return 0
+	}
+	return float64(pos-r.pos[from]) / dt
+}
+
+func seconds(s float64) time.Duration {
+	if s > 3600 {
+		return time.Hour
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// socketOf finds the socket under a connection, through TLS, for asking
+// the kernel about it; nil if there is none.
+func socketOf(c net.Conn) syscall.RawConn {
+	for {
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = u.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
