@@ -152,12 +152,15 @@ func (s *Server) watchBehind(ctx context.Context) {
 	}
 }
 
-// watchList samples each stream's rate and lists its viewers.
+// watchList samples each stream's rate and lists its viewers: of streams
+// whose keyframe cache has seen a keyframe, as skipping needs one to
+// resume at (anything else a viewer falls behind on meets the queue
+// bounds alone).
 func (s *Server) watchList(dst []watched, now time.Time) []watched {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range s.topics {
-		if t.cache == nil {
+		if t.cache == nil || t.cache.key.Load() == nil {
 			continue
 		}
 		rate := t.shed.rate.sample(now, t.pos.Load())
