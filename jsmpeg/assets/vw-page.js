@@ -85,7 +85,8 @@
       const full = text + (vw.detail ? " (" + vw.detail + ")" : "");
       if (full === shown) return;
       shown = full;
-      dot.className = cls;
+      // Playing on a link too slow for the stream: amber, as a warning.
+      dot.className = vw.state === "playing" && vw.reducedFrameRate ? "warn" : cls;
       stateText.textContent = full;
       if (notice) {
         notice.hidden = !refusals.includes(vw.state);
@@ -98,7 +99,8 @@
   // A connection that has sent nothing for stallMs is shown as stalled.
   const stallMs = 3000;
 
-  // connState sets vw.state and vw.detail from the page's connection:
+  // connState sets vw.state and vw.detail from the page's connection (and
+  // vw.reducedFrameRate, which the player sets when pictures go missing):
   // c.socket is "connecting", "open", "refused" or "closed"; c.gotData and
   // c.lastData (performance.now() of the latest message) tell waiting,
   // playing and stalled apart; c.closeInfo says why the last one ended and
@@ -114,6 +116,7 @@
         else if (now - c.lastData > stallMs) vw.state = "stalled";
         else vw.state = "playing";
         vw.detail = vw.state === "stalled" ? "for " + Math.round((now - c.lastData) / 1000) + " s" : "";
+        if (vw.state === "playing" && vw.reducedFrameRate) vw.detail = "reduced frame rate: slow connection";
         break;
       case "refused":
         vw.status = c.refusal.status;
