@@ -340,7 +340,7 @@ func appendMarker(dst, p []byte) []byte {
 		cc = (cc - 1) & 0x0f
 	}
 	n := len(dst)
-	dst = append(dst, ts.SyncByte, p[1]&0x1f, p[2], 0x20|cc, ts.PacketSize-5, 0x80)
+	dst = append(dst, ts.SyncByte, p[1]&0x1f, p[2], 0x20|byte(cc), ts.PacketSize-5, 0x80)
 	for len(dst) < n+ts.PacketSize {
 		dst = append(dst, 0xff)
 	}

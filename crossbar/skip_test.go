@@ -15,7 +15,7 @@ import (
 // and PMT listing both every 100 ms, interleaved by time as a muxer does.
 type avFeed struct {
 	v, a         *tscheck.Synth
-	patCC, pmtCC uint8
+	patCC, pmtCC ts.Continuity
 	sincePSI     int
 	data         []byte
 }
