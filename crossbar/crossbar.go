@@ -130,9 +130,10 @@ type Config struct {
 	// until its next keyframe. Default 64 × CacheBytes.
 	CacheTotalBytes int64
 	// MaxDelay bounds how far behind live a stream's viewer may fall on a
-	// link slower than the stream: a viewer whose backlog would take longer
-	// than about three quarters of it to drain skips video up to the
-	// newest keyframe and keeps its audio, instead of queueing (see
+	// link slower than the stream: instead of queueing, such a viewer is
+	// sent only what would still arrive in time, a picture if it would
+	// arrive within half of MaxDelay (then the rest of its GOP is skipped,
+	// up to the newest keyframe), its sound as long as it can take it (see
 	// behind.go). Default DefaultMaxDelay (1 s); negative never skips.
 	MaxDelay time.Duration
 	// Title names the relay on its pages. Default "vw relay".

@@ -172,7 +172,7 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 			serveErr <- hs.Serve(ln)
 		}
 	}()
-	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "tls": useTLS, "version": version}).Info("vw relay listening")
+	log.WithFields(logrus.Fields{"addr": ln.Addr().String(), "tls": useTLS, "max_delay": cfg.MaxDelay, "version": version}).Info("vw relay listening")
 
 	select {
 	case <-ctx.Done():

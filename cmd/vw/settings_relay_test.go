@@ -358,3 +358,13 @@ func cachesGOP(t *testing.T, r *vwRun, v string) {
 		t.Fatalf("a %d-byte GOP with a %s-byte cache: cached %v (%d bytes), want %v", len(gop), v, cached, st.CacheBytes, fits)
 	}
 }
+
+// relayMaxDelayIs checks the bound on a viewer's delay that vw relay says
+// it runs with (crossbar's tests show what the bound does).
+func relayMaxDelayIs(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	running(t, r)
+	if !strings.Contains(r.logText(), "max_delay="+v) {
+		t.Fatalf("VW_RELAY_MAX_DELAY %s: the listening line says otherwise:\n%s", v, r.logText())
+	}
+}

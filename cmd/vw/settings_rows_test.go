@@ -158,6 +158,7 @@ var settings = []setting{
 	// A GOP of about 24 KB is cached under 64 KiB or the default, not
 	// under 16 KiB.
 	{"relay", "VW_RELAY_CACHE_BYTES", "--cache-bytes", fixed(trial{def: "4194304", envVal: "16384", flagVal: "65536", check: cachesGOP})},
+	{"relay", "VW_RELAY_MAX_DELAY", "--max-delay", fixed(trial{def: "1s", envVal: "500ms", flagVal: "2s", check: relayMaxDelayIs})},
 	{"relay", "VW_RELAY_MAX_CONNS_PER_ADDR", "--max-conns-per-addr", fixed(trial{def: "100", envVal: "2", flagVal: "3", check: maxConnsPerAddr})},
 	{"relay", "VW_RELAY_MAX_CONNS", "--max-conns", fixed(trial{def: "20000", envVal: "2", flagVal: "3", noDefault: "20,000 connections are too many for a test",
 		check: capped("/out/c", true, http.StatusServiceUnavailable)})},
