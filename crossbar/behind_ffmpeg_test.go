@@ -20,6 +20,7 @@ import (
 
 	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/netcap"
+	"github.com/vwlab/vw/internal/scrape"
 	"github.com/vwlab/vw/internal/testutil"
 	"github.com/vwlab/vw/internal/tscheck"
 	"github.com/vwlab/vw/internal/tslive"
@@ -264,6 +265,18 @@ func TestSlowViewerStaysLive(t *testing.T) {
 		if isSlow == (c.Remote == healthy.LocalAddr().String()) {
 			t.Errorf("viewer %s skipped %d bytes", c.Remote, c.SkippedBytes)
 		}
+	}
+	m := scrape.Get(t, r.http.URL+"/metrics", nil)
+	for _, c := range []struct {
+		name string
+		at   uint64 // /stats at the end of the cap: /metrics, later, has at least as much
+	}{{"vw_relay_topic_skipped_gops_total", st.SkippedGops}, {"vw_relay_topic_skipped_bytes_total", st.SkippedBytes}} {
+		if got := m.Value(t, c.name, "topic", "/out/lab"); got < float64(c.at) || got == 0 {
+			t.Errorf("/metrics %s = %.0f, /stats said %d", c.name, got, c.at)
+		}
+	}
+	if got, topic := m.Value(t, "vw_relay_skipped_bytes_total"), m.Value(t, "vw_relay_topic_skipped_bytes_total", "topic", "/out/lab"); got != topic {
+		t.Errorf("/metrics vw_relay_skipped_bytes_total = %.0f, its one stream's %.0f", got, topic)
 	}
 	if !logs.has("viewer behind: skipping what would arrive late") {
 		t.Error("the relay never said the viewer was skipping")

@@ -35,6 +35,8 @@ type counts struct {
 	// (the hub kicked them), their backlog passed QueueBytes, or a write
 	// passed its deadline.
 	queueFull, backlogBytes, writeTimeout uint64
+	// What viewers on links slower than the stream skipped (behind.go).
+	skippedGops, skippedBytes uint64
 }
 
 func (c *counts) add(o counts) {
@@ -46,6 +48,8 @@ func (c *counts) add(o counts) {
 	c.queueFull += o.queueFull
 	c.backlogBytes += o.backlogBytes
 	c.writeTimeout += o.writeTimeout
+	c.skippedGops += o.skippedGops
+	c.skippedBytes += o.skippedBytes
 }
 
 func (c counts) droppedViewers() uint64 { return c.queueFull + c.backlogBytes + c.writeTimeout }
@@ -57,6 +61,7 @@ func topicCounts(t *topic) counts {
 		droppedMsgs: hs.Dropped,
 		queueFull:   t.drops[dropQueueFull].Load(), backlogBytes: t.drops[dropBacklog].Load(),
 		writeTimeout: t.drops[dropWriteDeadline].Load(),
+		skippedGops:  t.shed.gops.Load(), skippedBytes: t.shed.bytes.Load(),
 	}
 }
 
@@ -72,6 +77,8 @@ type topicSnapshot struct {
 	since   time.Time
 	clients map[Role]int
 	cache   int64 // bytes its keyframe cache holds now
+	// skipping counts its viewers skipping now.
+	skipping int
 	counts
 }
 
@@ -91,6 +98,9 @@ func (s *Server) metricsSnapshot(g *auth.Grant) ([]topicSnapshot, counts) {
 		}
 		for _, c := range t.clients {
 			ts.clients[c.role]++
+			if c.shed.held.Load() {
+				ts.skipping++
+			}
 		}
 		out = append(out, ts)
 	}
@@ -114,6 +124,8 @@ type relayDescs struct {
 	tDroppedMsgs, tDroppedView                                   *prometheus.Desc
 	refused, codesIssued, codesRedeemed                          *prometheus.Desc
 	cacheBytes, tCacheBytes                                      *prometheus.Desc
+	skippedGops, skippedBytes, skipping                          *prometheus.Desc
+	tSkippedGops, tSkippedBytes, tSkipping                       *prometheus.Desc
 }
 
 func newRelayCollector(s *Server, g *auth.Grant) *relayCollector {
@@ -143,6 +155,12 @@ func newRelayCollector(s *Server, g *auth.Grant) *relayCollector {
 		refused:       d("handshakes_refused_total", "Websocket handshakes refused, by HTTP status (400 route, 401/403 auth, 429/503 limits).", "status"),
 		codesIssued:   d("access_codes_issued_total", "One-time access codes issued to players."),
 		codesRedeemed: d("access_codes_redeemed_total", "Access codes presented once, in time, for their route: connections they let in."),
+		skippedGops:   d("skipped_gops_total", "GOPs that lost pictures for a viewer on a link slower than its stream (one per viewer), to keep it within the delay bound."),
+		skippedBytes:  d("skipped_bytes_total", "Bytes of streams skipped for viewers on links slower than them."),
+		skipping:      d("skipping_viewers", "Viewers skipping now: their links are slower than their streams."),
+		tSkippedGops:  d("topic_skipped_gops_total", "GOPs that lost pictures for a stream's slow viewers (one per viewer)."+perTopic, "topic"),
+		tSkippedBytes: d("topic_skipped_bytes_total", "Bytes of a stream skipped for its slow viewers."+perTopic, "topic"),
+		tSkipping:     d("topic_skipping_viewers", "A stream's viewers skipping now."+perTopic, "topic"),
 	}}
 }
 
@@ -150,7 +168,8 @@ func (c *relayCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.descs
 	for _, x := range []*prometheus.Desc{d.clients, d.topics, d.liveStreams, d.msgsIn, d.bytesIn, d.msgsOut, d.bytesOut,
 		d.droppedMsgs, d.droppedView, d.tClients, d.tMsgsIn, d.tBytesIn, d.tMsgsOut, d.tBytesOut, d.tDroppedMsgs, d.tDroppedView,
-		d.refused, d.codesIssued, d.codesRedeemed, d.cacheBytes, d.tCacheBytes} {
+		d.refused, d.codesIssued, d.codesRedeemed, d.cacheBytes, d.tCacheBytes,
+		d.skippedGops, d.skippedBytes, d.skipping, d.tSkippedGops, d.tSkippedBytes, d.tSkipping} {
 		ch <- x
 	}
 }
@@ -183,9 +202,11 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	other := topicSnapshot{name: otherTopics, clients: map[Role]int{}}
 	folded := 0
 	var cache int64
+	skipping := 0
 	for i, t := range topics {
 		total.add(t.counts)
 		cache += t.cache
+		skipping += t.skipping
 		for r, n := range t.clients {
 			clients[r] += n
 		}
@@ -195,6 +216,7 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 		if i >= c.s.cfg.MetricsTopics || t.clients[Publisher] == 0 {
 			other.counts.add(t.counts)
 			other.cache += t.cache
+			other.skipping += t.skipping
 			for r, n := range t.clients {
 				other.clients[r] += n
 			}
@@ -221,6 +243,9 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.droppedView, total.queueFull, "queue_full")
 	counter(d.droppedView, total.backlogBytes, "backlog_bytes")
 	counter(d.droppedView, total.writeTimeout, "write_timeout")
+	counter(d.skippedGops, total.skippedGops)
+	counter(d.skippedBytes, total.skippedBytes)
+	gauge(d.skipping, skipping)
 	if c.g.Path == "/" {
 		c.collectRelayWide(ch)
 	}
@@ -253,6 +278,9 @@ func (c *relayCollector) collectTopic(ch chan<- prometheus.Metric, t topicSnapsh
 	counter(d.tDroppedMsgs, t.droppedMsgs)
 	counter(d.tDroppedView, t.droppedViewers())
 	ch <- prometheus.MustNewConstMetric(d.tCacheBytes, prometheus.GaugeValue, float64(t.cache), t.name)
+	counter(d.tSkippedGops, t.skippedGops)
+	counter(d.tSkippedBytes, t.skippedBytes)
+	ch <- prometheus.MustNewConstMetric(d.tSkipping, prometheus.GaugeValue, float64(t.skipping), t.name)
 }
 
 // handleMetrics serves the relay's metrics as the admin g may see them
