@@ -8,6 +8,7 @@
 //	vwbench churn [flags]       10,000 rule add/delete cycles: goroutines and heap after
 //	vwbench codecs [flags]      MPEG-1 vs H.264: bit rate at equal quality (SSIM), encoder CPU
 //	vwbench delay [flags]       an uplink capped at 75/50/25% of the stream's rate: delay behind live, audio share
+//	vwbench viewers [flags]     a viewer's link capped at 75/50/25% of the stream's rate: delay behind live, audio share
 //	vwbench firstframe [flags]  Chromium opening the player of a 4 s GOP stream: first picture, delay behind live
 //	vwbench cluster [flags]     relays clustered: latency of a hop between relays, CPU remote vs local
 //
@@ -44,6 +45,7 @@ commands:
   churn         rule add/delete cycles: goroutines and heap against the baseline
   codecs        MPEG-1 vs H.264 with the README's settings: bit rate at SSIM 0.95, encoder CPU
   delay         an uplink capped below the stream's rate: delay behind live, audio share, recovery
+  viewers       a viewer's link capped below the stream's rate: delay behind live, audio share, recovery
   firstframe    the player page in Chromium, on a stream with a 4 s GOP: first picture and delay behind live
   cluster       vw relays clustered: latency A→B, CPU for remote vs local viewers, origin's CPU per watching relay
   serve-relay   (child) a relay built on crossbar.New, for fanout
@@ -70,6 +72,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := runDelay(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
+		if err := runViewers(ctx, nil, stdout, stderr); err != nil {
+			return err
+		}
 		if err := runChurn(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
@@ -84,6 +89,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runCluster(ctx, args, stdout, stderr)
 	case "codecs":
 		return runCodecs(ctx, args, stdout, stderr)
+	case "viewers":
+		return runViewers(ctx, args, stdout, stderr)
 	case "firstframe":
 		return runFirstFrame(ctx, args, stdout, stderr)
 	case "path":
