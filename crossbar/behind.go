@@ -33,14 +33,16 @@ const DefaultMaxDelay = time.Second
 
 // Fractions of MaxDelay, as how long what is ahead of a byte takes to
 // drain: for a viewer, its backlog; for a PES, what is ahead of its start.
-// What is left to the bound is for what the relay cannot see: queues past
-// its socket, and a link whose rate changes.
+// What is left to the bound is for the picture's own bytes (a keyframe
+// takes a while on a thin link, and a player shows it only once all of it
+// is there) and for what the relay cannot see: queues past its socket, a
+// busy machine, a link whose rate changes.
 const (
-	holdAt       = 0.3  // hold a viewer that would be this far behind at the next look
-	releaseBelow = 0.15 // release one under this whose link has kept up
-	skipAt       = 0.5  // a video PES that would start later is dropped, with its GOP's rest
-	resumeBelow  = 0.3  // a keyframe that would start within this resumes video
-	audioOff     = 0.75 // an audio PES that would start later is dropped
+	holdAt       = 0.2 // hold a viewer that would be this far behind at the next look
+	releaseBelow = 0.1 // release one under this whose link has kept up
+	skipAt       = 0.4 // a video PES that would start later is dropped, with its GOP's rest
+	resumeBelow  = 0.2 // a keyframe that would start within this resumes video
+	audioOff     = 0.7 // an audio PES that would wait longer for the link is dropped
 )
 
 // Shedding's timing.

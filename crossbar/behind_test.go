@@ -15,14 +15,14 @@ func TestShedLevel(t *testing.T) {
 		want    int32
 	}{
 		{0, 0, 0, false, 0},
-		{0, ms(200), ms(250), true, 0},
-		{0, ms(200), ms(350), true, 1}, // would pass the hold mark by the next look
-		{0, ms(100), ms(900), true, 1}, // a link far slower than the stream
-		{1, ms(200), ms(200), true, 1}, // in between: stays
-		{1, ms(100), ms(100), true, 1}, // drained, but the link is still the bottleneck
-		{1, ms(100), ms(100), false, 0},
-		{1, ms(200), ms(200), false, 1},
-		{0, ms(200), ms(200), false, 0},
+		{0, ms(100), ms(150), true, 0},
+		{0, ms(100), ms(250), true, 1}, // would pass the hold mark by the next look
+		{0, ms(50), ms(900), true, 1},  // a link far slower than the stream
+		{1, ms(150), ms(150), true, 1}, // in between: stays
+		{1, ms(50), ms(50), true, 1},   // drained, but the link is still the bottleneck
+		{1, ms(50), ms(50), false, 0},
+		{1, ms(150), ms(150), false, 1},
+		{0, ms(150), ms(150), false, 0},
 	} {
 		t.Run(fmt.Sprint(tc), func(t *testing.T) {
 			if got := shedLevel(tc.level, tc.d, tc.next, tc.busy, time.Second); got != tc.want {

@@ -16,11 +16,12 @@
   // 1024-sample frames of sound played (silence does not count), and
   // audioLevel is the latest peak level (0 to 1). behindMs is how far the
   // picture is behind the newest media received; firstFrameMs is the time
-  // from page start to the first picture.
+  // from page start to the first picture. skips and reducedFrameRate: gaps
+  // in the pictures received (vwPage.gapWatch).
   const vw = window.vwPlayer = {
     state: "loading", stream: cfg.stream, url: wsURL, codec: "h264",
     frames: 0, audioFrames: 0, audioLevel: 0, bytes: 0, connects: 0, audio: "none", detail: "", status: 0,
-    behindMs: 0, firstFrameMs: 0
+    behindMs: 0, firstFrameMs: 0, skips: 0, reducedFrameRate: false
   };
 
   const $ = (id) => document.getElementById(id);
@@ -177,6 +178,42 @@
     video.addEventListener("playing", () => { if (!vw.firstFrameMs) vw.firstFrameMs = Math.round(performance.now()); }, { once: true });
   }
 
+  // pictures reads the PTS of each video PES as the stream arrives, for the
+  // gap watch: mpegts.js tells nothing of what it was given. It follows
+  // packets across messages cut anywhere.
+  const gaps = vwPage.gapWatch(vw);
+  const pictures = {
+    carry: null,
+    push(data, now) {
+      let b = new Uint8Array(data);
+      if (this.carry) {
+        const joined = new Uint8Array(this.carry.length + b.length);
+        joined.set(this.carry);
+        joined.set(b, this.carry.length);
+        b = joined;
+        this.carry = null;
+      }
+      let i = 0;
+      for (; i + 188 <= b.length; i++) {
+        if (b[i] !== 0x47) continue;
+        this.packet(b, i, now);
+        i += 187;
+      }
+      if (i < b.length) this.carry = b.slice(i);
+    },
+    packet(b, i, now) {
+      const afc = (b[i + 3] >> 4) & 3;
+      if (!(b[i + 1] & 0x40) || !(afc & 1)) return; // no PES starts here
+      const p = i + 4 + (afc & 2 ? 1 + b[i + 4] : 0);
+      if (p + 14 > i + 188 || b[p] !== 0 || b[p + 1] !== 0 || b[p + 2] !== 1) return;
+      if ((b[p + 3] & 0xf0) !== 0xe0 || !(b[p + 7] & 0x80)) return; // not video, or no PTS
+      const pts = ((b[p + 9] & 0x0e) / 2 * 1073741824 + (b[p + 10] * 128 + (b[p + 11] >> 1)) * 32768 +
+        b[p + 12] * 128 + (b[p + 13] >> 1)) / 90000;
+      gaps.picture(pts, now);
+    },
+    reset() { this.carry = null; gaps.reset(); }
+  };
+
   // The connection: one websocket at a time, reconnecting with backoff and
   // asking for a fresh URL each time.
   let socket = "connecting", gotData = false, lastData = 0, closeInfo = "", refusal = null;
@@ -209,6 +246,7 @@
     ws.onopen = () => {
       socket = "open";
       vw.connects++;
+      pictures.reset();
     };
     ws.onmessage = (ev) => {
       if (conn !== ws || !(ev.data instanceof ArrayBuffer)) return; // text is not video
@@ -224,6 +262,7 @@
         return;
       }
       if (!player) newPlayer();
+      pictures.push(ev.data, lastData);
       feed(ev.data);
     };
     ws.onclose = (ev) => {
@@ -262,6 +301,17 @@
       return;
     }
     video.playbackRate = behind > 0.3 ? 1.15 : 1;
+    // At the end of a range with another after it: pictures the relay (or
+    // the uplink) skipped on a slow link. The browser stalls there, sound
+    // and all; go on at once from the next range, which starts at a
+    // keyframe.
+    for (let i = 0; i + 1 < b.length; i++) {
+      if (t >= b.start(i) && t >= b.end(i) - 0.1 && t < b.start(i + 1)) {
+        video.currentTime = b.start(i + 1);
+        stuckSince = now;
+        return;
+      }
+    }
     if (t !== lastTime || video.paused) {
       lastTime = t;
       stuckSince = now;
@@ -298,6 +348,7 @@
   const rate = vwPage.bitRate();
   function tick() {
     const now = performance.now();
+    gaps.update(now);
     vwPage.connState(vw, { socket, gotData, lastData, closeInfo, refusal }, token, now);
     const q = video.getVideoPlaybackQuality ? video.getVideoPlaybackQuality() : null;
     if (q && player) {

@@ -1,8 +1,9 @@
 // vw-page.js: what both player pages share (the jsmpeg page and the H.264
 // page, vw-mse.js): the token a private stream's link carries, the access
 // point that trades it for a one-time websocket URL, the states the status
-// line shows, and the bit rate it reports. Each page keeps its own player
-// and its own connection; this file holds no state of its own.
+// line shows, the bit rate it reports, and how it tells pictures are
+// missing. Each page keeps its own player and its own connection; this
+// file holds no state of its own.
 "use strict";
 (function () {
   // takeToken returns the token of a private stream's link. It arrives in
@@ -143,5 +144,46 @@
     };
   }
 
-  window.vwPage = { takeToken, Refused, socketURL, display, connState, bitRate, stallMs };
+  // ptsSince returns b - a in seconds for PTS (in seconds) that count
+  // modulo 2^33 ticks of 90 kHz.
+  function ptsSince(a, b) {
+    const wrap = 8589934592 / 90000;
+    let d = (b - a) % wrap;
+    if (d < -wrap / 2) d += wrap;
+    if (d > wrap / 2) d -= wrap;
+    return d;
+  }
+
+  // gapWatch returns what notices gaps in the pictures received, a picture
+  // more than three frames (and 200 ms) after the one before: a link too
+  // slow for the stream makes them, as the relay (or the lab's uplink)
+  // sends keyframes and what fits and skips the rest. It counts them in
+  // vw.skips and keeps vw.reducedFrameRate true for 3 s after one, which
+  // connState shows. Inferred here rather than told by the relay, it covers
+  // pictures skipped anywhere on the way and needs nothing in the stream
+  // but the stream.
+  function gapWatch(vw) {
+    let last = null, at = -Infinity;
+    const steps = []; // the latest steps between pictures: the frame is their median
+    return {
+      picture(pts, now) {
+        if (last !== null) {
+          const step = ptsSince(last, pts);
+          if (step > 0 && step < 1 && steps.push(step) > 25) steps.shift();
+          const sorted = steps.slice().sort((a, b) => a - b);
+          const frame = sorted.length >= 5 ? sorted[sorted.length >> 1] : 0;
+          if (frame > 0 && step > Math.max(3 * frame, 0.2)) {
+            vw.skips++;
+            at = now;
+          }
+        }
+        last = pts;
+      },
+      // reset forgets the last picture: what a reconnect missed is no gap.
+      reset() { last = null; },
+      update(now) { vw.reducedFrameRate = now - at < 3000; }
+    };
+  }
+
+  window.vwPage = { takeToken, Refused, socketURL, display, connState, bitRate, stallMs, ptsSince, gapWatch };
 })();
