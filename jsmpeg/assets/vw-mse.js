@@ -290,7 +290,20 @@
       vw.behindMs = 0;
       return;
     }
-    const end = b.end(b.length - 1), t = video.currentTime;
+    const end = b.end(b.length - 1);
+    // At the end of a range with another after it: pictures the relay (or
+    // the uplink) skipped on a slow link. The browser stalls there, sound
+    // and all; go on at once from the next range, which starts at a
+    // keyframe.
+    for (let i = 0; i + 1 < b.length; i++) {
+      const t = video.currentTime;
+      if (t >= b.start(i) && t >= b.end(i) - 0.1 && t < b.start(i + 1)) {
+        video.currentTime = b.start(i + 1);
+        stuckSince = now;
+        break;
+      }
+    }
+    const t = video.currentTime;
     const behind = Math.max(0, end - t);
     vw.behindMs = Math.round(behind * 1000);
     if (t < b.start(0) || behind > 1) {
@@ -301,17 +314,6 @@
       return;
     }
     video.playbackRate = behind > 0.3 ? 1.15 : 1;
-    // At the end of a range with another after it: pictures the relay (or
-    // the uplink) skipped on a slow link. The browser stalls there, sound
-    // and all; go on at once from the next range, which starts at a
-    // keyframe.
-    for (let i = 0; i + 1 < b.length; i++) {
-      if (t >= b.start(i) && t >= b.end(i) - 0.1 && t < b.start(i + 1)) {
-        video.currentTime = b.start(i + 1);
-        stuckSince = now;
-        return;
-      }
-    }
     if (t !== lastTime || video.paused) {
       lastTime = t;
       stuckSince = now;
