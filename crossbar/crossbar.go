@@ -132,9 +132,10 @@ type Config struct {
 	// MaxDelay bounds how far behind live a stream's viewer may fall on a
 	// link slower than the stream: instead of queueing, such a viewer is
 	// sent only what would still arrive in time, a picture if it would
-	// arrive within half of MaxDelay (then the rest of its GOP is skipped,
-	// up to the newest keyframe), its sound as long as it can take it (see
-	// behind.go). Default DefaultMaxDelay (1 s); negative never skips.
+	// start arriving within 0.4 of MaxDelay (else the rest of its GOP is
+	// skipped, up to the newest keyframe), its sound as long as its link
+	// can take it (see behind.go). Default DefaultMaxDelay (1 s); negative
+	// never skips.
 	MaxDelay time.Duration
 	// Title names the relay on its pages. Default "vw relay".
 	Title string
