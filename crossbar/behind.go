@@ -19,14 +19,16 @@ import (
 // holdAt of MaxDelay to drain is held: its messages go through its pump,
 // whose skipper (skip.go) drops what would arrive too late, video up to
 // the newest keyframe first, whole audio PES only if even they would. Once
-// its backlog is under releaseBelow and its skipper is back to the stream
-// as published, it is released and gets the stream's own messages straight
-// from the publisher's goroutine again, like any other viewer. The queue
-// and byte bounds stay as the last resort for a viewer that cannot take
-// even that.
+// its backlog is under releaseBelow, its link has kept up for linkGap and
+// its skipper is back to the stream as published, it is released and gets
+// the stream's own messages straight from the publisher's goroutine again,
+// like any other viewer. The queue and byte bounds stay as the last resort
+// for a viewer that cannot take even that.
 //
-// A healthy viewer pays nothing per message for this: the watcher's work is
-// per tick, one system call per viewer, off the fan-out path.
+// A healthy viewer pays next to nothing per message for this (an atomic
+// load where a message is handed to it): the watcher's work is per tick,
+// one system call per viewer of a stream with keyframes, off the fan-out
+// path.
 
 // DefaultMaxDelay is Config.MaxDelay's default.
 const DefaultMaxDelay = time.Second
