@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,9 +21,9 @@ import (
 // goroutines and heap can be counted, and reports what is left afterwards
 // against the baseline before.
 func runChurn(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("churn", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newBenchFlags("churn", stderr)
 	cycles := fs.Int("cycles", 10000, "add/delete cycles (a stream rule and a destination rule each)")
+	fs.Short("cycles", "2000")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -56,8 +55,7 @@ var encoders = []encoder{
 }
 
 func runCodecs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("codecs", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newBenchFlags("codecs", stderr)
 	var cfg codecsConfig
 	var sources string
 	fs.DurationVar(&cfg.duration, "duration", 4*time.Second, "clip length")
@@ -66,6 +64,9 @@ func runCodecs(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Float64Var(&cfg.ssim, "ssim", 0.95, "the SSIM (All) to reach")
 	fs.IntVar(&cfg.steps, "steps", 8, "bisection steps per encoder and source (16 kbit/s to 8 Mbit/s)")
 	fs.StringVar(&sources, "sources", "mandelbrot,testsrc", "lavfi sources, comma-separated")
+	fs.Short("duration", "2s")
+	fs.Short("size", "320x240")
+	fs.Short("steps", "6")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

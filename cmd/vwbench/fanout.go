@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -39,8 +38,7 @@ type fanoutConfig struct {
 }
 
 func runFanout(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newBenchFlags("fanout", stderr)
 	var cfg fanoutConfig
 	var servers string
 	fs.IntVar(&cfg.viewers, "viewers", 200, "websocket viewers of the stream")
@@ -52,6 +50,8 @@ func runFanout(ctx context.Context, args []string, getenv func(string) string, s
 	fs.StringVar(&servers, "servers", "floor,relay", "servers to measure, in order")
 	fs.IntVar(&cfg.repeat, "repeat", 1, "rounds over the servers: loopback figures are noisy, compare medians")
 	fs.StringVar(&cfg.profile, "cpuprofile", "", "write each server's CPU profile to this prefix + server name + .pprof")
+	fs.Short("duration", "2s")
+	fs.Short("warmup", "500ms")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -2,7 +2,7 @@
 // against its reference in the same run, and prints a small table. It
 // measures; it never asserts.
 //
-//	vwbench all                 every benchmark with its defaults
+//	vwbench all [-short]        every benchmark with its defaults (-short: smaller runs)
 //	vwbench fanout [flags]      relay fan-out vs. the naive PreparedMessage loop
 //	vwbench path [flags]        vw stream → vw relay: latency per hop, mute, hot swap, reconnect
 //	vwbench churn [flags]       10,000 rule add/delete cycles: goroutines and heap after
@@ -39,7 +39,7 @@ func main() {
 const usage = `usage: vwbench COMMAND [flags]
 
 commands:
-  all           run every benchmark with its defaults
+  all           run every benchmark with its defaults; all -short: each with -short, a quicker run
   fanout        one stream to many websocket viewers: the relay against the naive floor
   path          vw stream → vw relay as processes: latency per hop, mute, hot swap, reconnect
   churn         rule add/delete cycles: goroutines and heap against the baseline
@@ -51,7 +51,7 @@ commands:
   serve-relay   (child) a relay built on crossbar.New, for fanout
   serve-floor   (child) one loop writing a PreparedMessage to every viewer, for fanout
 
-Run "vwbench COMMAND -h" for a command's flags.
+Run "vwbench COMMAND -h" for a command's flags. Every benchmark takes -short.
 `
 
 // run is main without the process: testable.
@@ -63,28 +63,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	cmd, args := args[0], args[1:]
 	switch cmd {
 	case "all":
-		if err := runFanout(ctx, nil, getenv, stdout, stderr); err != nil {
+		sub, err := allArgs(args, stderr)
+		if err != nil {
 			return err
 		}
-		if err := runPath(ctx, nil, stdout, stderr); err != nil {
+		if err := runFanout(ctx, sub, getenv, stdout, stderr); err != nil {
 			return err
 		}
+		if err := runPath(ctx, sub, stdout, stderr); err != nil {
+			return err
+		}
+		// delay, viewers and firstframe have no -short: they run as they are.
 		if err := runDelay(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
 		if err := runViewers(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
-		if err := runChurn(ctx, nil, stdout, stderr); err != nil {
+		if err := runChurn(ctx, sub, stdout, stderr); err != nil {
 			return err
 		}
-		if err := runCodecs(ctx, nil, stdout, stderr); err != nil {
+		if err := runCodecs(ctx, sub, stdout, stderr); err != nil {
 			return err
 		}
 		if err := runFirstFrame(ctx, nil, stdout, stderr); err != nil {
 			return err
 		}
-		return runCluster(ctx, nil, stdout, stderr)
+		return runCluster(ctx, sub, stdout, stderr)
 	case "cluster":
 		return runCluster(ctx, args, stdout, stderr)
 	case "codecs":
@@ -112,4 +117,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+// allArgs parses all's flags and returns the arguments every benchmark
+// gets.
+func allArgs(args []string, stderr io.Writer) ([]string, error) {
+	fs := newBenchFlags("all", stderr)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.short {
+		return []string{"-short"}, nil
+	}
+	return nil, nil
 }

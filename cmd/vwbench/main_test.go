@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,38 @@ func TestFanoutRuns(t *testing.T) {
 		if row[1] == "0.0" {
 			t.Errorf("%s delivered nothing", server)
 		}
+	}
+}
+
+// TestBenchFlagsShort: -short sets each flag's short value unless the
+// flag was given, and leaves the defaults alone without -short.
+func TestBenchFlagsShort(t *testing.T) {
+	for _, tc := range []struct {
+		args        []string
+		want, want2 string
+	}{
+		{nil, "long", "long2"},
+		{[]string{"-short"}, "short", "short2"},
+		{[]string{"-short", "-a", "given"}, "given", "short2"},
+		{[]string{"-a", "given", "-short"}, "given", "short2"},
+	} {
+		fs := newBenchFlags("x", io.Discard)
+		a := fs.String("a", "long", "")
+		b := fs.String("b", "long2", "")
+		fs.Short("a", "short")
+		fs.Short("b", "short2")
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if *a != tc.want || *b != tc.want2 {
+			t.Errorf("%q: a=%q b=%q, want %q %q", tc.args, *a, *b, tc.want, tc.want2)
+		}
+	}
+	fs := newBenchFlags("x", io.Discard)
+	fs.Int("n", 1, "")
+	fs.Short("n", "many")
+	if err := fs.Parse([]string{"-short"}); err == nil {
+		t.Error("a bad short value went unnoticed")
 	}
 }
 

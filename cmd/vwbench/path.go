@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -45,8 +44,7 @@ type pathConfig struct {
 }
 
 func runPath(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("path", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newBenchFlags("path", stderr)
 	var cfg pathConfig
 	var outages, only string
 	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
@@ -57,6 +55,11 @@ func runPath(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&outages, "outages", "300ms,1.5s,4s,20s", "relay outages to recover from, comma-separated")
 	fs.StringVar(&only, "only", "", "run only these figures, comma-separated: hop, mute, swap, reconnect")
 	fs.IntVar(&cfg.repeats, "repeats", 5, "runs of each relay outage up to 5 s (longer ones run once)")
+	fs.Short("duration", "1s")
+	fs.Short("mutes", "5")
+	fs.Short("swaps", "3")
+	fs.Short("outages", "300ms,1.5s")
+	fs.Short("repeats", "2")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

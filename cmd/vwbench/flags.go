@@ -1,0 +1,48 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"maps"
+	"slices"
+)
+
+// benchFlags is the flag set of a benchmark command. Every benchmark takes
+// -short: the same figures from a smaller run (fewer viewers, cycles or
+// repeats, shorter windows), for a first look or a busy machine. Flags
+// given on the command line win over -short's values.
+type benchFlags struct {
+	*flag.FlagSet
+	short  bool
+	shorts map[string]string
+}
+
+func newBenchFlags(name string, stderr io.Writer) *benchFlags {
+	fs := &benchFlags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), shorts: map[string]string{}}
+	fs.SetOutput(stderr)
+	fs.BoolVar(&fs.short, "short", false, "a quicker run: smaller knobs (flags given win)")
+	return fs
+}
+
+// Short says what the named flag is under -short.
+func (fs *benchFlags) Short(name, value string) { fs.shorts[name] = value }
+
+func (fs *benchFlags) Parse(args []string) error {
+	if err := fs.FlagSet.Parse(args); err != nil {
+		return err
+	}
+	if !fs.short {
+		return nil
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, name := range slices.Sorted(maps.Keys(fs.shorts)) {
+		if given[name] {
+			continue
+		}
+		if err := fs.Set(name, fs.shorts[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
