@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,11 +21,11 @@ import (
 	"github.com/vwlab/vw/ts"
 )
 
-// fanoutConfig is what fanout measures.
+// fanoutConfig is what fanout measures: every load at every viewer count,
+// on every server.
 type fanoutConfig struct {
-	viewers  int
-	rate     float64 // bits per second
-	msgSize  int     // bytes, whole TS packets
+	loads    []load
+	viewers  []int
 	duration time.Duration
 	warmup   time.Duration
 	queue    int
@@ -37,74 +35,133 @@ type fanoutConfig struct {
 	profile  string
 }
 
-func runFanout(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func parseFanout(args []string, getenv func(string) string, stderr io.Writer) (fanoutConfig, error) {
 	fs := newBenchFlags("fanout", stderr)
 	var cfg fanoutConfig
-	var servers string
-	fs.IntVar(&cfg.viewers, "viewers", 200, "websocket viewers of the stream")
-	fs.Float64Var(&cfg.rate, "rate", 4e6, "stream rate, bits per second")
-	fs.IntVar(&cfg.msgSize, "msg", 87*ts.PacketSize, "message size in bytes (rounded to whole 188-byte packets)")
+	var loads, viewers, servers string
+	var rate float64
+	var msg int
+	fs.StringVar(&loads, "loads", "stream,fixed", `what the publisher sends: "stream" (vw stream's messages for a 1 Mbit/s MPEG-1 + MP2 stream, as measured), "fixed" (-msg bytes at -rate)`)
+	fs.StringVar(&viewers, "viewers", "200,1000", "websocket viewers of the stream, comma-separated counts")
+	fs.Float64Var(&rate, "rate", 4e6, "fixed load: bits per second")
+	fs.IntVar(&msg, "msg", 87*ts.PacketSize, "fixed load: message size in bytes (rounded to whole 188-byte packets)")
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "measured time per server")
 	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "time before measuring, per server")
 	fs.IntVar(&cfg.queue, "queue", crossbar.DefaultQueue, "relay: each viewer's queue, in messages")
 	fs.StringVar(&servers, "servers", "floor,relay", "servers to measure, in order")
 	fs.IntVar(&cfg.repeat, "repeat", 1, "rounds over the servers: loopback figures are noisy, compare medians")
-	fs.StringVar(&cfg.profile, "cpuprofile", "", "write each server's CPU profile to this prefix + server name + .pprof")
+	fs.StringVar(&cfg.profile, "cpuprofile", "", "write each server's CPU profile to this prefix + load, viewers, server + .pprof")
+	fs.Short("viewers", "200")
 	fs.Short("duration", "2s")
 	fs.Short("warmup", "500ms")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cfg, err
 	}
-	cfg.msgSize = max(1, cfg.msgSize/ts.PacketSize) * ts.PacketSize
+	if rate <= 0 || cfg.duration <= 0 || cfg.repeat < 1 {
+		return cfg, errors.New("fanout: -rate, -duration and -repeat must be positive")
+	}
+	for _, v := range strings.Split(viewers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 {
+			return cfg, fmt.Errorf("fanout: -viewers %q: want positive counts", viewers)
+		}
+		cfg.viewers = append(cfg.viewers, n)
+	}
+	for _, l := range strings.Split(loads, ",") {
+		switch strings.TrimSpace(l) {
+		case "stream":
+			cfg.loads = append(cfg.loads, streamLoad())
+		case "fixed":
+			cfg.loads = append(cfg.loads, fixedLoad(msg, rate))
+		default:
+			return cfg, fmt.Errorf("fanout: -loads: no load %q", l)
+		}
+	}
 	cfg.servers = strings.Split(servers, ",")
-	if cfg.viewers < 1 || cfg.rate <= 0 || cfg.duration <= 0 || cfg.repeat < 1 {
-		return errors.New("fanout: -viewers, -rate, -duration and -repeat must be positive")
-	}
 	cfg.exe = getenv("VWBENCH_EXE")
 	if cfg.exe == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("finding vwbench to run the servers: %w", err)
+			return cfg, fmt.Errorf("finding vwbench to run the servers: %w", err)
 		}
 		cfg.exe = exe
 	}
+	return cfg, nil
+}
 
-	perSec := cfg.rate / 8 / float64(cfg.msgSize)
-	fmt.Fprintf(stdout, "fan-out: %d viewers of one %.1f Mbit/s stream (%d-byte messages, %.1f/s) on loopback; %v measured after %v warm-up per server\n\n",
-		cfg.viewers, cfg.rate/1e6, cfg.msgSize, perSec, cfg.duration, cfg.warmup)
+func runFanout(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFanout(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "fan-out: one stream to many websocket viewers on loopback, each server a child process; %v measured after %v warm-up per server\n", cfg.duration, cfg.warmup)
+	for _, l := range cfg.loads {
+		fmt.Fprintf(stdout, "  %s: %s\n", l.name, l.about)
+	}
+	fmt.Fprintln(stdout, "  CPU: the server's user + system time over the payload bytes all viewers received; latency: from the publisher's write to a viewer reading the message's first bytes, every message at every viewer")
+	fmt.Fprintln(stdout, "  floor: one loop writing one PreparedMessage to every viewer in turn (no isolation); relay: crossbar, as vw relay runs it")
+	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tdelivered\tCPU\tCPU per GB\tp50 latency\tp99 latency\tmax latency\tlost msgs\tdropped viewers\t")
-	perGB := map[string][]float64{}
-	for round := range cfg.repeat {
-		for _, kind := range cfg.servers {
-			res, err := measureFanout(ctx, kind, cfg, stderr)
+	fmt.Fprintf(tw, "load\tviewers\tserver\tdelivered\tCPU\tCPU per GB\tvs %s\tp50 latency\tp99 latency\tmax latency\tlost msgs\tdropped viewers\t\n", cfg.servers[0])
+	var medians []string
+	for _, l := range cfg.loads {
+		for _, n := range cfg.viewers {
+			m, err := fanoutCase(ctx, cfg, l, n, tw, stderr)
 			if err != nil {
-				return fmt.Errorf("%s: %w", kind, err)
+				return err
 			}
-			perGB[kind] = append(perGB[kind], res.cpuPerGB())
-			name := res.kind
-			if cfg.repeat > 1 {
-				name = fmt.Sprintf("%s #%d", name, round+1)
-			}
-			fmt.Fprintf(tw, "%s\t%.1f MB\t%.3f s\t%.3f s/GB\t%s\t%s\t%s\t%d\t%d\t\n", name,
-				float64(res.delivered)/1e6, res.cpu.Seconds(), res.cpuPerGB(),
-				ms(res.percentile(50)), ms(res.percentile(99)), ms(res.percentile(100)), res.lost, res.dropped)
+			medians = append(medians, m)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(cfg.servers) == 2 {
-		a, b := cfg.servers[0], cfg.servers[1]
-		if ma, mb := median(perGB[a]), median(perGB[b]); ma > 0 {
-			of := ""
-			if cfg.repeat > 1 {
-				of = fmt.Sprintf(" (medians of %d rounds)", cfg.repeat)
-			}
-			fmt.Fprintf(stdout, "\n%s uses %.2fx the CPU per GB of %s%s.\n", b, mb/ma, a, of)
+	if cfg.repeat > 1 {
+		fmt.Fprintf(stdout, "\nmedians of %d rounds, CPU per GB against the first server's:\n", cfg.repeat)
+		for _, m := range medians {
+			fmt.Fprintln(stdout, "  "+m)
 		}
 	}
 	return nil
+}
+
+// fanoutCase measures one load at one viewer count on every server, round
+// after round, writes a row each, and returns the medians as a line.
+func fanoutCase(ctx context.Context, cfg fanoutConfig, l load, viewers int, tw io.Writer, stderr io.Writer) (string, error) {
+	perGB := map[string][]float64{}
+	for round := range cfg.repeat {
+		var base float64
+		for i, kind := range cfg.servers {
+			res, err := measureFanout(ctx, kind, cfg, l, viewers, stderr)
+			if err != nil {
+				return "", fmt.Errorf("%s, %d viewers, %s: %w", l.name, viewers, kind, err)
+			}
+			perGB[kind] = append(perGB[kind], res.cpuPerGB())
+			name := kind
+			if cfg.repeat > 1 {
+				name = fmt.Sprintf("%s #%d", kind, round+1)
+			}
+			vs := "—"
+			if i == 0 {
+				base = res.cpuPerGB()
+			} else if base > 0 {
+				vs = fmt.Sprintf("%.2fx", res.cpuPerGB()/base)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%.1f MB\t%.3f s\t%.3f s/GB\t%s\t%s\t%s\t%s\t%d\t%d\t\n", l.name, viewers, name,
+				float64(res.delivered)/1e6, res.cpu.Seconds(), res.cpuPerGB(), vs,
+				ms(res.percentile(50)), ms(res.percentile(99)), ms(res.percentile(100)), res.lost, res.dropped)
+		}
+	}
+	line := fmt.Sprintf("%s, %d viewers:", l.name, viewers)
+	base := median(perGB[cfg.servers[0]])
+	for _, kind := range cfg.servers {
+		m := median(perGB[kind])
+		line += fmt.Sprintf(" %s %.3f s/GB", kind, m)
+		if kind != cfg.servers[0] && base > 0 {
+			line += fmt.Sprintf(" (%.2fx)", m/base)
+		}
+	}
+	return line, nil
 }
 
 func median(v []float64) float64 {
@@ -120,7 +177,6 @@ func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f'
 
 // fanoutResult is one server's figures over the measured window.
 type fanoutResult struct {
-	kind      string
 	delivered uint64        // payload bytes received by viewers
 	cpu       time.Duration // the server's user+system CPU
 	latencies []time.Duration
@@ -144,18 +200,12 @@ func (r fanoutResult) percentile(p float64) time.Duration {
 	return r.latencies[i]
 }
 
-// sample is one message as a viewer received it.
-type sample struct {
-	seq uint64
-	lat time.Duration
-}
-
 // measureFanout runs one server as a child process, connects the viewers and
-// a paced publisher, and measures.
-func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, stderr io.Writer) (fanoutResult, error) {
+// a publisher sending the load, and measures.
+func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, l load, viewers int, stderr io.Writer) (fanoutResult, error) {
 	args := []string{"-queue", strconv.Itoa(cfg.queue)}
 	if cfg.profile != "" {
-		args = append(args, "-cpuprofile", cfg.profile+kind+".pprof")
+		args = append(args, "-cpuprofile", fmt.Sprintf("%s%s-%d-%s.pprof", cfg.profile, strings.ReplaceAll(l.name, " ", ""), viewers, kind))
 	}
 	ch, err := startChild(ctx, cfg.exe, "serve-"+kind, stderr, args...)
 	if err != nil {
@@ -164,49 +214,11 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, stderr io
 	defer ch.stop()
 	base := "ws://" + ch.addr
 
-	var stopping atomic.Bool
-	var dropped atomic.Int64
-	samples := make([][]sample, cfg.viewers)
-	var readers sync.WaitGroup
-	conns := make([]*websocket.Conn, 0, cfg.viewers)
-	defer func() {
-		stopping.Store(true)
-		for _, c := range conns {
-			_ = c.Close()
-		}
-		readers.Wait()
-	}()
-	for i := range cfg.viewers {
-		c, _, err := websocket.DefaultDialer.DialContext(ctx, base+"/out/bench", nil)
-		if err != nil {
-			return fanoutResult{}, fmt.Errorf("viewer %d: %w", i, err)
-		}
-		conns = append(conns, c)
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			var stamp [20]byte // TS header, send time, sequence number
-			for {
-				_, r, err := c.NextReader()
-				if err != nil {
-					if !stopping.Load() {
-						dropped.Add(1)
-					}
-					return
-				}
-				if _, err := io.ReadFull(r, stamp[:]); err != nil {
-					continue
-				}
-				now := time.Now()
-				if _, err := io.Copy(io.Discard, r); err != nil {
-					continue
-				}
-				sent := int64(binary.BigEndian.Uint64(stamp[4:12]))
-				samples[i] = append(samples[i], sample{seq: binary.BigEndian.Uint64(stamp[12:20]), lat: now.Sub(time.Unix(0, sent))})
-			}
-		}()
+	vs, err := watchFanout(ctx, base+"/out/bench", viewers)
+	if err != nil {
+		return fanoutResult{}, err
 	}
-
+	defer vs.close()
 	pub, _, err := websocket.DefaultDialer.DialContext(ctx, base+"/in/bench", nil)
 	if err != nil {
 		return fanoutResult{}, fmt.Errorf("publisher: %w", err)
@@ -215,7 +227,7 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, stderr io
 	var seq atomic.Uint64
 	pubCtx, stopPub := context.WithCancel(ctx)
 	pubDone := make(chan error, 1)
-	go func() { pubDone <- publish(pubCtx, pub, cfg, &seq) }()
+	go func() { pubDone <- publish(pubCtx, pub, l, &seq) }()
 	defer stopPub()
 
 	if err := sleep(ctx, cfg.warmup); err != nil {
@@ -243,56 +255,94 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, stderr io
 	if err := sleep(ctx, 200*time.Millisecond); err != nil {
 		return fanoutResult{}, err
 	}
-	stopping.Store(true)
-	for _, c := range conns {
-		_ = c.Close()
-	}
-	readers.Wait()
+	vs.close()
+	res := vs.result(l, first, last)
+	res.cpu = cpu1 - cpu0
+	return res, nil
+}
 
-	res := fanoutResult{kind: kind, cpu: cpu1 - cpu0, dropped: int(dropped.Load())}
-	for _, ss := range samples {
+// sample is one message as a viewer received it.
+type sample struct {
+	seq uint64
+	lat time.Duration
+}
+
+// fanoutViewers are the viewers of one measurement, each with its reader.
+type fanoutViewers struct {
+	stopping atomic.Bool
+	dropped  atomic.Int64
+	samples  [][]sample // per viewer, written by its reader only
+	conns    []*websocket.Conn
+	readers  sync.WaitGroup
+	once     sync.Once
+}
+
+func watchFanout(ctx context.Context, url string, n int) (*fanoutViewers, error) {
+	vs := &fanoutViewers{samples: make([][]sample, n)}
+	for i := range n {
+		c, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+		if err != nil {
+			vs.close()
+			return nil, fmt.Errorf("viewer %d: %w", i, err)
+		}
+		vs.conns = append(vs.conns, c)
+		vs.readers.Add(1)
+		go vs.read(i, c)
+	}
+	return vs, nil
+}
+
+func (vs *fanoutViewers) read(i int, c *websocket.Conn) {
+	defer vs.readers.Done()
+	var stamp [20]byte // TS header, send time, sequence number
+	for {
+		_, r, err := c.NextReader()
+		if err != nil {
+			if !vs.stopping.Load() {
+				vs.dropped.Add(1)
+			}
+			return
+		}
+		if _, err := io.ReadFull(r, stamp[:]); err != nil {
+			continue
+		}
+		now := time.Now()
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			continue
+		}
+		sent := int64(binary.BigEndian.Uint64(stamp[4:12]))
+		vs.samples[i] = append(vs.samples[i], sample{seq: binary.BigEndian.Uint64(stamp[12:20]), lat: now.Sub(time.Unix(0, sent))})
+	}
+}
+
+// close disconnects the viewers and waits for their readers.
+func (vs *fanoutViewers) close() {
+	vs.once.Do(func() {
+		vs.stopping.Store(true)
+		for _, c := range vs.conns {
+			_ = c.Close()
+		}
+		vs.readers.Wait()
+	})
+}
+
+// result counts, once the viewers are closed, what they received of the
+// messages [first, last).
+func (vs *fanoutViewers) result(l load, first, last uint64) fanoutResult {
+	res := fanoutResult{dropped: int(vs.dropped.Load())}
+	for _, ss := range vs.samples {
 		got := uint64(0)
 		for _, s := range ss {
 			if s.seq >= first && s.seq < last {
 				got++
+				res.delivered += uint64(l.size(s.seq))
 				res.latencies = append(res.latencies, s.lat)
 			}
 		}
-		res.delivered += got * uint64(cfg.msgSize)
 		res.lost += (last - first) - min(got, last-first)
 	}
 	slices.Sort(res.latencies)
-	return res, nil
-}
-
-// publish sends TS-shaped messages at the configured rate, each stamped
-// with its send time and sequence number in the first packet's payload.
-func publish(ctx context.Context, c *websocket.Conn, cfg fanoutConfig, seq *atomic.Uint64) error {
-	msg := make([]byte, cfg.msgSize)
-	for i := 0; i < len(msg); i += ts.PacketSize {
-		msg[i], msg[i+1], msg[i+2], msg[i+3] = ts.SyncByte, 0x01, 0x00, 0x10
-	}
-	msg[1] |= 0x40 // payload unit start, as a PES would have
-	interval := time.Duration(float64(time.Second) * float64(cfg.msgSize*8) / cfg.rate)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for cc := byte(0); ; cc++ {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		for i := 0; i < len(msg); i += ts.PacketSize {
-			msg[i+3] = 0x10 | cc&0x0f
-		}
-		binary.BigEndian.PutUint64(msg[4:], uint64(time.Now().UnixNano()))
-		binary.BigEndian.PutUint64(msg[12:], seq.Load())
-		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
-			return err
-		}
-		seq.Add(1)
-	}
+	return res
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -304,78 +354,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// child is a server under test running as a child process.
-type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-	addr  string
-	once  sync.Once
-}
-
-func startChild(ctx context.Context, exe, command string, stderr io.Writer, args ...string) (*child, error) {
-	cmd := exec.CommandContext(ctx, exe, append([]string{command}, args...)...)
-	cmd.Env = append(os.Environ(), "VWBENCH_CHILD=1")
-	cmd.Stderr = stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s %s: %w", exe, command, err)
-	}
-	ch := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
-	line, err := ch.out.ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr ")
-	if err != nil || !ok {
-		ch.stop()
-		return nil, fmt.Errorf("%s %s did not say where it listens: %q %v", exe, command, line, err)
-	}
-	ch.addr = addr
-	return ch, nil
-}
-
-// cpu asks the child for its CPU time so far (user + system).
-func (c *child) cpu() (time.Duration, error) {
-	if _, err := io.WriteString(c.stdin, "rusage\n"); err != nil {
-		return 0, err
-	}
-	line, err := c.out.ReadString('\n')
-	if err != nil {
-		return 0, fmt.Errorf("reading the child's rusage: %w", err)
-	}
-	f := strings.Fields(line)
-	if len(f) != 3 || f[0] != "rusage" {
-		return 0, fmt.Errorf("the child answered %q to rusage", line)
-	}
-	user, err1 := strconv.ParseInt(f[1], 10, 64)
-	sys, err2 := strconv.ParseInt(f[2], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("the child answered %q to rusage: %w", line, err)
-	}
-	return time.Duration(user + sys), nil
-}
-
-// stop closes the child's stdin, which ends it, and waits for it.
-func (c *child) stop() {
-	c.once.Do(func() {
-		_ = c.stdin.Close()
-		done := make(chan struct{})
-		go func() {
-			_ = c.cmd.Wait()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-done
-		}
-	})
 }

@@ -28,10 +28,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestFanoutRuns runs a tiny fanout against both servers: the table comes
-// out, every viewer got every message of the window, and nobody was dropped.
+// TestFanoutRuns runs a tiny fanout of both loads against both servers:
+// the table has a row for each, every viewer got every message of the
+// window, and nobody was dropped.
 func TestFanoutRuns(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
 	err := run(ctx, []string{"fanout", "-viewers", "5", "-rate", "1e6", "-duration", "500ms", "-warmup", "200ms"},
@@ -40,22 +41,25 @@ func TestFanoutRuns(t *testing.T) {
 		t.Fatalf("fanout: %v\nstderr: %s", err, errOut.String())
 	}
 	t.Log("\n" + out.String())
-	for _, server := range []string{"floor", "relay"} {
-		var row []string
-		for _, line := range strings.Split(out.String(), "\n") {
-			if f := strings.Fields(line); len(f) > 10 && f[0] == server {
-				row = f
+	for _, load := range []string{"vw stream", "16 KiB"} {
+		for _, server := range []string{"floor", "relay"} {
+			var row []string
+			for _, line := range strings.Split(out.String(), "\n") {
+				rest, ok := strings.CutPrefix(strings.TrimSpace(line), load)
+				if f := strings.Fields(rest); ok && len(f) > 10 && f[1] == server {
+					row = f
+				}
 			}
-		}
-		if row == nil {
-			t.Fatalf("no %s row in the table", server)
-		}
-		// ... lost msgs, dropped viewers are the last two columns.
-		if lost, dropped := row[len(row)-2], row[len(row)-1]; lost != "0" || dropped != "0" {
-			t.Errorf("%s: %s messages lost, %s viewers dropped, want none", server, lost, dropped)
-		}
-		if row[1] == "0.0" {
-			t.Errorf("%s delivered nothing", server)
+			if row == nil {
+				t.Fatalf("no %s row for %s", server, load)
+			}
+			// viewers server delivered … lost msgs, dropped viewers
+			if row[0] != "5" || row[2] == "0.0" {
+				t.Errorf("%s, %s: %s viewers received %s MB, want 5 and some", load, server, row[0], row[2])
+			}
+			if lost, dropped := row[len(row)-2], row[len(row)-1]; lost != "0" || dropped != "0" {
+				t.Errorf("%s, %s: %s messages lost, %s viewers dropped, want none", load, server, lost, dropped)
+			}
 		}
 	}
 }
