@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,10 +107,7 @@ func TestUnknownCommand(t *testing.T) {
 // TestPathRuns runs the path benchmarks briefly against a vw built for the
 // test: every figure comes out, and no packet was lost or doubled.
 func TestPathRuns(t *testing.T) {
-	vw := filepath.Join(t.TempDir(), "vw")
-	if out, err := exec.Command("go", "build", "-o", vw, "../vw").CombinedOutput(); err != nil {
-		t.Fatalf("building vw: %v\n%s", err, out)
-	}
+	vw := buildVW(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
