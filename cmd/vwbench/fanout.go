@@ -98,7 +98,8 @@ func runFanout(ctx context.Context, args []string, getenv func(string) string, s
 	for _, l := range cfg.loads {
 		fmt.Fprintf(stdout, "  %s: %s\n", l.name, l.about)
 	}
-	fmt.Fprintln(stdout, "  CPU: the server's user + system time over the payload bytes all viewers received; latency: from the publisher's write to a viewer reading the message's first bytes, every message at every viewer")
+	fmt.Fprintln(stdout, "  CPU per GB: the server's user + system time over the payload bytes all viewers received in those seconds")
+	fmt.Fprintln(stdout, "  latency: for every message sent in those seconds at every viewer, from the publisher's write to the viewer reading its first bytes; lost: not there 2 s after the last")
 	fmt.Fprintln(stdout, "  floor: one loop writing one PreparedMessage to every viewer in turn (no isolation); relay: crossbar, as vw relay runs it")
 	fmt.Fprintln(stdout)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -237,7 +238,7 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, l load, v
 	if err != nil {
 		return fanoutResult{}, err
 	}
-	first := seq.Load()
+	t0, first := time.Now(), seq.Load()
 	if err := sleep(ctx, cfg.duration); err != nil {
 		return fanoutResult{}, err
 	}
@@ -245,18 +246,16 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, l load, v
 	if err != nil {
 		return fanoutResult{}, err
 	}
-	last := seq.Load() // messages [first, last) are the window
+	t1, last := time.Now(), seq.Load() // messages [first, last) are the window
 	stopPub()
 	if err := <-pubDone; err != nil {
 		return fanoutResult{}, fmt.Errorf("publisher: %w", err)
 	}
 	// Let the window's last messages arrive: stragglers beyond this count
 	// as lost, and show in the latency tail anyway.
-	if err := sleep(ctx, 200*time.Millisecond); err != nil {
-		return fanoutResult{}, err
-	}
+	waitFor(ctx, 2*time.Second, func() bool { return vs.allSeen(last) })
 	vs.close()
-	res := vs.result(l, first, last)
+	res := vs.result(l, first, last, t0, t1)
 	res.cpu = cpu1 - cpu0
 	return res, nil
 }
@@ -264,6 +263,7 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, l load, v
 // sample is one message as a viewer received it.
 type sample struct {
 	seq uint64
+	at  time.Time
 	lat time.Duration
 }
 
@@ -271,14 +271,15 @@ type sample struct {
 type fanoutViewers struct {
 	stopping atomic.Bool
 	dropped  atomic.Int64
-	samples  [][]sample // per viewer, written by its reader only
+	samples  [][]sample      // per viewer, written by its reader only
+	seen     []atomic.Uint64 // per viewer, 1 + the latest sequence number
 	conns    []*websocket.Conn
 	readers  sync.WaitGroup
 	once     sync.Once
 }
 
 func watchFanout(ctx context.Context, url string, n int) (*fanoutViewers, error) {
-	vs := &fanoutViewers{samples: make([][]sample, n)}
+	vs := &fanoutViewers{samples: make([][]sample, n), seen: make([]atomic.Uint64, n)}
 	for i := range n {
 		c, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
 		if err != nil {
@@ -311,8 +312,21 @@ func (vs *fanoutViewers) read(i int, c *websocket.Conn) {
 			continue
 		}
 		sent := int64(binary.BigEndian.Uint64(stamp[4:12]))
-		vs.samples[i] = append(vs.samples[i], sample{seq: binary.BigEndian.Uint64(stamp[12:20]), lat: now.Sub(time.Unix(0, sent))})
+		seq := binary.BigEndian.Uint64(stamp[12:20])
+		vs.samples[i] = append(vs.samples[i], sample{seq: seq, at: now, lat: now.Sub(time.Unix(0, sent))})
+		vs.seen[i].Store(seq + 1)
 	}
+}
+
+// allSeen reports whether every viewer has received message last-1 (or a
+// later one).
+func (vs *fanoutViewers) allSeen(last uint64) bool {
+	for i := range vs.seen {
+		if vs.seen[i].Load() < last {
+			return false
+		}
+	}
+	return true
 }
 
 // close disconnects the viewers and waits for their readers.
@@ -326,16 +340,21 @@ func (vs *fanoutViewers) close() {
 	})
 }
 
-// result counts, once the viewers are closed, what they received of the
-// messages [first, last).
-func (vs *fanoutViewers) result(l load, first, last uint64) fanoutResult {
+// result counts, once the viewers are closed, the bytes they received
+// between t0 and t1 (the server's CPU was measured over that time, so a
+// server that falls behind is charged for what it delivered, not for what
+// was sent), and the latency and loss of the messages [first, last) sent
+// then.
+func (vs *fanoutViewers) result(l load, first, last uint64, t0, t1 time.Time) fanoutResult {
 	res := fanoutResult{dropped: int(vs.dropped.Load())}
 	for _, ss := range vs.samples {
 		got := uint64(0)
 		for _, s := range ss {
+			if !s.at.Before(t0) && s.at.Before(t1) {
+				res.delivered += uint64(l.size(s.seq))
+			}
 			if s.seq >= first && s.seq < last {
 				got++
-				res.delivered += uint64(l.size(s.seq))
 				res.latencies = append(res.latencies, s.lat)
 			}
 		}
