@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,11 @@ func TestPathRuns(t *testing.T) {
 	}
 	if strings.Count(out.String(), " 0 lost") != 2 || !strings.Contains(out.String(), "0 packets lost, 0 twice") {
 		t.Errorf("packets lost or doubled:\n%s", out.String())
+	}
+	// An audio packet while muted is a broken mute; a run that could check
+	// no mute at all proves nothing.
+	if m := regexp.MustCompile(`(\d+) audio packets while muted \((\d+) of`).FindStringSubmatch(out.String()); m == nil || m[1] != "0" || m[2] == "0" {
+		t.Errorf("audio while muted, or no mute checked:\n%s", out.String())
 	}
 }
 

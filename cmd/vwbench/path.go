@@ -296,9 +296,18 @@ type watcher struct {
 	mu    sync.Mutex
 	got   map[uint64]time.Time
 	seqs  []uint64  // in arrival order
+	marks []mark    // every marked packet, in arrival order
 	first time.Time // when the first message came
 	pids  map[uint16]int
+	kinds map[uint16]string // PID → what its last PES start said: video, audio
 	done  chan struct{}
+}
+
+// mark is a marked packet as a watcher got it.
+type mark struct {
+	pid uint16
+	seq uint64
+	at  time.Time
 }
 
 func watchRoute(addr, route string) (*watcher, error) {
@@ -306,7 +315,7 @@ func watchRoute(addr, route string) (*watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &watcher{c: c, got: map[uint64]time.Time{}, pids: map[uint16]int{}, done: make(chan struct{})}
+	w := &watcher{c: c, got: map[uint64]time.Time{}, pids: map[uint16]int{}, kinds: map[uint16]string{}, done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		var seqs []uint64
@@ -328,7 +337,14 @@ func watchRoute(addr, route string) (*watcher, error) {
 				w.seqs = append(w.seqs, s)
 			}
 			for i := 0; i+ts.PacketSize <= len(b); i += ts.PacketSize {
-				w.pids[ts.PID(b[i:])]++
+				p := b[i : i+ts.PacketSize]
+				w.pids[ts.PID(p)]++
+				if k := pesKind(p); k != "" {
+					w.kinds[ts.PID(p)] = k
+				}
+				if binary.BigEndian.Uint32(p[ts.PacketSize-12:]) == markerMagic {
+					w.marks = append(w.marks, mark{pid: ts.PID(p), seq: binary.BigEndian.Uint64(p[ts.PacketSize-8:]), at: now})
+				}
 			}
 			w.mu.Unlock()
 		}
@@ -353,6 +369,22 @@ func (w *watcher) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.seqs)
+}
+
+// pesKind says what the PES starting in packet p carries: "video",
+// "audio", or "" when no PES starts there.
+func pesKind(p []byte) string {
+	off, ok := ts.PayloadOffset(p)
+	if !ok || !ts.PayloadUnitStart(p) || off+4 > len(p) || p[off] != 0 || p[off+1] != 0 || p[off+2] != 1 {
+		return ""
+	}
+	switch id := p[off+3]; {
+	case ts.IsVideoStreamID(id):
+		return "video"
+	case ts.IsAudioStreamID(id):
+		return "audio"
+	}
+	return ""
 }
 
 // waitFor polls cond until it holds or the timeout passes.
@@ -439,129 +471,5 @@ func benchHop(ctx context.Context, cfg pathConfig, tw *tabwriter.Writer) error {
 		w.mu.Unlock()
 		row(tw, c.name, lat, fmt.Sprintf("%d packets, %d lost", len(lat), lost))
 	}
-	return nil
-}
-
-// benchMute measures how long a mute (and an unmute) POST takes to answer:
-// it answers once the rule is in force, after the audio feed's current PES
-// is complete. It also counts audio packets that reached the viewer after a
-// mute's answer plus the relay's transit (none should).
-func benchMute(ctx context.Context, cfg pathConfig, tw *tabwriter.Writer) error {
-	r, err := startRig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	if _, err := r.post("/api/streams", `{"stream":"room","feeds":["v","a"]}`); err != nil {
-		return err
-	}
-	if _, err := r.post("/api/destinations", `{"stream":"room","destination":"ws://`+r.relay.addr+`/in/bench/room","id":"room"}`); err != nil {
-		return err
-	}
-	w, err := watchRoute(r.relay.addr, "/out/bench/room")
-	if err != nil {
-		return err
-	}
-	defer w.close()
-	v := startFeed(ctx, r, "v", true, cfg.rate)
-	defer v.stop()
-	a := startFeed(ctx, r, "a", false, 0)
-	defer a.stop()
-	if err := sleep(ctx, 1500*time.Millisecond); err != nil {
-		return err
-	}
-	var mute, unmute []time.Duration
-	for range cfg.mutes {
-		d, err := r.post("/api/streams", `{"stream":"room","feeds":["v"]}`)
-		if err != nil {
-			return err
-		}
-		mute = append(mute, d)
-		if err := sleep(ctx, 150*time.Millisecond); err != nil {
-			return err
-		}
-		d, err = r.post("/api/streams", `{"stream":"room","feeds":["v","a"]}`)
-		if err != nil {
-			return err
-		}
-		unmute = append(unmute, d)
-		if err := sleep(ctx, 150*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	row(tw, "mute: POST until in force", mute, fmt.Sprintf("%d mutes; answers after the audio PES in flight ends", len(mute)))
-	row(tw, "unmute: POST until in force", unmute, "")
-	return nil
-}
-
-// benchSwap moves a destination between two relay routes with the same id,
-// and measures the time from the POST to the first data on the new route,
-// and whether any packet was lost or sent twice across the two routes.
-func benchSwap(ctx context.Context, cfg pathConfig, tw *tabwriter.Writer) error {
-	r, err := startRig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	routes := []*watcher{}
-	for _, x := range []string{"a", "b"} {
-		w, err := watchRoute(r.relay.addr, "/out/bench/"+x)
-		if err != nil {
-			return err
-		}
-		defer w.close()
-		routes = append(routes, w)
-	}
-	f := startFeed(ctx, r, "sw", true, cfg.rate)
-	if _, err := r.post("/api/destinations", `{"stream":"sw","destination":"ws://`+r.relay.addr+`/in/bench/a","id":"sw"}`); err != nil {
-		return err
-	}
-	waitFor(ctx, 5*time.Second, func() bool { return routes[0].count() > 0 })
-	var took []time.Duration
-	for i := range cfg.swaps {
-		to := routes[(i+1)%2]
-		before := to.count()
-		start := time.Now()
-		if _, err := r.post("/api/destinations", `{"stream":"sw","destination":"ws://`+r.relay.addr+`/in/bench/`+[]string{"a", "b"}[(i+1)%2]+`","id":"sw"}`); err != nil {
-			return err
-		}
-		if !waitFor(ctx, 10*time.Second, func() bool { return to.count() > before }) {
-			return fmt.Errorf("swap %d: no data on the new route", i)
-		}
-		took = append(took, time.Since(start))
-		if err := sleep(ctx, 300*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	// Stop the feed only once the last packet counted has arrived (or 5 s
-	// passed): stopping cancels the POST, which drops what the HTTP client
-	// still buffers, and that loss is the bench's, not the swap's.
-	last := f.seq.Load()
-	waitFor(ctx, 5*time.Second, func() bool { return routes[0].has(last) || routes[1].has(last) })
-	f.stop()
-	// Every packet written while the destination existed arrived once,
-	// on one route or the other.
-	seen := map[uint64]int{}
-	var first uint64
-	for _, w := range routes {
-		w.mu.Lock()
-		for _, s := range w.seqs {
-			seen[s]++
-			if first == 0 || s < first {
-				first = s
-			}
-		}
-		w.mu.Unlock()
-	}
-	lost, dup := 0, 0
-	for s := first; s <= last; s++ {
-		switch n := seen[s]; {
-		case n == 0:
-			lost++
-		case n > 1:
-			dup++
-		}
-	}
-	row(tw, "hot swap: POST until data on the new route", took, fmt.Sprintf("%d swaps; %d packets lost, %d twice (of %d)", len(took), lost, dup, last-first+1))
 	return nil
 }

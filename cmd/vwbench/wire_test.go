@@ -33,19 +33,11 @@ type wireMsg struct {
 }
 
 // kindOf names what a message carries: the start of a video frame, of an
-// audio frame, or neither (PSI).
+// audio frame, or neither (PSI). One message is one feed's write.
 func kindOf(b []byte) string {
 	for i := 0; i+ts.PacketSize <= len(b); i += ts.PacketSize {
-		p := b[i : i+ts.PacketSize]
-		off, ok := ts.PayloadOffset(p)
-		if !ok || !ts.PayloadUnitStart(p) || off+4 > len(p) || p[off] != 0 || p[off+1] != 0 || p[off+2] != 1 {
-			continue
-		}
-		switch id := p[off+3]; {
-		case ts.IsVideoStreamID(id):
-			return "video"
-		case ts.IsAudioStreamID(id):
-			return "audio"
+		if k := pesKind(b[i : i+ts.PacketSize]); k != "" {
+			return k
 		}
 	}
 	return "PSI"
