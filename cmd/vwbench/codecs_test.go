@@ -19,7 +19,7 @@ func TestCodecsRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
-	err := run(ctx, []string{"codecs", "-duration", "1s", "-size", "160x120", "-steps", "3", "-sources", "testsrc"},
+	err := run(ctx, []string{"codecs", "-short", "-duration", "1s", "-size", "160x120", "-steps", "3", "-sources", "testsrc"},
 		os.Getenv, strings.NewReader(""), &out, &errOut)
 	if err != nil {
 		t.Fatalf("codecs: %v\nstderr: %s", err, errOut.String())

@@ -14,6 +14,9 @@ import (
 	"github.com/vwlab/vw/internal/testutil"
 )
 
+// The smoke tests below run each benchmark with -short (which vwbench all
+// -short passes to every one) and smaller knobs of their own, which win.
+
 // TestMain lets the test binary stand in for vwbench when fanout starts its
 // servers as children (VWBENCH_CHILD is set for them).
 func TestMain(m *testing.M) {
@@ -34,7 +37,7 @@ func TestFanoutRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
-	err := run(ctx, []string{"fanout", "-viewers", "5", "-rate", "1e6", "-duration", "500ms", "-warmup", "200ms"},
+	err := run(ctx, []string{"fanout", "-short", "-viewers", "5", "-rate", "1e6", "-duration", "500ms", "-warmup", "200ms"},
 		os.Getenv, strings.NewReader(""), &out, &errOut)
 	if err != nil {
 		t.Fatalf("fanout: %v\nstderr: %s", err, errOut.String())
@@ -112,7 +115,7 @@ func TestPathRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
-	err := run(ctx, []string{"path", "-vw", vw, "-duration", "500ms", "-mutes", "2", "-swaps", "2", "-outages", "100ms", "-repeats", "2"},
+	err := run(ctx, []string{"path", "-short", "-vw", vw, "-duration", "500ms", "-mutes", "2", "-swaps", "2", "-outages", "100ms", "-repeats", "2"},
 		os.Getenv, strings.NewReader(""), &out, &errOut)
 	if err != nil {
 		t.Fatalf("path: %v\nstderr: %s", err, errOut.String())
@@ -136,7 +139,7 @@ func TestPathRuns(t *testing.T) {
 // TestChurnRuns runs a short churn: goroutines and topics come back.
 func TestChurnRuns(t *testing.T) {
 	var out, errOut strings.Builder
-	if err := run(context.Background(), []string{"churn", "-cycles", "200"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
+	if err := run(context.Background(), []string{"churn", "-short", "-cycles", "200"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
 		t.Fatalf("churn: %v\n%s", err, errOut.String())
 	}
 	t.Log("\n" + out.String())
