@@ -358,7 +358,7 @@ func measurePhase(ctx context.Context, cfg clusterConfig, topic string, pub *clu
 	defer stopPub()
 	pubDone := make(chan error, 1)
 	go func() {
-		pubDone <- publish(pubCtx, c, fanoutConfig{rate: cfg.rate, msgSize: cfg.msgSize}, &seq)
+		pubDone <- publish(pubCtx, c, fixedLoad(cfg.msgSize, cfg.rate), &seq)
 	}()
 	if err := sleep(ctx, cfg.warmup); err != nil {
 		return res, err
