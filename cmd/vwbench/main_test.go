@@ -187,10 +187,10 @@ func TestDelayRuns(t *testing.T) {
 func TestFirstFrameRuns(t *testing.T) {
 	testutil.NeedTool(t, "ffmpeg")
 	testutil.NeedTool(t, "chromium")
-	vw := filepath.Join(t.TempDir(), "vw")
-	if out, err := exec.Command("go", "build", "-o", vw, "../vw").CombinedOutput(); err != nil {
-		t.Fatalf("building vw: %v\n%s", err, out)
-	}
+	// Without the player libraries the pages load but never paint.
+	testutil.NeedJSMpeg(t)
+	testutil.NeedMSE(t)
+	vw := buildVW(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out, errOut strings.Builder
