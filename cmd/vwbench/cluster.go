@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -335,7 +334,7 @@ func (r phaseResult) pct(p float64) time.Duration {
 func measurePhase(ctx context.Context, cfg clusterConfig, topic string, pub *clusterProc, at []*clusterProc, counts []int) (phaseResult, error) {
 	res := phaseResult{cpu: map[*clusterProc]time.Duration{}}
 	procs := []*clusterProc{pub}
-	var vs viewerSet
+	var vs stampedViewers
 	defer vs.close()
 	for i, r := range at {
 		if !slices.Contains(procs, r) {
@@ -392,7 +391,8 @@ func measurePhase(ctx context.Context, cfg clusterConfig, topic string, pub *clu
 		return res, err
 	}
 	vs.close()
-	res.latencies, res.delivered, res.lost = vs.collect(first, last, cfg.msgSize)
+	r := vs.result(fixedLoad(cfg.msgSize, cfg.rate), first, last, start, start.Add(res.window))
+	res.latencies, res.delivered, res.lost = r.latencies, r.delivered, r.lost
 	return res, nil
 }
 
@@ -429,75 +429,4 @@ func waitWatched(ctx context.Context, pub *clusterProc, topic string, at []*clus
 			return err
 		}
 	}
-}
-
-// viewerSet is websocket viewers reading stamped messages (as fanout's
-// publish stamps them: send time at byte 4, sequence number at byte 12).
-type viewerSet struct {
-	conns    []*websocket.Conn
-	samples  [][]sample
-	readers  sync.WaitGroup
-	stopping atomic.Bool
-	closed   sync.Once
-}
-
-func (v *viewerSet) dial(ctx context.Context, url string, n int) error {
-	for range n {
-		c, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
-		if err != nil {
-			return fmt.Errorf("viewer of %s: %w", url, err)
-		}
-		i := len(v.conns)
-		v.conns = append(v.conns, c)
-		v.samples = append(v.samples, nil)
-		v.readers.Add(1)
-		go func() {
-			defer v.readers.Done()
-			var stamp [20]byte
-			for {
-				_, r, err := c.NextReader()
-				if err != nil {
-					return
-				}
-				if _, err := io.ReadFull(r, stamp[:]); err != nil {
-					continue
-				}
-				now := time.Now()
-				if _, err := io.Copy(io.Discard, r); err != nil {
-					continue
-				}
-				sent := int64(binary.BigEndian.Uint64(stamp[4:12]))
-				v.samples[i] = append(v.samples[i], sample{seq: binary.BigEndian.Uint64(stamp[12:20]), lat: now.Sub(time.Unix(0, sent))})
-			}
-		}()
-	}
-	return nil
-}
-
-func (v *viewerSet) close() {
-	v.closed.Do(func() {
-		v.stopping.Store(true)
-		for _, c := range v.conns {
-			_ = c.Close()
-		}
-		v.readers.Wait()
-	})
-}
-
-// collect returns the latencies of messages [first, last) at every viewer,
-// sorted, the payload bytes delivered and how many were lost.
-func (v *viewerSet) collect(first, last uint64, size int) (lat []time.Duration, delivered, lost uint64) {
-	for _, ss := range v.samples {
-		got := uint64(0)
-		for _, s := range ss {
-			if s.seq >= first && s.seq < last {
-				got++
-				lat = append(lat, s.lat)
-			}
-		}
-		delivered += got * uint64(size)
-		lost += (last - first) - min(got, last-first)
-	}
-	slices.Sort(lat)
-	return lat, delivered, lost
 }

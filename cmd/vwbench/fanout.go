@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -215,11 +213,11 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, l load, v
 	defer ch.stop()
 	base := "ws://" + ch.addr
 
-	vs, err := watchFanout(ctx, base+"/out/bench", viewers)
-	if err != nil {
+	var vs stampedViewers
+	defer vs.close()
+	if err := vs.dial(ctx, base+"/out/bench", viewers); err != nil {
 		return fanoutResult{}, err
 	}
-	defer vs.close()
 	pub, _, err := websocket.DefaultDialer.DialContext(ctx, base+"/in/bench", nil)
 	if err != nil {
 		return fanoutResult{}, fmt.Errorf("publisher: %w", err)
@@ -258,110 +256,6 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, l load, v
 	res := vs.result(l, first, last, t0, t1)
 	res.cpu = cpu1 - cpu0
 	return res, nil
-}
-
-// sample is one message as a viewer received it.
-type sample struct {
-	seq uint64
-	at  time.Time
-	lat time.Duration
-}
-
-// fanoutViewers are the viewers of one measurement, each with its reader.
-type fanoutViewers struct {
-	stopping atomic.Bool
-	dropped  atomic.Int64
-	samples  [][]sample      // per viewer, written by its reader only
-	seen     []atomic.Uint64 // per viewer, 1 + the latest sequence number
-	conns    []*websocket.Conn
-	readers  sync.WaitGroup
-	once     sync.Once
-}
-
-func watchFanout(ctx context.Context, url string, n int) (*fanoutViewers, error) {
-	vs := &fanoutViewers{samples: make([][]sample, n), seen: make([]atomic.Uint64, n)}
-	for i := range n {
-		c, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
-		if err != nil {
-			vs.close()
-			return nil, fmt.Errorf("viewer %d: %w", i, err)
-		}
-		vs.conns = append(vs.conns, c)
-		vs.readers.Add(1)
-		go vs.read(i, c)
-	}
-	return vs, nil
-}
-
-func (vs *fanoutViewers) read(i int, c *websocket.Conn) {
-	defer vs.readers.Done()
-	var stamp [20]byte // TS header, send time, sequence number
-	for {
-		_, r, err := c.NextReader()
-		if err != nil {
-			if !vs.stopping.Load() {
-				vs.dropped.Add(1)
-			}
-			return
-		}
-		if _, err := io.ReadFull(r, stamp[:]); err != nil {
-			continue
-		}
-		now := time.Now()
-		if _, err := io.Copy(io.Discard, r); err != nil {
-			continue
-		}
-		sent := int64(binary.BigEndian.Uint64(stamp[4:12]))
-		seq := binary.BigEndian.Uint64(stamp[12:20])
-		vs.samples[i] = append(vs.samples[i], sample{seq: seq, at: now, lat: now.Sub(time.Unix(0, sent))})
-		vs.seen[i].Store(seq + 1)
-	}
-}
-
-// allSeen reports whether every viewer has received message last-1 (or a
-// later one).
-func (vs *fanoutViewers) allSeen(last uint64) bool {
-	for i := range vs.seen {
-		if vs.seen[i].Load() < last {
-			return false
-		}
-	}
-	return true
-}
-
-// close disconnects the viewers and waits for their readers.
-func (vs *fanoutViewers) close() {
-	vs.once.Do(func() {
-		vs.stopping.Store(true)
-		for _, c := range vs.conns {
-			_ = c.Close()
-		}
-		vs.readers.Wait()
-	})
-}
-
-// result counts, once the viewers are closed, the bytes they received
-// between t0 and t1 (the server's CPU was measured over that time, so a
-// server that falls behind is charged for what it delivered, not for what
-// was sent), and the latency and loss of the messages [first, last) sent
-// then.
-func (vs *fanoutViewers) result(l load, first, last uint64, t0, t1 time.Time) fanoutResult {
-	res := fanoutResult{dropped: int(vs.dropped.Load())}
-	for _, ss := range vs.samples {
-		got := uint64(0)
-		for _, s := range ss {
-			if !s.at.Before(t0) && s.at.Before(t1) {
-				res.delivered += uint64(l.size(s.seq))
-			}
-			if s.seq >= first && s.seq < last {
-				got++
-				res.latencies = append(res.latencies, s.lat)
-			}
-		}
-		res.lost += (last - first) - min(got, last-first)
-	}
-	slices.Sort(res.latencies)
-	return res
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
