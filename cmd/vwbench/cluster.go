@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -51,29 +50,9 @@ type clusterConfig struct {
 }
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg clusterConfig
-	short := false
-	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
-	fs.IntVar(&cfg.viewers, "viewers", 100, "websocket viewers of the stream")
-	fs.Float64Var(&cfg.rate, "rate", 4e6, "stream rate, bits per second")
-	fs.IntVar(&cfg.msgSize, "msg", 87*ts.PacketSize, "message size in bytes (whole 188-byte packets)")
-	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "measured time per phase")
-	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "time before measuring, per phase")
-	fs.BoolVar(&short, "short", false, "a quick run: 10 viewers, 1 s per phase")
-	if err := fs.Parse(args); err != nil {
+	cfg, err := parseCluster(args, stderr)
+	if err != nil {
 		return err
-	}
-	if short {
-		cfg.viewers, cfg.duration, cfg.warmup = 10, time.Second, 300*time.Millisecond
-	}
-	cfg.msgSize = max(1, cfg.msgSize/ts.PacketSize) * ts.PacketSize
-	if cfg.viewers < 2 || cfg.rate <= 0 || cfg.duration <= 0 {
-		return errors.New("cluster: -viewers (at least 2), -rate and -duration must be positive")
-	}
-	if _, err := os.Stat(cfg.vw); err != nil {
-		return fmt.Errorf("%s: %w (run make build, or give -vw)", cfg.vw, err)
 	}
 	dir, err := os.MkdirTemp("", "vwbench-cluster-")
 	if err != nil {
@@ -84,9 +63,54 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := os.WriteFile(secret, []byte("vwbench-cluster-secret-0123456789abcdef\n"), 0o600); err != nil {
 		return err
 	}
-
 	fmt.Fprintf(stdout, "\ncluster: vw relay processes on loopback, one %.1f Mbit/s stream (%d-byte messages), %d viewers; %v measured after %v per phase\n\n",
 		cfg.rate/1e6, cfg.msgSize, cfg.viewers, cfg.duration, cfg.warmup)
+	var ph clusterPhases
+	if err := ph.measureMesh(ctx, cfg, secret); err != nil {
+		return err
+	}
+	if err := ph.measureSingles(ctx, cfg, secret); err != nil {
+		return err
+	}
+	return ph.print(stdout)
+}
+
+func parseCluster(args []string, stderr io.Writer) (clusterConfig, error) {
+	fs := newBenchFlags("cluster", stderr)
+	var cfg clusterConfig
+	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
+	fs.IntVar(&cfg.viewers, "viewers", 100, "websocket viewers of the stream")
+	fs.Float64Var(&cfg.rate, "rate", 4e6, "stream rate, bits per second")
+	fs.IntVar(&cfg.msgSize, "msg", 87*ts.PacketSize, "message size in bytes (whole 188-byte packets)")
+	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "measured time per phase")
+	fs.DurationVar(&cfg.warmup, "warmup", time.Second, "time before measuring, per phase")
+	fs.Short("viewers", "10")
+	fs.Short("duration", "1s")
+	fs.Short("warmup", "300ms")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	cfg.msgSize = max(1, cfg.msgSize/ts.PacketSize) * ts.PacketSize
+	if cfg.viewers < 2 || cfg.rate <= 0 || cfg.duration <= 0 {
+		return cfg, errors.New("cluster: -viewers (at least 2), -rate and -duration must be positive")
+	}
+	if _, err := os.Stat(cfg.vw); err != nil {
+		return cfg, fmt.Errorf("%s: %w (run make build, or give -vw)", cfg.vw, err)
+	}
+	return cfg, nil
+}
+
+// clusterPhases are the phases' results and the relays each figure's CPU
+// is read from.
+type clusterPhases struct {
+	origin, local, remote, two phaseResult // on the mesh A, B, C
+	clusterOfOne, single       phaseResult // one relay, clustered or not
+	a, b, alone, plain         *clusterProc
+}
+
+// measureMesh starts A (the seed), B and C joining it, and measures the
+// stream published on A watched nowhere, on A, on B, and on B and C.
+func (ph *clusterPhases) measureMesh(ctx context.Context, cfg clusterConfig, secret string) error {
 	var relays []*clusterProc
 	defer func() {
 		for _, r := range relays {
@@ -104,62 +128,71 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		relays = append(relays, r)
 	}
-	a, b, c := relays[0], relays[1], relays[2]
 	if err := waitClusterMesh(ctx, relays); err != nil {
 		return err
 	}
-	n := cfg.viewers
-	origin, err := measurePhase(ctx, cfg, "nowhere", a, nil, nil)
-	if err != nil {
-		return err
+	a, b, c, n := relays[0], relays[1], relays[2], cfg.viewers
+	ph.a, ph.b = a, b
+	for _, p := range []struct {
+		into   *phaseResult
+		topic  string
+		at     []*clusterProc
+		counts []int
+	}{
+		{&ph.origin, "nowhere", nil, nil},
+		{&ph.local, "local", []*clusterProc{a}, []int{n}},
+		{&ph.remote, "remote", []*clusterProc{b}, []int{n}},
+		{&ph.two, "two", []*clusterProc{b, c}, []int{n / 2, n - n/2}},
+	} {
+		r, err := measurePhase(ctx, cfg, p.topic, a, p.at, p.counts)
+		if err != nil {
+			return err
+		}
+		*p.into = r
 	}
-	local, err := measurePhase(ctx, cfg, "local", a, []*clusterProc{a}, []int{n})
-	if err != nil {
-		return err
-	}
-	remote, err := measurePhase(ctx, cfg, "remote", a, []*clusterProc{b}, []int{n})
-	if err != nil {
-		return err
-	}
-	two, err := measurePhase(ctx, cfg, "two", a, []*clusterProc{b, c}, []int{n / 2, n - n/2})
-	if err != nil {
-		return err
-	}
-	for _, r := range relays {
-		r.stop()
-	}
-	relays = nil
-	alone, err := startClusterRelay(ctx, cfg.vw, "alone", secret, nil, true)
-	if err != nil {
-		return err
-	}
-	relays = append(relays, alone)
-	clusterOfOne, err := measurePhase(ctx, cfg, "alone", alone, []*clusterProc{alone}, []int{n})
-	if err != nil {
-		return err
-	}
-	plain, err := startClusterRelay(ctx, cfg.vw, "plain", secret, nil, false)
-	if err != nil {
-		return err
-	}
-	relays = append(relays, plain)
-	single, err := measurePhase(ctx, cfg, "plain", plain, []*clusterProc{plain}, []int{n})
-	if err != nil {
-		return err
-	}
+	return nil
+}
 
+// measureSingles measures one relay alone, clustered with no peers and
+// without a cluster.
+func (ph *clusterPhases) measureSingles(ctx context.Context, cfg clusterConfig, secret string) error {
+	for _, p := range []struct {
+		into      *phaseResult
+		proc      **clusterProc
+		name      string
+		clustered bool
+	}{
+		{&ph.clusterOfOne, &ph.alone, "alone", true},
+		{&ph.single, &ph.plain, "plain", false},
+	} {
+		r, err := startClusterRelay(ctx, cfg.vw, p.name, secret, nil, p.clustered)
+		if err != nil {
+			return err
+		}
+		*p.proc = r
+		*p.into, err = measurePhase(ctx, cfg, p.name, r, []*clusterProc{r}, []int{cfg.viewers})
+		r.stop()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (ph *clusterPhases) print(stdout io.Writer) error {
+	a, b, alone, plain := ph.a, ph.b, ph.alone, ph.plain
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tresult\treference in the same run")
 	fmt.Fprintf(tw, "latency, publisher on A → viewers on B\tp50 %s, p99 %s, max %s\tviewers on A: p50 %s, p99 %s\n",
-		ms(remote.pct(50)), ms(remote.pct(99)), ms(remote.pct(100)), ms(local.pct(50)), ms(local.pct(99)))
+		ms(ph.remote.pct(50)), ms(ph.remote.pct(99)), ms(ph.remote.pct(100)), ms(ph.local.pct(50)), ms(ph.local.pct(99)))
 	fmt.Fprintf(tw, "CPU per GB delivered, viewers on B (B's CPU)\t%.3f s/GB (%.2fx)\tviewers on A (A's CPU): %.3f s/GB\n",
-		remote.perGB(b), remote.perGB(b)/local.perGB(a), local.perGB(a))
-	base := origin.share(a)
+		ph.remote.perGB(b), ph.remote.perGB(b)/ph.local.perGB(a), ph.local.perGB(a))
+	base := ph.origin.share(a)
 	fmt.Fprintf(tw, "origin's CPU for the stream watched on B / on B and C\t%.1f%% / %.1f%% of a core: +%.1f%% per watching relay\twatched nowhere: %.1f%%\n",
-		remote.share(a), two.share(a), (two.share(a)-base)/2, base)
+		ph.remote.share(a), ph.two.share(a), (ph.two.share(a)-base)/2, base)
 	fmt.Fprintf(tw, "single relay, cluster of one (no peers)\t%.3f s/GB\tno cluster: %.3f s/GB (%.2fx)\n",
-		clusterOfOne.perGB(alone), single.perGB(plain), clusterOfOne.perGB(alone)/single.perGB(plain))
-	lost := origin.lost + local.lost + remote.lost + two.lost + clusterOfOne.lost + single.lost
+		ph.clusterOfOne.perGB(alone), ph.single.perGB(plain), ph.clusterOfOne.perGB(alone)/ph.single.perGB(plain))
+	lost := ph.origin.lost + ph.local.lost + ph.remote.lost + ph.two.lost + ph.clusterOfOne.lost + ph.single.lost
 	fmt.Fprintf(tw, "messages lost over every phase\t%d\t\n", lost)
 	return tw.Flush()
 }

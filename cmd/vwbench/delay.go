@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os/exec"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,22 +29,20 @@ type delayConfig struct {
 }
 
 func runDelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("delay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newBenchFlags("delay", stderr)
 	var cfg delayConfig
 	var shares string
 	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
 	fs.DurationVar(&cfg.cap, "cap", 10*time.Second, "how long the link stays capped")
 	fs.StringVar(&shares, "shares", "0.75,0.5,0.25", "link rates to try, as shares of the stream's rate")
+	fs.Short("cap", "4s")
+	fs.Short("shares", "0.5")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, s := range strings.Split(shares, ",") {
-		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-		if err != nil || f <= 0 {
-			return fmt.Errorf("-shares: %q is not a positive share", s)
-		}
-		cfg.shares = append(cfg.shares, f)
+	var err error
+	if cfg.shares, err = parseShares(shares); err != nil {
+		return err
 	}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		fmt.Fprintln(stdout, "\nuplink delay: skipped, no ffmpeg on PATH")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,109 +26,144 @@ import (
 // moments, through the relay and on vw stream's own preview.
 
 type firstFrameConfig struct {
-	vw        string
-	loads     int
-	gop       int // frames, at 25 fps
-	settle    time.Duration
-	h264Loads int
+	vw, ffmpeg, chromium string // paths of the programs
+	loads                int
+	gop                  int // frames, at 25 fps
+	settle               time.Duration
+	h264Loads            int
 }
 
 func runFirstFrame(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("firstframe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg firstFrameConfig
-	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
-	fs.IntVar(&cfg.loads, "loads", 10, "page loads per player of the MPEG-1 stream")
-	fs.IntVar(&cfg.h264Loads, "h264-loads", 5, "page loads per player of the H.264 stream")
-	fs.IntVar(&cfg.gop, "gop", 100, "the camera's GOP in frames (25 fps)")
-	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "when after the page's start to read how far behind live it is")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if _, err := os.Stat(cfg.vw); err != nil {
-		return fmt.Errorf("%s: %w (run make build, or give -vw)", cfg.vw, err)
-	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		return fmt.Errorf("firstframe needs ffmpeg: %w", err)
-	}
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		return fmt.Errorf("firstframe needs chromium: %w", err)
-	}
-
-	relay, err := startVW(ctx, cfg.vw, "", "relay")
+	cfg, err := parseFirstFrame(args, stderr)
 	if err != nil {
 		return err
 	}
-	defer relay.stop()
-	// The reference: a relay without the cache, as vw was before it.
-	bare, err := startVW(ctx, cfg.vw, "", "relay", "VW_RELAY_CACHE_BYTES=0")
+	rg, err := startFirstFrameRig(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer bare.stop()
-	stream, err := startVW(ctx, cfg.vw, "", "stream", "VW_STATE=off")
-	if err != nil {
-		return err
-	}
-	defer stream.stop()
-	fctx, stopFeeds := context.WithCancel(ctx)
-	defer stopFeeds()
-	gop := fmt.Sprint(cfg.gop)
-	// Two cameras at the same GOP: MPEG-1/MP2 into "front", H.264/AAC
-	// (the README's encoder settings) into "h264".
-	for _, f := range []struct {
-		name, kind string
-		h264       bool
-	}{{"video0", "video", false}, {"audio0", "audio", false}, {"video1", "video", true}, {"audio1", "audio", true}} {
-		cmd := exec.CommandContext(fctx, ffmpeg, cameraArgs(f.kind, gop, "http://"+stream.addr+"/ts/"+f.name, f.h264)...)
-		cmd.Stderr = stderr
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		defer func() {
-			stopFeeds()
-			_ = cmd.Wait()
-		}()
-	}
-	rg := &rig{relay: relay, stream: stream}
-	for _, rule := range []string{`{"stream":"front","feeds":["video0","audio0"]}`, `{"stream":"h264","feeds":["video1","audio1"]}`} {
-		if _, err := rg.post("/api/streams", rule); err != nil {
-			return err
-		}
-	}
-	for id, r := range []*vwProc{relay, bare} {
-		for _, name := range []string{"front", "h264"} {
-			if _, err := rg.post("/api/destinations", fmt.Sprintf(`{"stream":"%s","destination":"ws://%s/in/lab1/%s","id":"%s%d"}`, name, r.addr, name, name, id)); err != nil {
-				return err
-			}
-		}
-	}
-
-	b, err := startChromium(ctx, chromium)
+	defer rg.close()
+	b, err := startChromium(ctx, cfg.chromium)
 	if err != nil {
 		return err
 	}
 	defer b.close()
 	// The first load of each waits for the stream to flow and for a keyframe.
 	for _, name := range []string{"front", "h264"} {
-		if _, err := b.load("http://"+relay.addr+"/play/lab1/"+name, 20*time.Second, cfg.settle); err != nil {
+		if _, err := b.load("http://"+rg.relay.addr+"/play/lab1/"+name, 20*time.Second, cfg.settle); err != nil {
 			return fmt.Errorf("warming up %s: %w", name, err)
 		}
 	}
-
 	fmt.Fprintf(stdout, "\nfirst picture: ffmpeg camera (GOP %d frames at 25 fps = %.1f s) → vw stream → vw relay → Chromium, %d loads (MPEG-1) and %d (H.264) at random moments\n\n",
 		cfg.gop, float64(cfg.gop)/25, cfg.loads, cfg.h264Loads)
+	return measureFirstFrame(ctx, cfg, rg, b, stdout)
+}
+
+func parseFirstFrame(args []string, stderr io.Writer) (firstFrameConfig, error) {
+	fs := newBenchFlags("firstframe", stderr)
+	var cfg firstFrameConfig
+	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
+	fs.IntVar(&cfg.loads, "loads", 10, "page loads per player of the MPEG-1 stream")
+	fs.IntVar(&cfg.h264Loads, "h264-loads", 5, "page loads per player of the H.264 stream")
+	fs.IntVar(&cfg.gop, "gop", 100, "the camera's GOP in frames (25 fps)")
+	fs.DurationVar(&cfg.settle, "settle", 3*time.Second, "when after the page's start to read how far behind live it is")
+	fs.Short("loads", "3")
+	fs.Short("h264-loads", "2")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if _, err := os.Stat(cfg.vw); err != nil {
+		return cfg, fmt.Errorf("%s: %w (run make build, or give -vw)", cfg.vw, err)
+	}
+	var err error
+	if cfg.ffmpeg, err = exec.LookPath("ffmpeg"); err != nil {
+		return cfg, fmt.Errorf("firstframe needs ffmpeg: %w", err)
+	}
+	if cfg.chromium, err = exec.LookPath("chromium"); err != nil {
+		return cfg, fmt.Errorf("firstframe needs chromium: %w", err)
+	}
+	return cfg, nil
+}
+
+// firstFrameRig is vw stream fed by two cameras at the same GOP, MPEG-1/MP2
+// into "front" and H.264/AAC (the README's encoder settings) into "h264",
+// both sent to a relay with the keyframe cache and to one without.
+type firstFrameRig struct {
+	relay, bare, stream *vwProc
+	feeds               []*exec.Cmd
+	stopFeeds           context.CancelFunc
+}
+
+func startFirstFrameRig(ctx context.Context, cfg firstFrameConfig, stderr io.Writer) (_ *firstFrameRig, err error) {
+	fctx, stopFeeds := context.WithCancel(ctx)
+	rg := &firstFrameRig{stopFeeds: stopFeeds}
+	defer func() {
+		if err != nil {
+			rg.close()
+		}
+	}()
+	if rg.relay, err = startVW(ctx, cfg.vw, "", "relay"); err != nil {
+		return nil, err
+	}
+	// The reference: a relay without the cache, as vw was before it.
+	if rg.bare, err = startVW(ctx, cfg.vw, "", "relay", "VW_RELAY_CACHE_BYTES=0"); err != nil {
+		return nil, err
+	}
+	if rg.stream, err = startVW(ctx, cfg.vw, "", "stream", "VW_STATE=off"); err != nil {
+		return nil, err
+	}
+	gop := fmt.Sprint(cfg.gop)
+	for _, f := range []struct {
+		name, kind string
+		h264       bool
+	}{{"video0", "video", false}, {"audio0", "audio", false}, {"video1", "video", true}, {"audio1", "audio", true}} {
+		cmd := exec.CommandContext(fctx, cfg.ffmpeg, cameraArgs(f.kind, gop, "http://"+rg.stream.addr+"/ts/"+f.name, f.h264)...)
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		rg.feeds = append(rg.feeds, cmd)
+	}
+	r := &rig{relay: rg.relay, stream: rg.stream}
+	for _, rule := range []string{`{"stream":"front","feeds":["video0","audio0"]}`, `{"stream":"h264","feeds":["video1","audio1"]}`} {
+		if _, err := r.post("/api/streams", rule); err != nil {
+			return nil, err
+		}
+	}
+	for id, to := range []*vwProc{rg.relay, rg.bare} {
+		for _, name := range []string{"front", "h264"} {
+			if _, err := r.post("/api/destinations", fmt.Sprintf(`{"stream":"%s","destination":"ws://%s/in/lab1/%s","id":"%s%d"}`, name, to.addr, name, name, id)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return rg, nil
+}
+
+func (rg *firstFrameRig) close() {
+	rg.stopFeeds()
+	for _, cmd := range rg.feeds {
+		_ = cmd.Wait()
+	}
+	for _, p := range []*vwProc{rg.stream, rg.bare, rg.relay} {
+		if p != nil {
+			p.stop()
+		}
+	}
+}
+
+// measureFirstFrame loads each player page cfg.loads times (MPEG-1) and
+// cfg.h264Loads times (H.264) through each way in, and prints the table.
+func measureFirstFrame(ctx context.Context, cfg firstFrameConfig, rg *firstFrameRig, b *chromium, stdout io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tMPEG-1 median\tworst\tH.264 median\tworst\tnotes")
-	mem := sampleCache(ctx, relay.addr, "/out/lab1/front")
-	memH264 := sampleCache(ctx, relay.addr, "/out/lab1/h264")
+	mem := sampleCache(ctx, rg.relay.addr, "/out/lab1/front")
+	memH264 := sampleCache(ctx, rg.relay.addr, "/out/lab1/h264")
 	const target = "target median ≤ 300 ms, worst ≤ 500 ms"
 	for _, p := range []struct{ name, page, first, behind string }{
-		{"via the relay", "http://" + relay.addr + "/play/lab1/", target, "target ≤ 200 ms"},
-		{"on vw stream's preview", "http://" + stream.addr + "/play/", target, "target ≤ 200 ms"},
-		{"via a relay without the cache", "http://" + bare.addr + "/play/lab1/",
+		{"via the relay", "http://" + rg.relay.addr + "/play/lab1/", target, "target ≤ 200 ms"},
+		{"on vw stream's preview", "http://" + rg.stream.addr + "/play/", target, "target ≤ 200 ms"},
+		{"via a relay without the cache", "http://" + rg.bare.addr + "/play/lab1/",
 			"reference (VW_RELAY_CACHE_BYTES=0): waits for the next keyframe", "reference"},
 	} {
 		mp, err := b.loads(ctx, p.page+"front", "mpeg1", cfg.loads, cfg.settle)

@@ -2,9 +2,12 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // benchFlags is the flag set of a benchmark command. Every benchmark takes
@@ -45,4 +48,18 @@ func (fs *benchFlags) Parse(args []string) error {
 		}
 	}
 	return nil
+}
+
+// parseShares reads -shares, the link rates a capped-link benchmark tries
+// as shares of the stream's rate: "0.75,0.5".
+func parseShares(list string) ([]float64, error) {
+	var shares []float64
+	for _, s := range strings.Split(list, ",") {
+		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil || f <= 0 {
+			return nil, fmt.Errorf("-shares: %q is not a positive share", s)
+		}
+		shares = append(shares, f)
+	}
+	return shares, nil
 }

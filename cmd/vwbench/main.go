@@ -73,11 +73,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := runPath(ctx, sub, stdout, stderr); err != nil {
 			return err
 		}
-		// delay, viewers and firstframe have no -short: they run as they are.
-		if err := runDelay(ctx, nil, stdout, stderr); err != nil {
+		if err := runDelay(ctx, sub, stdout, stderr); err != nil {
 			return err
 		}
-		if err := runViewers(ctx, nil, stdout, stderr); err != nil {
+		if err := runViewers(ctx, sub, stdout, stderr); err != nil {
 			return err
 		}
 		if err := runChurn(ctx, sub, stdout, stderr); err != nil {
@@ -86,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err := runCodecs(ctx, sub, stdout, stderr); err != nil {
 			return err
 		}
-		if err := runFirstFrame(ctx, nil, stdout, stderr); err != nil {
+		if err := runFirstFrame(ctx, sub, stdout, stderr); err != nil {
 			return err
 		}
 		return runCluster(ctx, sub, stdout, stderr)

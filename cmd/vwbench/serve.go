@@ -49,21 +49,9 @@ func serveChild(ctx context.Context, kind string, args []string, stdin io.Reader
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var h http.Handler
-	var closeServer func()
-	switch kind {
-	case "relay":
-		log := logrus.New()
-		log.SetOutput(stderr)
-		log.SetLevel(logrus.WarnLevel)
-		// Every viewer comes from 127.0.0.1: lift the per-address cap.
-		relay := crossbar.New(crossbar.Config{Queue: *queue, MaxConnsPerAddr: 1 << 20, MaxViewers: 1 << 20}, hub.New(), logrus.NewEntry(log))
-		h, closeServer = relay.Handler(), relay.Close
-	case "floor":
-		f := newFloor()
-		h, closeServer = f, f.close
-	default:
-		return fmt.Errorf("no server %q", kind)
+	h, closeServer, err := childServer(kind, *queue, stderr)
+	if err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -73,7 +61,37 @@ func serveChild(ctx context.Context, kind string, args []string, stdin io.Reader
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "addr %s\n", ln.Addr())
+	runErr := answerParent(ctx, served, stdin, stdout)
+	closeServer()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = hs.Shutdown(sctx)
+	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) {
+		return runErr
+	}
+	return nil
+}
 
+// childServer is the server of the given kind: the relay, or the floor.
+func childServer(kind string, queue int, stderr io.Writer) (http.Handler, func(), error) {
+	switch kind {
+	case "relay":
+		log := logrus.New()
+		log.SetOutput(stderr)
+		log.SetLevel(logrus.WarnLevel)
+		// Every viewer comes from 127.0.0.1: lift the per-address cap.
+		relay := crossbar.New(crossbar.Config{Queue: queue, MaxConnsPerAddr: 1 << 20, MaxViewers: 1 << 20}, hub.New(), logrus.NewEntry(log))
+		return relay.Handler(), relay.Close, nil
+	case "floor":
+		f := newFloor()
+		return f, f.close, nil
+	}
+	return nil, nil, fmt.Errorf("no server %q", kind)
+}
+
+// answerParent answers the parent's "rusage" lines until stdin closes, ctx
+// ends or the server stops (its error is returned).
+func answerParent(ctx context.Context, served <-chan error, stdin io.Reader, stdout io.Writer) error {
 	lines := make(chan string)
 	go func() {
 		defer close(lines)
@@ -82,18 +100,15 @@ func serveChild(ctx context.Context, kind string, args []string, stdin io.Reader
 			lines <- sc.Text()
 		}
 	}()
-	var runErr error
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
+			return nil
 		case err := <-served:
-			runErr = err
-			break loop
+			return err
 		case line, ok := <-lines:
 			if !ok {
-				break loop
+				return nil
 			}
 			if strings.TrimSpace(line) == "rusage" {
 				user, sys, err := selfCPU()
@@ -104,14 +119,6 @@ loop:
 			}
 		}
 	}
-	closeServer()
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = hs.Shutdown(sctx)
-	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) {
-		return runErr
-	}
-	return nil
 }
 
 // selfCPU returns this process's user and system CPU time.
