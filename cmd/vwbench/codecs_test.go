@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,17 +14,9 @@ import (
 // ratio to MPEG-1.
 func TestCodecsRuns(t *testing.T) {
 	testutil.NeedTool(t, "ffmpeg")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errOut strings.Builder
-	err := run(ctx, []string{"codecs", "-short", "-duration", "1s", "-size", "160x120", "-steps", "3", "-sources", "testsrc"},
-		os.Getenv, strings.NewReader(""), &out, &errOut)
-	if err != nil {
-		t.Fatalf("codecs: %v\nstderr: %s", err, errOut.String())
-	}
-	t.Log("\n" + out.String())
+	out := runBench(t, 2*time.Minute, "codecs", "-short", "-duration", "1s", "-size", "160x120", "-steps", "3", "-sources", "testsrc")
 	rows := map[string][]string{}
-	for _, line := range strings.Split(out.String(), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) > 8 && f[0] == "testsrc" {
 			rows[f[1]] = f
 		}

@@ -1,4 +1,4 @@
-// Command vwbench measures the figures DESIGN.md sets targets for, each
+// Command vwbench measures the figures docs/ARCHITECTURE.md sets targets for, each
 // against its reference in the same run, and prints a small table. It
 // measures; it never asserts.
 //
@@ -67,44 +67,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if err != nil {
 			return err
 		}
-		if err := runFanout(ctx, sub, getenv, stdout, stderr); err != nil {
-			return err
+		for _, b := range benchmarks {
+			if err := b.run(ctx, sub, getenv, stdout, stderr); err != nil {
+				return fmt.Errorf("%s: %w", b.name, err)
+			}
 		}
-		if err := runPath(ctx, sub, stdout, stderr); err != nil {
-			return err
-		}
-		if err := runDelay(ctx, sub, stdout, stderr); err != nil {
-			return err
-		}
-		if err := runViewers(ctx, sub, stdout, stderr); err != nil {
-			return err
-		}
-		if err := runChurn(ctx, sub, stdout, stderr); err != nil {
-			return err
-		}
-		if err := runCodecs(ctx, sub, stdout, stderr); err != nil {
-			return err
-		}
-		if err := runFirstFrame(ctx, sub, stdout, stderr); err != nil {
-			return err
-		}
-		return runCluster(ctx, sub, stdout, stderr)
-	case "cluster":
-		return runCluster(ctx, args, stdout, stderr)
-	case "codecs":
-		return runCodecs(ctx, args, stdout, stderr)
-	case "viewers":
-		return runViewers(ctx, args, stdout, stderr)
-	case "firstframe":
-		return runFirstFrame(ctx, args, stdout, stderr)
-	case "path":
-		return runPath(ctx, args, stdout, stderr)
-	case "churn":
-		return runChurn(ctx, args, stdout, stderr)
-	case "delay":
-		return runDelay(ctx, args, stdout, stderr)
-	case "fanout":
-		return runFanout(ctx, args, getenv, stdout, stderr)
+		return nil
 	case "serve-relay":
 		return serveChild(ctx, "relay", args, stdin, stdout, stderr)
 	case "serve-floor":
@@ -112,9 +80,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+	}
+	for _, b := range benchmarks {
+		if b.name == cmd {
+			return b.run(ctx, args, getenv, stdout, stderr)
+		}
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+type benchFunc func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+
+// benchmarks are vwbench's commands that measure, in the order vwbench all
+// runs them.
+var benchmarks = []struct {
+	name string
+	run  benchFunc
+}{
+	{"fanout", runFanout},
+	{"path", noEnv(runPath)},
+	{"delay", noEnv(runDelay)},
+	{"viewers", noEnv(runViewers)},
+	{"churn", noEnv(runChurn)},
+	{"codecs", noEnv(runCodecs)},
+	{"firstframe", noEnv(runFirstFrame)},
+	{"cluster", noEnv(runCluster)},
+}
+
+// noEnv is a benchmark that reads no environment.
+func noEnv(f func(ctx context.Context, args []string, stdout, stderr io.Writer) error) benchFunc {
+	return func(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+		return f(ctx, args, stdout, stderr)
 	}
 }
 

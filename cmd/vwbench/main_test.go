@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -36,19 +34,11 @@ func TestMain(m *testing.M) {
 // the table has a row for each, every viewer got every message of the
 // window, and nobody was dropped.
 func TestFanoutRuns(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errOut strings.Builder
-	err := run(ctx, []string{"fanout", "-short", "-viewers", "5", "-rate", "1e6", "-duration", "500ms", "-warmup", "200ms"},
-		os.Getenv, strings.NewReader(""), &out, &errOut)
-	if err != nil {
-		t.Fatalf("fanout: %v\nstderr: %s", err, errOut.String())
-	}
-	t.Log("\n" + out.String())
+	out := runBench(t, 2*time.Minute, "fanout", "-short", "-viewers", "5", "-rate", "1e6", "-duration", "500ms", "-warmup", "200ms")
 	for _, load := range []string{"vw stream", "16 KiB"} {
 		for _, server := range []string{"floor", "relay"} {
 			var row []string
-			for _, line := range strings.Split(out.String(), "\n") {
+			for _, line := range strings.Split(out, "\n") {
 				rest, ok := strings.CutPrefix(strings.TrimSpace(line), load)
 				if f := strings.Fields(rest); ok && len(f) > 10 && f[1] == server {
 					row = f
@@ -113,70 +103,27 @@ func TestUnknownCommand(t *testing.T) {
 // TestPathRuns runs the path benchmarks briefly against a vw built for the
 // test: every figure comes out, and no packet was lost or doubled.
 func TestPathRuns(t *testing.T) {
-	vw := buildVW(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errOut strings.Builder
-	err := run(ctx, []string{"path", "-short", "-vw", vw, "-duration", "500ms", "-mutes", "2", "-swaps", "2", "-outages", "100ms", "-repeats", "2"},
-		os.Getenv, strings.NewReader(""), &out, &errOut)
-	if err != nil {
-		t.Fatalf("path: %v\nstderr: %s", err, errOut.String())
-	}
-	t.Log("\n" + out.String())
+	out := runBench(t, 2*time.Minute, "path", "-short", "-vw", buildVW(t), "-duration", "500ms", "-mutes", "2", "-swaps", "2", "-outages", "100ms", "-repeats", "2")
 	for _, want := range []string{"feed direct", "through the muxer", "mute:", "unmute:", "hot swap", "reconnect after a 100ms outage"} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("no %q row", want)
 		}
 	}
-	if strings.Count(out.String(), " 0 lost") != 2 || !strings.Contains(out.String(), "0 packets lost, 0 twice") {
-		t.Errorf("packets lost or doubled:\n%s", out.String())
+	if strings.Count(out, " 0 lost") != 2 || !strings.Contains(out, "0 packets lost, 0 twice") {
+		t.Errorf("packets lost or doubled:\n%s", out)
 	}
 	// An audio packet while muted is a broken mute; a run that could check
 	// no mute at all proves nothing.
-	if m := regexp.MustCompile(`(\d+) audio packets while muted \((\d+) of`).FindStringSubmatch(out.String()); m == nil || m[1] != "0" || m[2] == "0" {
-		t.Errorf("audio while muted, or no mute checked:\n%s", out.String())
+	if m := regexp.MustCompile(`(\d+) audio packets while muted \((\d+) of`).FindStringSubmatch(out); m == nil || m[1] != "0" || m[2] == "0" {
+		t.Errorf("audio while muted, or no mute checked:\n%s", out)
 	}
 }
 
 // TestChurnRuns runs a short churn: goroutines and topics come back.
 func TestChurnRuns(t *testing.T) {
-	var out, errOut strings.Builder
-	if err := run(context.Background(), []string{"churn", "-short", "-cycles", "200"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
-		t.Fatalf("churn: %v\n%s", err, errOut.String())
-	}
-	t.Log("\n" + out.String())
-	if !strings.Contains(out.String(), "hub topics left: 0") {
-		t.Errorf("topics left:\n%s", out.String())
-	}
-}
-
-// TestDelayRuns runs the uplink delay benchmark once, briefly, against a vw
-// built for the test: its row comes out, the destination kept its one
-// connection.
-func TestDelayRuns(t *testing.T) {
-	testutil.NeedTool(t, "ffmpeg")
-	vw := filepath.Join(t.TempDir(), "vw")
-	if out, err := exec.Command("go", "build", "-o", vw, "../vw").CombinedOutput(); err != nil {
-		t.Fatalf("building vw: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errOut strings.Builder
-	if err := run(ctx, []string{"delay", "-vw", vw, "-shares", "0.5", "-cap", "3s"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
-		t.Fatalf("delay: %v\nstderr: %s", err, errOut.String())
-	}
-	t.Log("\n" + out.String())
-	var row []string
-	for _, line := range strings.Split(out.String(), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && f[0] == "50%" {
-			row = f
-		}
-	}
-	if row == nil {
-		t.Fatalf("no 50%% row:\n%s", out.String())
-	}
-	if conns := row[len(row)-1]; conns != "1" {
-		t.Errorf("%s connections through the capped link, want 1", conns)
+	out := runBench(t, 2*time.Minute, "churn", "-short", "-cycles", "200")
+	if !strings.Contains(out, "hub topics left: 0") {
+		t.Errorf("topics left:\n%s", out)
 	}
 }
 
@@ -190,17 +137,10 @@ func TestFirstFrameRuns(t *testing.T) {
 	// Without the player libraries the pages load but never paint.
 	testutil.NeedJSMpeg(t)
 	testutil.NeedMSE(t)
-	vw := buildVW(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out, errOut strings.Builder
-	if err := run(ctx, []string{"firstframe", "-vw", vw, "-loads", "1", "-h264-loads", "1"}, os.Getenv, strings.NewReader(""), &out, &errOut); err != nil {
-		t.Fatalf("firstframe: %v\nstderr: %s", err, errOut.String())
-	}
-	t.Log("\n" + out.String())
+	out := runBench(t, 2*time.Minute, "firstframe", "-vw", buildVW(t), "-loads", "1", "-h264-loads", "1")
 	for _, want := range []string{"first picture after page load, via the relay", "behind live 3s after page load, on vw stream's preview", "relay memory per topic"} {
 		var row []string
-		for _, line := range strings.Split(out.String(), "\n") {
+		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(line, want) {
 				row = strings.Fields(strings.TrimPrefix(line, want))
 			}

@@ -5,8 +5,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -80,16 +78,6 @@ func (rec *wireRecorder) window(from, to time.Time) []wireMsg {
 		}
 	}
 	return msgs
-}
-
-// buildVW builds cmd/vw for a test.
-func buildVW(t *testing.T) string {
-	t.Helper()
-	vw := filepath.Join(t.TempDir(), "vw")
-	if out, err := exec.Command("go", "build", "-o", vw, "../vw").CombinedOutput(); err != nil {
-		t.Fatalf("building vw: %v\n%s", err, out)
-	}
-	return vw
 }
 
 // TestWireMessages measures what vw stream really sends a relay for the
