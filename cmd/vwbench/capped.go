@@ -68,7 +68,7 @@ func runCapped(ctx context.Context, b cappedBench, args []string, stdout, stderr
 	fs := newBenchFlags(b.name, stderr)
 	var cfg cappedConfig
 	var shares string
-	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
+	fs.VW(&cfg.vw)
 	fs.DurationVar(&cfg.cap, "cap", 10*time.Second, "how long the link stays capped")
 	fs.StringVar(&shares, "shares", "0.75,0.5,0.25", "link rates to try, as shares of the stream's rate")
 	fs.Short("cap", "4s")

@@ -78,7 +78,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 func parseCluster(args []string, stderr io.Writer) (clusterConfig, error) {
 	fs := newBenchFlags("cluster", stderr)
 	var cfg clusterConfig
-	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
+	fs.VW(&cfg.vw)
 	fs.IntVar(&cfg.viewers, "viewers", 100, "websocket viewers of the stream")
 	fs.Float64Var(&cfg.rate, "rate", 4e6, "stream rate, bits per second")
 	fs.IntVar(&cfg.msgSize, "msg", 87*ts.PacketSize, "message size in bytes (whole 188-byte packets)")
@@ -93,9 +93,6 @@ func parseCluster(args []string, stderr io.Writer) (clusterConfig, error) {
 	cfg.msgSize = max(1, cfg.msgSize/ts.PacketSize) * ts.PacketSize
 	if cfg.viewers < 2 || cfg.rate <= 0 || cfg.duration <= 0 {
 		return cfg, errors.New("cluster: -viewers (at least 2), -rate and -duration must be positive")
-	}
-	if _, err := os.Stat(cfg.vw); err != nil {
-		return cfg, fmt.Errorf("%s: %w (run make build, or give -vw)", cfg.vw, err)
 	}
 	return cfg, nil
 }

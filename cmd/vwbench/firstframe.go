@@ -62,7 +62,7 @@ func runFirstFrame(ctx context.Context, args []string, stdout, stderr io.Writer)
 func parseFirstFrame(args []string, stderr io.Writer) (firstFrameConfig, error) {
 	fs := newBenchFlags("firstframe", stderr)
 	var cfg firstFrameConfig
-	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
+	fs.VW(&cfg.vw)
 	fs.IntVar(&cfg.loads, "loads", 10, "page loads per player of the MPEG-1 stream")
 	fs.IntVar(&cfg.h264Loads, "h264-loads", 5, "page loads per player of the H.264 stream")
 	fs.IntVar(&cfg.gop, "gop", 100, "the camera's GOP in frames (25 fps)")
@@ -71,9 +71,6 @@ func parseFirstFrame(args []string, stderr io.Writer) (firstFrameConfig, error) 
 	fs.Short("h264-loads", "2")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
-	}
-	if _, err := os.Stat(cfg.vw); err != nil {
-		return cfg, fmt.Errorf("%s: %w (run make build, or give -vw)", cfg.vw, err)
 	}
 	var err error
 	if cfg.ffmpeg, err = exec.LookPath("ffmpeg"); err != nil {

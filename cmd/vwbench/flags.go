@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ type benchFlags struct {
 	*flag.FlagSet
 	short  bool
 	shorts map[string]string
+	vw     *string // -vw, when the benchmark runs vw
 }
 
 func newBenchFlags(name string, stderr io.Writer) *benchFlags {
@@ -27,12 +29,24 @@ func newBenchFlags(name string, stderr io.Writer) *benchFlags {
 	return fs
 }
 
+// VW registers -vw, the vw binary the benchmark runs; Parse checks that
+// it is there, so a missing build is said before anything starts.
+func (fs *benchFlags) VW(p *string) {
+	fs.StringVar(p, "vw", "bin/vw", "the vw binary to measure (make build)")
+	fs.vw = p
+}
+
 // Short says what the named flag is under -short.
 func (fs *benchFlags) Short(name, value string) { fs.shorts[name] = value }
 
 func (fs *benchFlags) Parse(args []string) error {
 	if err := fs.FlagSet.Parse(args); err != nil {
 		return err
+	}
+	if fs.vw != nil {
+		if _, err := os.Stat(*fs.vw); err != nil {
+			return fmt.Errorf("%s: %w (run make build, or give -vw)", *fs.vw, err)
+		}
 	}
 	if !fs.short {
 		return nil

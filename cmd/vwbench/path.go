@@ -47,7 +47,7 @@ func runPath(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newBenchFlags("path", stderr)
 	var cfg pathConfig
 	var outages, only string
-	fs.StringVar(&cfg.vw, "vw", "bin/vw", "the vw binary to measure (make build)")
+	fs.VW(&cfg.vw)
 	fs.DurationVar(&cfg.duration, "duration", 4*time.Second, "measured time for the latency figures")
 	fs.Float64Var(&cfg.rate, "rate", 4e6, "feed rate, bits per second")
 	fs.IntVar(&cfg.mutes, "mutes", 20, "mute/unmute cycles")
@@ -69,9 +69,6 @@ func runPath(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("-outages: %w", err)
 		}
 		cfg.outages = append(cfg.outages, d)
-	}
-	if _, err := os.Stat(cfg.vw); err != nil {
-		return fmt.Errorf("%s: %w (run make build, or give -vw)", cfg.vw, err)
 	}
 
 	fmt.Fprintf(stdout, "\nvw stream → vw relay, real processes on loopback, a %.1f Mbit/s synthetic feed\n\n", cfg.rate/1e6)
