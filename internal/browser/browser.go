@@ -264,31 +264,13 @@ func ArtifactDir(t testing.TB) string {
 		}
 		return d
 	}
-	if root, ok := repoRoot(); ok {
+	if root, err := testutil.ModuleRoot(); err == nil {
 		d := filepath.Join(root, "artifacts")
 		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
 			return d
 		}
 	}
 	return t.TempDir()
-}
-
-// repoRoot finds the directory holding go.mod above the working directory.
-func repoRoot() (string, bool) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", false
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, true
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", false
-		}
-		d = parent
-	}
 }
 
 // fileName keeps the characters of s that are safe in a file name.

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/vwlab/vw/internal/testutil"
 )
 
 func TestArtifactDir(t *testing.T) {
@@ -16,9 +18,9 @@ func TestArtifactDir(t *testing.T) {
 		t.Fatalf("$VW_ARTIFACTS was not created: %v", err)
 	}
 	t.Setenv("VW_ARTIFACTS", "")
-	root, ok := repoRoot()
-	if !ok {
-		t.Fatal("no go.mod above the package")
+	root, err := testutil.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
 	got := ArtifactDir(t)
 	if fi, err := os.Stat(filepath.Join(root, "artifacts")); err == nil && fi.IsDir() {
