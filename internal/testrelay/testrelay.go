@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 
@@ -210,38 +211,27 @@ func (r *Relay) Stop() {
 }
 
 // Msgs returns the messages received so far, in order.
-func (r *Relay) Msgs() []Msg {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Msg(nil), r.msgs...)
-}
+func (r *Relay) Msgs() []Msg { return locked(r, func() []Msg { return slices.Clone(r.msgs) }) }
 
 // Count is the number of messages received so far.
-func (r *Relay) Count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs)
-}
+func (r *Relay) Count() int { return locked(r, func() int { return len(r.msgs) }) }
 
 // Headers returns the request headers of every handshake, refused ones too.
 func (r *Relay) Headers() []http.Header {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]http.Header(nil), r.headers...)
+	return locked(r, func() []http.Header { return slices.Clone(r.headers) })
 }
 
 // Closes returns the codes of the close frames the clients sent.
-func (r *Relay) Closes() []int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]int(nil), r.closes...)
-}
+func (r *Relay) Closes() []int { return locked(r, func() []int { return slices.Clone(r.closes) }) }
 
 // Conns is the number of clients connected now.
-func (r *Relay) Conns() int {
+func (r *Relay) Conns() int { return locked(r, func() int { return len(r.conns) }) }
+
+// locked reads what the handlers write, under the relay's lock.
+func locked[T any](r *Relay, read func() T) T {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.conns)
+	return read()
 }
 
 // Pause makes the handlers stop reading (after the message each is reading
