@@ -3,8 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -73,26 +71,11 @@ func newFixtureHub(t testing.TB, cfg Config, rcfg rules.Config, log *logrus.Entr
 // newline trimmed.
 func (f *fixture) do(t *testing.T, method, path, body string, header ...string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, f.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := testutil.Do(t, testutil.Req{Method: method, URL: f.url + path, Body: body, Header: header})
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
 	}
-	return resp.StatusCode, strings.TrimSuffix(string(b), "\n")
+	return resp.Status, strings.TrimSuffix(resp.Body, "\n")
 }
 
 // TestRESTContract walks the README's REST table in order: each step is a

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -18,24 +17,16 @@ import (
 // and returns the status and the trimmed body.
 func (f *fixture) send(t *testing.T, method, path, body string, hdr map[string]string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, f.url+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var pairs []string
 	for k, v := range hdr {
-		if k == "Host" {
-			req.Host = v
-			continue
-		}
-		req.Header.Set(k, v)
+		pairs = append(pairs, k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	// An answer whose body breaks off still counts: its status is the point.
+	resp, err := testutil.TryDo(testutil.Req{Method: method, URL: f.url + path, Body: body, Header: pairs})
+	if err != nil && resp.Status == 0 {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	return resp.Status, strings.TrimSpace(resp.Body)
 }
 
 const (
@@ -138,10 +129,7 @@ func TestGuardIngest(t *testing.T) {
 	f := newFixture(t, Config{}, rules.Config{})
 	p := f.preview(t, "cam")
 	feed := f.post(t, "cam")
-	if _, err := feed.w.Write(packetsOf('A', 10)); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Contains(p.bytes(), []byte("AAAA")) }, "the feed's data did not arrive")
+	feed.reach(t, p, 'A', "the feed's data did not arrive")
 	for _, hdr := range []map[string]string{
 		{"Origin": "http://evil.example"},
 		{"Host": "evil.example"},
@@ -150,10 +138,7 @@ func TestGuardIngest(t *testing.T) {
 			t.Fatalf("POST /ts/cam with %v: %d %s", hdr, status, body)
 		}
 	}
-	if _, err := feed.w.Write(packetsOf('B', 10)); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Contains(p.bytes(), []byte("BBBB")) }, "the feed stopped after the refused POSTs")
+	feed.reach(t, p, 'B', "the feed stopped after the refused POSTs")
 	if bytes.Contains(p.bytes(), []byte("EEEE")) {
 		t.Fatal("a refused POST's data reached the feed")
 	}

@@ -173,6 +173,16 @@ func (f *fixture) post(t *testing.T, feed string) *poster {
 	return p
 }
 
+// reach writes ten packets of b and waits until p shows them: the feed is
+// live from the POST to the preview.
+func (po *poster) reach(t *testing.T, p *preview, b byte, msg string) {
+	t.Helper()
+	if _, err := po.w.Write(packetsOf(b, 10)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Contains(p.bytes(), bytes.Repeat([]byte{b}, 4)) }, msg)
+}
+
 // packetsOf returns n packets whose payload bytes are all b.
 func packetsOf(b byte, n int) []byte {
 	out := make([]byte, 0, n*ts.PacketSize)
@@ -191,26 +201,17 @@ func TestIngestReplace(t *testing.T) {
 	f := newFixture(t, Config{}, rules.Config{})
 	p := f.preview(t, "cam")
 	first := f.post(t, "cam")
-	if _, err := first.w.Write(packetsOf('A', 10)); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Count(p.bytes(), []byte("AAAA")) > 0 }, "first feed's data did not arrive")
+	first.reach(t, p, 'A', "first feed's data did not arrive")
 
 	second := f.post(t, "cam")
-	if _, err := second.w.Write(packetsOf('B', 10)); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Contains(p.bytes(), []byte("BBBB")) }, "second feed's data did not arrive")
+	second.reach(t, p, 'B', "second feed's data did not arrive")
 	select {
 	case <-first.done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the replaced POST was not ended")
 	}
 	_, _ = first.w.Write(packetsOf('A', 10)) // too late: must go nowhere
-	if _, err := second.w.Write(packetsOf('C', 10)); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 2*time.Second, func() bool { return bytes.Contains(p.bytes(), []byte("CCCC")) }, "second feed stalled")
+	second.reach(t, p, 'C', "second feed stalled")
 	got := p.bytes()
 	lastA := bytes.LastIndex(got, []byte("AAAA"))
 	firstB := bytes.Index(got, []byte("BBBB"))

@@ -15,7 +15,7 @@ type Req struct {
 	Method string
 	URL    string
 	Body   string
-	// Header holds name, value pairs.
+	// Header holds name, value pairs; a "Host" pair sets the request's Host.
 	Header []string
 	// Token, if set, is sent as Authorization: Bearer.
 	Token  string
@@ -49,6 +49,11 @@ func TryDo(r Req) (Resp, error) {
 		return Resp{}, err
 	}
 	for i := 0; i+1 < len(r.Header); i += 2 {
+		// net/http sends req.Host and ignores a Host header.
+		if http.CanonicalHeaderKey(r.Header[i]) == "Host" {
+			req.Host = r.Header[i+1]
+			continue
+		}
 		req.Header.Set(r.Header[i], r.Header[i+1])
 	}
 	if r.Token != "" {
