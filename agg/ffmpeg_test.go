@@ -35,11 +35,7 @@ type ffFeed struct {
 // different amounts, and no muxer can put back what the scheduler took.
 type arrivals struct {
 	first, last time.Time // the first and last message
-	// early and late are the least and most an arrival lagged its PTS,
-	// against the first PTS seen.
-	early, late time.Duration
-	t0          time.Time
-	pts0        uint64
+	lag         tscheck.Lag
 }
 
 // note records a message of packets that arrived at now.
@@ -48,27 +44,8 @@ func (a *arrivals) note(now time.Time, pkts []byte) {
 		a.first = now
 	}
 	a.last = now
-	for i := 0; i+ts.PacketSize <= len(pkts); i += ts.PacketSize {
-		p := pkts[i : i+ts.PacketSize]
-		off, ok := ts.PayloadOffset(p)
-		if !ok || !ts.PayloadUnitStart(p) || ts.PID(p) < 0x100 || ts.PID(p) >= 0x1000 {
-			continue
-		}
-		h, err := ts.ParsePES(p[off:])
-		if err != nil || h.PTS == 0 {
-			continue
-		}
-		pts := ts.Timestamp(p[off+h.PTS:])
-		if a.t0.IsZero() {
-			a.t0, a.pts0 = now, pts
-		}
-		lag := now.Sub(a.t0) - time.Duration(int64(pts-a.pts0))*time.Second/90000
-		a.early, a.late = min(a.early, lag), max(a.late, lag)
-	}
+	tscheck.EachPTS(pkts, func(_ int, _ uint16, pts uint64) { a.lag.Note(now, pts) })
 }
-
-// jitter is how much the feed's arrivals wandered against its clock.
-func (a *arrivals) jitter() time.Duration { return a.late - a.early }
 
 // feedOpts alter what reaches the topic, to imitate broken feeds.
 type feedOpts struct {
@@ -246,6 +223,18 @@ func (r *recorder) save(t *testing.T) (string, [][]byte) {
 	return path, r.msgs
 }
 
+// finished waits for the feeds to end by themselves, closes a and saves the
+// recording, which must decode as one video and one audio stream.
+func (r *recorder) finished(t *testing.T, a *Agg, feeds ...*ffFeed) (*tscheck.Report, string) {
+	t.Helper()
+	for _, f := range feeds {
+		f.wait(t)
+	}
+	a.Close()
+	path, _ := r.save(t)
+	return tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1}), path
+}
+
 // videoAudioStream returns a hub, an Agg closed when the test ends, and a
 // recorder of stream "s", whose rule is video0 then audio0.
 func videoAudioStream(t *testing.T) (*hub.Hub, *Agg, *recorder) {
@@ -326,11 +315,7 @@ func TestFFmpegLateAudio(t *testing.T) {
 	// audio's ffmpeg starts its clock that much later.
 	testutil.Eventually(t, 15*time.Second, func() bool { return rec.videoSpan() >= 2500*time.Millisecond }, "2.5 s of video out")
 	au := startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond})
-	au.wait(t)
-	v.wait(t)
-	a.Close()
-	path, _ := rec.save(t)
-	rep := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+	rep, path := rec.finished(t, a, au, v)
 	if err := rep.PCRMonotonic(); err != nil || len(rep.PCR) == 0 {
 		t.Fatalf("PCR: %v (%d seen)", err, len(rep.PCR))
 	}
@@ -343,7 +328,7 @@ func TestFFmpegLateAudio(t *testing.T) {
 	// processes on a busy machine arrive with the scheduler's jitter on
 	// top, which no muxer can take out: the bound adds what this run's
 	// arrivals wandered, and still tells one clock from two 2.5 s apart.
-	jitter := v.arrived.jitter() + au.arrived.jitter()
+	jitter := v.arrived.lag.Jitter() + au.arrived.lag.Jitter()
 	t.Logf("audio started 2.5 s after video: first audio PTS %+v off the video's, worst of %d %+v; arrivals wandered %v", first, n, worst, jitter)
 	if bound := maxRealSkew + jitter; n == 0 || first.Abs() >= bound || worst.Abs() >= bound {
 		t.Fatalf("audio and video arriving together are %v apart (first audio), %v at worst; want under %v", first, worst, bound)
@@ -429,11 +414,7 @@ func TestFFmpegRestart(t *testing.T) {
 	a1 := startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond})
 	a1.wait(t)
 	a2 := startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond})
-	a2.wait(t)
-	v.wait(t)
-	a.Close()
-	path, _ := rec.save(t)
-	rep := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1})
+	rep, _ := rec.finished(t, a, a2, v)
 	au := rep.Kind(false)[0]
 	// Across the restart the timestamps move on by about the time the
 	// audio was away (a new ffmpeg takes a while to start, longer on a busy
