@@ -92,38 +92,20 @@ func (v *viewer) videoSpan() time.Duration {
 func (v *viewer) jitter() time.Duration {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	type spread struct {
-		t0          time.Time
-		pts0        uint64
-		early, late time.Duration
-	}
-	pids := map[uint16]*spread{}
+	pids := map[uint16]*tscheck.Lag{}
 	msg := 0
-	for i := 0; i+ts.PacketSize <= len(v.data); i += ts.PacketSize {
-		for v.ends[msg] <= i {
+	tscheck.EachPTS(v.data, func(off int, pid uint16, pts uint64) {
+		for v.ends[msg] <= off {
 			msg++
 		}
-		p := v.data[i : i+ts.PacketSize]
-		off, ok := ts.PayloadOffset(p)
-		if !ok || !ts.PayloadUnitStart(p) || ts.PID(p) < 0x100 || ts.PID(p) >= 0x1000 {
-			continue
+		if pids[pid] == nil {
+			pids[pid] = &tscheck.Lag{}
 		}
-		h, err := ts.ParsePES(p[off:])
-		if err != nil || h.PTS == 0 {
-			continue
-		}
-		pts := ts.Timestamp(p[off+h.PTS:])
-		sp := pids[ts.PID(p)]
-		if sp == nil {
-			sp = &spread{t0: v.at[msg], pts0: pts}
-			pids[ts.PID(p)] = sp
-		}
-		lag := v.at[msg].Sub(sp.t0) - time.Duration(int64(pts-sp.pts0))*time.Second/90000
-		sp.early, sp.late = min(sp.early, lag), max(sp.late, lag)
-	}
+		pids[pid].Note(v.at[msg], pts)
+	})
 	var sum time.Duration
-	for _, sp := range pids {
-		sum += sp.late - sp.early
+	for _, l := range pids {
+		sum += l.Jitter()
 	}
 	return sum
 }
