@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/vwlab/vw/internal/testutil"
 )
 
 func TestArtifactDir(t *testing.T) {
@@ -18,7 +16,8 @@ func TestArtifactDir(t *testing.T) {
 		t.Fatalf("$VW_ARTIFACTS was not created: %v", err)
 	}
 	t.Setenv("VW_ARTIFACTS", "")
-	root, err := testutil.ModuleRoot()
+	// go test runs in the package's folder, two below the repository's.
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
