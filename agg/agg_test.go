@@ -113,6 +113,31 @@ func TestMuteChanges(t *testing.T) {
 	}
 }
 
+// trickle publishes a synthetic feed on feed's topic one packet a
+// millisecond until stop closes, so that a rule change often finds a PES
+// half sent.
+func trickle(h *hub.Hub, feed string, video bool, stop <-chan struct{}) {
+	topic := h.Join(FeedTopic(feed))
+	defer topic.Leave()
+	s := tscheck.NewSynth(video, 0)
+	from := h.NewID()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	var pending []byte
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			if len(pending) == 0 {
+				pending = s.Append(nil, 1)
+			}
+			topic.Publish(&hub.Message{Data: pending[:ts.PacketSize], From: from})
+			pending = pending[ts.PacketSize:]
+		}
+	}
+}
+
 // TestSetRemovesBeforeReturning publishes audio and video continuously from
 // goroutines and removes the audio: once Set returns, no audio packet is
 // published, and the last audio PES went out whole.
@@ -134,27 +159,7 @@ func TestSetRemovesBeforeReturning(t *testing.T) {
 	}{{"video0", true}, {"audio0", false}} {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			topic := h.Join(FeedTopic(f.name))
-			defer topic.Leave()
-			s := tscheck.NewSynth(f.video, 0)
-			from := h.NewID()
-			tick := time.NewTicker(time.Millisecond)
-			var pending []byte
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					// One packet per tick, so that a removal often finds a
-					// PES half sent.
-					if len(pending) == 0 {
-						pending = s.Append(nil, 1)
-					}
-					topic.Publish(&hub.Message{Data: pending[:ts.PacketSize], From: from})
-					pending = pending[ts.PacketSize:]
-				}
-			}
+			trickle(h, f.name, f.video, stop)
 		}()
 	}
 	defer func() { close(stop); <-done; <-done }()

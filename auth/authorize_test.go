@@ -55,7 +55,8 @@ func denyOK(t *testing.T, r *relay, jti string) {
 // happened, and the relay keeps no client), and each good credential must
 // get a websocket that the relay lists in the route's role and topic. Each
 // refusal of auth is tested here, once; crossbar's tests keep only its own
-// refusals (limits) and the wiring.
+// refusals (limits) and the wiring. It is long because it is one table, so
+// that every refusal reads side by side with its status and reason.
 func TestHandshake(t *testing.T) {
 	const day = 24 * time.Hour
 	// bearer returns a request for route with a token minted by the relay.
@@ -365,7 +366,7 @@ func TestDenyExpires(t *testing.T) {
 }
 
 // TestAccess checks the access point: the URI it answers (scheme, host,
-// route, a code and never the token) and its refusals.
+// route, a code and never the token) and its refusals, in one table.
 func TestAccess(t *testing.T) {
 	r := newRelay(t, auth.Config{Secret: secret, Public: []string{"/demo"}}, false)
 	read := mint(t, r.a, "lab1/", "read", time.Hour)

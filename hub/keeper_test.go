@@ -25,6 +25,32 @@ func (k *gopKeeper) Replay(dst []*Message) []*Message { return append(dst, k.kep
 
 func seqOf(m *Message) uint64 { return binary.BigEndian.Uint64(m.Data) }
 
+// joinReplay subscribes to "kept" with a replay and checks the replay: it
+// starts at a kept boundary (a multiple of every), is contiguous, and comes
+// once. It returns the subscription, the sequence number its queue must
+// start with, and what was wrong, if anything.
+func joinReplay(h *Hub, queue int, every uint64) (*Sub, uint64, string) {
+	s := h.Subscribe("kept", SubConfig{Queue: queue, Replay: true})
+	replay := s.Replay()
+	if s.Replay() != nil {
+		return s, 0, "a second Replay returned messages"
+	}
+	if len(replay) == 0 {
+		return s, 0, ""
+	}
+	next := seqOf(replay[0])
+	if next%every != 0 {
+		return s, 0, "the replay does not start at a kept boundary"
+	}
+	for _, m := range replay {
+		if seqOf(m) != next {
+			return s, 0, "the replay is not contiguous"
+		}
+		next++
+	}
+	return s, next, ""
+}
+
 // TestKeeperSeam checks the promise of a Keeper: a subscriber that asks for
 // a replay, joining while messages are published as fast as they can be,
 // gets the kept messages and then its queue with no message missing and
@@ -47,29 +73,7 @@ func TestKeeperSeam(t *testing.T) {
 		t.Fatal("a topic the keeper function declined has a Keeper")
 	}
 
-	// join subscribes and checks the replay; it returns the subscription
-	// and the sequence number its queue must start with.
-	join := func(queue int) (*Sub, uint64, string) {
-		s := h.Subscribe("kept", SubConfig{Queue: queue, Replay: true})
-		replay := s.Replay()
-		if s.Replay() != nil {
-			return s, 0, "a second Replay returned messages"
-		}
-		if len(replay) == 0 {
-			return s, 0, ""
-		}
-		next := seqOf(replay[0])
-		if next%every != 0 {
-			return s, 0, "the replay does not start at a kept boundary"
-		}
-		for _, m := range replay {
-			if seqOf(m) != next {
-				return s, 0, "the replay is not contiguous"
-			}
-			next++
-		}
-		return s, next, ""
-	}
+	join := func(queue int) (*Sub, uint64, string) { return joinReplay(h, queue, every) }
 	var wg sync.WaitGroup
 	var done atomic.Bool
 	var seams atomic.Int64
