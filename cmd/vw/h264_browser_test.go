@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os/exec"
 	"testing"
 	"time"
 
@@ -17,26 +16,14 @@ import (
 // the relay restarts and the page recovers by itself. The local preview on
 // vw stream plays the same stream.
 func TestBrowserH264(t *testing.T) {
-	curl := testutil.NeedTool(t, "curl")
-	testutil.NeedJSMpeg(t)
 	testutil.NeedMSE(t)
-	b := browser.Start(t)
-	relay := relayProc(t)
-	stream := streamProc(t)
-	cam := ffmpegH264(t, "video", "http://"+stream.addr+"/ts/video0")
-	mic := ffmpegH264(t, "audio", "http://"+stream.addr+"/ts/audio0")
-	api := "http://" + stream.addr + "/api/"
-	curlPost := func(path, body string) {
-		t.Helper()
-		out, err := exec.Command(curl, "-sS", "--fail-with-body", "-X", "POST", "-H", "Content-Type: application/json",
-			api+path, "-d", body).CombinedOutput()
-		if err != nil {
-			t.Fatalf("curl %s %s: %v %s", path, body, err, out)
-		}
-	}
+	// As the README says to send a rule (TestBrowserEndToEnd sends them as
+	// the original tool's sessions did, with no type).
+	r := newPlayRig(t, true, "-H", "Content-Type: application/json")
+	b, relay, stream := r.b, r.relay, r.stream
 	waitFeeds(t, stream, "video0", "h264", "audio0", "aac")
-	curlPost("streams", `{"stream":"front","feeds":["video0","audio0"]}`)
-	curlPost("destinations", `{"stream":"front","destination":"ws://`+relay.addr+`/in/lab1/front","id":"0"}`)
+	r.post(t, "streams", `{"stream":"front","feeds":["video0","audio0"]}`)
+	r.post(t, "destinations", `{"stream":"front","destination":"ws://`+relay.addr+`/in/lab1/front","id":"0"}`)
 
 	preview := b.Open(stream.baseURL + "/play/front")
 	preview.WaitPlayer(30*time.Second, "played vw stream's local preview", func(p browser.Player) bool {
@@ -53,7 +40,7 @@ func TestBrowserH264(t *testing.T) {
 
 	// Mute: the sound goes silent within what was in flight (the page
 	// buffers a fraction of a second), the picture keeps moving.
-	curlPost("streams", `{"stream":"front","feeds":["video0"]}`)
+	r.post(t, "streams", `{"stream":"front","feeds":["video0"]}`)
 	muted := page.WaitPlayer(10*time.Second, "gone silent after the mute", func(q browser.Player) bool {
 		return q.AudioLevel == 0 && q.Frames > p.Frames
 	})
@@ -64,7 +51,7 @@ func TestBrowserH264(t *testing.T) {
 		t.Fatalf("sound while muted: %v, then %v", muted, after)
 	}
 
-	curlPost("streams", `{"stream":"front","feeds":["video0","audio0"]}`)
+	r.post(t, "streams", `{"stream":"front","feeds":["video0","audio0"]}`)
 	unmuted := page.WaitPlayer(15*time.Second, "played sound again after the unmute", func(q browser.Player) bool {
 		return q.AudioFrames > after.AudioFrames+50 && q.AudioLevel > 0.05 && q.Frames > after.Frames+25
 	})
@@ -78,7 +65,7 @@ func TestBrowserH264(t *testing.T) {
 	})
 	t.Logf("after the relay restart: %v", back)
 	page.Screenshot("recovered")
-	if !cam.Alive() || !mic.Alive() {
+	if !r.cam.Alive() || !r.mic.Alive() {
 		t.Fatal("a rule change or the relay restart touched ffmpeg")
 	}
 }
