@@ -44,14 +44,7 @@ func TestExamplesH264(t *testing.T) {
 	if !cam.Alive() || !mic.Alive() {
 		t.Fatal("a feed script died")
 	}
-	path := filepath.Join(t.TempDir(), "relay.ts")
-	if err := os.WriteFile(path, v.bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := tscheck.Probe(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := probeViewer(t, v)
 	if got := strings.Join(p.Codecs(), ","); got != "h264,aac" && got != "aac,h264" {
 		t.Fatalf("the relay's viewer got %q, want one h264 and one aac track", got)
 	}
@@ -101,27 +94,15 @@ func TestCameraH264Encoders(t *testing.T) {
 // audio track (the PMT never changes after both feeds joined) and makes it
 // silent; after the unmute the tone is back.
 func TestRecordingH264(t *testing.T) {
-	testutil.NeedTool(t, "ffprobe")
-	relay := relayProc(t)
-	dir := t.TempDir()
-	stream := streamProc(t, "VW_RECORDINGS="+dir)
-	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0","audio0"]}`)
-	postRule(t, stream, "/api/destinations", `{"stream":"front","destination":"ws://`+relay.addr+`/in/lab1/front","id":"0","file":"front.ts"}`)
-	v := watch(t, relay, "/out/lab1/front")
+	r := startRecorded(t)
+	stream, v := r.stream, r.v
 
 	ffmpegH264(t, "video", "http://"+stream.addr+"/ts/video0")
 	v.grows(t, 60_000, 15*time.Second, "video alone")
 	ffmpegH264(t, "audio", "http://"+stream.addr+"/ts/audio0")
 	v.grows(t, 100_000, 15*time.Second, "video and audio")
-	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0"]}`)
-	v.grows(t, 100_000, 15*time.Second, "muted")
-	postRule(t, stream, "/api/streams", `{"stream":"front","feeds":["video0","audio0"]}`)
-	v.grows(t, 100_000, 15*time.Second, "unmuted")
-	if status, body := httpDo(t, "DELETE", stream.baseURL+"/api/destinations/0", ""); status != 200 {
-		t.Fatalf("delete: %d %s", status, body)
-	}
-
-	path := filepath.Join(dir, "front.ts")
+	r.muteUnmute(t, 100_000, 15*time.Second)
+	path := r.stop(t)
 	rep := tscheck.CheckFile(t, path, tscheck.Want{Video: 1, Audio: 1, VideoCodec: "h264", AudioCodec: "aac"})
 	if err := rep.PCRMonotonic(); err != nil || len(rep.PCR) == 0 {
 		t.Fatalf("PCR: %v (%d seen)", err, len(rep.PCR))
@@ -130,17 +111,7 @@ func TestRecordingH264(t *testing.T) {
 		t.Fatalf("PMT versions %v, want two (video, then video and audio) and no change at the mute; %d packets off the PMT",
 			rep.PMTVersions, rep.OffPMT)
 	}
-	first, worst, n, err := tscheck.AVSkew(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As in TestRecordingThroughVWStream: the muxer's 100 ms holds on a
-	// simulated clock; here the scheduler's jitter, measured, comes on top.
-	bound := 500*time.Millisecond + v.jitter()
-	t.Logf("A/V: first audio %v off the video, worst of %d %v (bound %v); PMT versions %v", first, n, worst, bound, rep.PMTVersions)
-	if n == 0 || first.Abs() >= bound || worst.Abs() >= bound {
-		t.Fatalf("audio and video that arrived together are %v apart (first), %v (worst): want under %v", first, worst, bound)
-	}
+	r.checkAVSkew(t, path, rep)
 	// The decoded audio: tone, then a silence as long as the mute (about
 	// 2 s), then tone again.
 	levels := audioLevels(t, path)
@@ -189,6 +160,21 @@ func loudRuns(levels []float64) []int {
 		}
 	}
 	return runs
+}
+
+// probeViewer saves what v has received to a file and reads it with
+// ffprobe, as a user's tools would.
+func probeViewer(t testing.TB, v *viewer) *tscheck.ProbeInfo {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "viewer.ts")
+	if err := os.WriteFile(path, v.bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := tscheck.Probe(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // feedsListing is GET /api/feeds.
@@ -250,14 +236,7 @@ func TestMixedCodecsRefused(t *testing.T) {
 		return strings.Contains(getFeeds(t, stream)["audio2"].LeftOut["front"], `feed "audio2" is mp2`)
 	}, "audio2 not listed as left out of front: %+v", getFeeds(t, stream))
 	v.grows(t, 100_000, 15*time.Second, "the stream with the microphone left out")
-	path := filepath.Join(t.TempDir(), "front.ts")
-	if err := os.WriteFile(path, v.bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := tscheck.Probe(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := probeViewer(t, v)
 	if got := strings.Join(p.Codecs(), ","); got != "h264" {
 		t.Fatalf("the stream carries %q, want the h264 video alone", got)
 	}
