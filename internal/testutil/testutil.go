@@ -4,8 +4,8 @@
 // jsmpeg library) a test needs, skipping without them except in CI, where a
 // missing tool is a failure; starting processes that are reaped as they
 // exit (Proc), the README's ffmpeg feeds (Feed), one HTTP request helper
-// (Do), and a throw-away certificate authority with server certificates for
-// TLS tests.
+// (Do), websocket dials (Dial, Handshake), and a throw-away certificate
+// authority with server certificates for TLS tests.
 package testutil
 
 import (
