@@ -2,14 +2,10 @@ package main
 
 import (
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/internal/testutil"
 )
@@ -28,22 +24,15 @@ func mint(t *testing.T, secretFile string, args ...string) string {
 	return strings.TrimSpace(out.String())
 }
 
-// dialStatus tries a websocket handshake and returns the HTTP status.
+// dialStatus tries a websocket handshake and returns the HTTP status; a
+// websocket it opens is closed at once.
 func dialStatus(t *testing.T, url, token string) int {
 	t.Helper()
-	h := http.Header{}
-	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
-	}
-	c, resp, err := websocket.DefaultDialer.Dial(url, h)
-	if err == nil {
+	c, status := testutil.Handshake(t, url, token)
+	if c != nil {
 		c.Close()
-		return http.StatusSwitchingProtocols
 	}
-	if resp == nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	return resp.StatusCode
+	return status
 }
 
 // TestSecuredRelay deploys as the README's "Deploying safely" says: a relay
@@ -52,11 +41,7 @@ func dialStatus(t *testing.T, url, token string) int {
 // control route answers only an operator holding both scopes; a destination
 // without a token is refused, and vw stream says so.
 func TestSecuredRelay(t *testing.T) {
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "relay.secret")
-	if err := os.WriteFile(secret, []byte("0123456789abcdef0123456789abcdef-test-secret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := secretFile(t, "0123456789abcdef0123456789abcdef-test-secret")
 	publish := mint(t, secret, "--path", "lab1/", "--scope", "write", "--ttl", "1h")
 	control := mint(t, secret, "--path", "lab1/", "--scope", "read,write", "--ttl", "1h")
 	watchTok := mint(t, secret, "--path", "lab1/", "--scope", "read", "--ttl", "1h")

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,11 +20,7 @@ import (
 // started after the deny refuses the token, and a one-time code from A's
 // access point opens the stream on B once and never again anywhere.
 func TestClusterAuth(t *testing.T) {
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "relay.secret")
-	if err := os.WriteFile(secret, []byte("relay-secret-for-the-cluster-e2e-3c8f0a\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := secretFile(t, "relay-secret-for-the-cluster-e2e-3c8f0a")
 	c := newTestCluster(t, "VW_RELAY_SECRET_FILE="+secret)
 	c.token = mint(t, secret, "--path", "/", "--scope", "admin", "--ttl", "1h")
 	a := c.start("a", nil)
@@ -61,12 +55,7 @@ func TestClusterAuth(t *testing.T) {
 
 	t.Run("a deny on C", func(t *testing.T) {
 		h := http.Header{"Authorization": {"Bearer " + viewer}}
-		conn, resp, err := websocket.DefaultDialer.Dial(wsURL(a, "/out/lab1/cam"), h)
-		if err != nil {
-			t.Fatalf("the token on A before the deny: %v", err)
-		}
-		resp.Body.Close()
-		defer conn.Close()
+		conn := testutil.Dial(t, wsURL(a, "/out/lab1/cam"), h) // the token on A before the deny
 		closed := make(chan error, 1)
 		go func() {
 			_, _, err := conn.ReadMessage()
@@ -102,18 +91,15 @@ func TestClusterAuth(t *testing.T) {
 // lose nothing. B started again rejoins, and its viewers get the stream.
 func TestClusterSurvivesAKilledRelay(t *testing.T) {
 	c := newTestCluster(t)
-	a := c.start("a", nil)
-	b := c.start("b", a)
-	cc := c.start("c", b)
-	waitMesh(t, a, b, cc)
+	a, b, cc := c.chain()
 	var keep []*websocket.Conn
 	for range 5 {
-		keep = append(keep, dialConn(t, wsURL(a, "/out/lab1/cam")), dialConn(t, wsURL(cc, "/out/lab1/cam")))
-		dialConn(t, wsURL(b, "/out/lab1/cam"))
+		keep = append(keep, testutil.Dial(t, wsURL(a, "/out/lab1/cam"), nil), testutil.Dial(t, wsURL(cc, "/out/lab1/cam"), nil))
+		testutil.Dial(t, wsURL(b, "/out/lab1/cam"), nil)
 	}
 	waitWatching(t, a, "/out/lab1/cam", map[string]int{"b": 5, "c": 5})
 	done := readAllStreams(t, keep, 600)
-	pub := dialConn(t, wsURL(a, "/in/lab1/cam"))
+	pub := testutil.Dial(t, wsURL(a, "/in/lab1/cam"), nil)
 	publishAnd(t, pub, 600, 2048, 5*time.Millisecond, func(i int) {
 		if i == 200 {
 			b.kill() // a third of the way in
@@ -123,10 +109,10 @@ func TestClusterSurvivesAKilledRelay(t *testing.T) {
 
 	c.restart(b)
 	waitMesh(t, a, b, cc)
-	late := dialConn(t, wsURL(b, "/out/lab1/cam"))
+	late := testutil.Dial(t, wsURL(b, "/out/lab1/cam"), nil)
 	waitWatching(t, a, "/out/lab1/cam", map[string]int{"b": 1})
 	finish := readAllStreams(t, []*websocket.Conn{late}, 100)
-	publish(t, dialConn(t, wsURL(a, "/in/lab1/cam")), 100, 2048, 5*time.Millisecond)
+	publish(t, testutil.Dial(t, wsURL(a, "/in/lab1/cam"), nil), 100, 2048, 5*time.Millisecond)
 	finish()
 }
 
@@ -136,11 +122,7 @@ func TestClusterSurvivesAKilledRelay(t *testing.T) {
 func TestClusterBrowser(t *testing.T) {
 	testutil.NeedJSMpeg(t)
 	br := browser.Start(t)
-	c := newTestCluster(t)
-	a := c.start("a", nil)
-	b := c.start("b", a)
-	cc := c.start("c", b)
-	waitMesh(t, a, b, cc)
+	a, _, cc := newTestCluster(t).chain()
 	stream := streamProc(t)
 	ffmpeg(t, "video", "http://"+stream.addr+"/ts/video0")
 	ffmpeg(t, "audio", "http://"+stream.addr+"/ts/audio0")

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -41,11 +40,7 @@ type clusterRelay struct {
 
 func newTestCluster(t *testing.T, env ...string) *testCluster {
 	t.Helper()
-	secret := filepath.Join(t.TempDir(), "cluster.secret")
-	if err := os.WriteFile(secret, []byte("cluster-secret-for-the-e2e-tests-5b1e9d\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &testCluster{t: t, secret: secret, env: env}
+	return &testCluster{t: t, secret: secretFile(t, "cluster-secret-for-the-e2e-tests-5b1e9d"), env: env}
 }
 
 // start runs relay name, joining seed (nil: it is the first).
@@ -73,6 +68,17 @@ func (c *testCluster) run(r *clusterRelay, addr string) {
 	}
 	r.proc = startVW(c.t, addr, env, "relay")
 	r.statsToken = c.token
+}
+
+// chain starts three relays, B joining through A and C through B, and
+// waits until each sees the other two up.
+func (c *testCluster) chain() (a, b, cc *clusterRelay) {
+	c.t.Helper()
+	a = c.start("a", nil)
+	b = c.start("b", a)
+	cc = c.start("c", b)
+	waitMesh(c.t, a, b, cc)
+	return a, b, cc
 }
 
 // restart brings a killed relay back on its ports.
@@ -131,17 +137,6 @@ func waitWatching(t *testing.T, r *clusterRelay, topic string, clients map[strin
 }
 
 func wsURL(r *clusterRelay, path string) string { return "ws://" + r.addr + path }
-
-func dialConn(t *testing.T, url string) *websocket.Conn {
-	t.Helper()
-	c, resp, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	resp.Body.Close()
-	t.Cleanup(func() { c.Close() })
-	return c
-}
 
 // stampedMsg is message i of a stream: its number, then padding.
 func stampedMsg(i, size int) []byte {
@@ -231,11 +226,7 @@ func publishAnd(t *testing.T, pub *websocket.Conn, n, size int, pace time.Durati
 // three; the control API reached through B drives a vw stream connected to
 // A; and a relay without the cluster secret is kept out.
 func TestCluster(t *testing.T) {
-	c := newTestCluster(t)
-	a := c.start("a", nil)
-	b := c.start("b", a)
-	cc := c.start("c", b)
-	waitMesh(t, a, b, cc)
+	a, b, cc := newTestCluster(t).chain()
 
 	t.Run("100 viewers on B and C", func(t *testing.T) {
 		var views []*websocket.Conn
@@ -244,20 +235,20 @@ func TestCluster(t *testing.T) {
 			if i%2 == 1 {
 				r = cc
 			}
-			views = append(views, dialConn(t, wsURL(r, "/out/lab1/cam")))
+			views = append(views, testutil.Dial(t, wsURL(r, "/out/lab1/cam"), nil))
 		}
 		waitWatching(t, a, "/out/lab1/cam", map[string]int{"b": 50, "c": 50})
 		done := readAllStreams(t, views, 500)
 		// 2 KB every 5 ms: about what vw stream sends of a 3 Mbit/s stream.
-		publish(t, dialConn(t, wsURL(a, "/in/lab1/cam")), 500, 2048, 5*time.Millisecond)
+		publish(t, testutil.Dial(t, wsURL(a, "/in/lab1/cam"), nil), 500, 2048, 5*time.Millisecond)
 		done()
 	})
 
 	t.Run("a stalled viewer on B", func(t *testing.T) {
-		stalled := dialConn(t, wsURL(b, "/out/lab1/big"))
-		views := []*websocket.Conn{dialConn(t, wsURL(cc, "/out/lab1/big")), dialConn(t, wsURL(cc, "/out/lab1/big"))}
+		stalled := testutil.Dial(t, wsURL(b, "/out/lab1/big"), nil)
+		views := []*websocket.Conn{testutil.Dial(t, wsURL(cc, "/out/lab1/big"), nil), testutil.Dial(t, wsURL(cc, "/out/lab1/big"), nil)}
 		waitWatching(t, a, "/out/lab1/big", map[string]int{"b": 1, "c": 2})
-		pub := dialConn(t, wsURL(a, "/in/lab1/big"))
+		pub := testutil.Dial(t, wsURL(a, "/in/lab1/big"), nil)
 		done := readAllStreams(t, views, 40)
 		// 40 MB, far past B's 8 MiB per viewer, at 25 MB/s: a pace C's
 		// viewers keep (8 MiB behind drops them too) on a busy machine.
@@ -273,7 +264,7 @@ func TestCluster(t *testing.T) {
 	t.Run("N:N across three relays", func(t *testing.T) {
 		var peers []*websocket.Conn
 		for _, r := range []*clusterRelay{a, b, cc} {
-			peers = append(peers, dialConn(t, wsURL(r, "/lab1/chat")), dialConn(t, wsURL(r, "/lab1/chat")))
+			peers = append(peers, testutil.Dial(t, wsURL(r, "/lab1/chat"), nil), testutil.Dial(t, wsURL(r, "/lab1/chat"), nil))
 		}
 		for _, r := range []*clusterRelay{a, b, cc} {
 			others := map[string]int{}
@@ -284,36 +275,12 @@ func TestCluster(t *testing.T) {
 			}
 			waitWatching(t, r, "/lab1/chat", others)
 		}
-		for i, p := range peers {
-			if err := p.WriteMessage(websocket.TextMessage, []byte{'A' + byte(i)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i, p := range peers {
-			got := map[byte]int{}
-			for range len(peers) - 1 {
-				_ = p.SetReadDeadline(time.Now().Add(10 * time.Second))
-				mt, m, err := p.ReadMessage()
-				if err != nil || mt != websocket.TextMessage {
-					t.Fatalf("peer %d: %v after %v", i, err, got)
-				}
-				got[m[0]]++
-			}
-			for j := range peers {
-				if want := map[bool]int{true: 0, false: 1}[i == j]; got['A'+byte(j)] != want {
-					t.Errorf("peer %d heard peer %d %d times, want %d", i, j, got['A'+byte(j)], want)
-				}
-			}
-			_ = p.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			if _, m, err := p.ReadMessage(); err == nil {
-				t.Errorf("peer %d heard more: %q (an echo or a duplicate)", i, m)
-			}
-		}
+		testutil.HearEachOther(t, peers, 10*time.Second)
 	})
 
 	t.Run("the control API through B", func(t *testing.T) {
 		stream := streamProc(t, "VW_API="+wsURL(a, "/lab1/api"))
-		op := dialConn(t, wsURL(b, "/lab1/api"))
+		op := testutil.Dial(t, wsURL(b, "/lab1/api"), nil)
 		waitWatching(t, b, "/lab1/api", map[string]int{"a": 1})
 		waitWatching(t, a, "/lab1/api", map[string]int{"b": 1})
 		ask := func(cmd, want string) {
@@ -336,9 +303,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("a relay without the secret", func(t *testing.T) {
 		bad := newTestCluster(t)
-		if err := os.WriteFile(bad.secret, []byte("not-the-cluster-secret-0123456789-abcdef\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		bad.secret = secretFile(t, "not-the-cluster-secret-0123456789-abcdef")
 		x := bad.start("x", a)
 		if testutil.WaitFor(3*time.Second, func() bool {
 			return len(x.status(t).Peers) > 0 || len(a.status(t).Peers) > 2

@@ -151,6 +151,17 @@ func ffmpeg(t testing.TB, kind, url string, extra ...string) *testutil.Proc {
 	return testutil.StartFeed(t, testutil.Feed{Video: kind == "video", Audio: kind == "audio", Out: url, Extra: extra})
 }
 
+// secretFile writes the secret s, and a newline, to a file of its own and
+// returns the file's path.
+func secretFile(t testing.TB, s string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // lines splits s on newlines, dropping blank ones.
 func lines(s string) []string {
 	var out []string

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,12 +18,8 @@ import (
 // next relay process started on the same VW_RELAY_STATE, while other
 // tokens keep working; the revoked viewer is closed at once.
 func TestDenySurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "relay.secret")
-	if err := os.WriteFile(secret, []byte("a-test-secret-for-vw-relay-restarts\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"VW_RELAY_SECRET_FILE=" + secret, "VW_RELAY_STATE=" + filepath.Join(dir, "state", "relay.json")}
+	secret := secretFile(t, "a-test-secret-for-vw-relay-restarts")
+	env := []string{"VW_RELAY_SECRET_FILE=" + secret, "VW_RELAY_STATE=" + filepath.Join(t.TempDir(), "state", "relay.json")}
 	revoked := mint(t, secret, "--path", "lab1/", "--scope", "read", "--ttl", "1h")
 	kept := mint(t, secret, "--path", "lab1/", "--scope", "read", "--ttl", "1h")
 	admin := mint(t, secret, "--path", "lab1/", "--scope", "admin", "--ttl", "1h")
@@ -32,18 +27,9 @@ func TestDenySurvivesRestart(t *testing.T) {
 	first := relayProc(t, env...)
 	out := "ws://" + first.addr + "/out/lab1/cam"
 	v := dialWS(t, out, http.Header{"Authorization": {"Bearer " + revoked}})
-	req, err := http.NewRequest(http.MethodPost, first.baseURL+"/api/deny", strings.NewReader(fmt.Sprintf(`{"token":%q}`, revoked)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("deny: %d", resp.StatusCode)
+	deny := testutil.Req{Method: http.MethodPost, URL: first.baseURL + "/api/deny", Body: fmt.Sprintf(`{"token":%q}`, revoked), Token: admin}
+	if r := testutil.Do(t, deny); r.Status != http.StatusOK {
+		t.Fatalf("deny: %d %s", r.Status, r.Body)
 	}
 	select {
 	case <-v.done:
@@ -86,10 +72,7 @@ func TestWeakSecretRefused(t *testing.T) {
 // TestTokenWarnsRelayWideAdmin: vw token says so on stderr when it mints an
 // admin token for every lab, and prints only the token on stdout.
 func TestTokenWarnsRelayWideAdmin(t *testing.T) {
-	secret := filepath.Join(t.TempDir(), "relay.secret")
-	if err := os.WriteFile(secret, []byte("a-test-secret-for-vw-token-warnings\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := secretFile(t, "a-test-secret-for-vw-token-warnings")
 	for _, tc := range []struct {
 		args []string
 		warn bool

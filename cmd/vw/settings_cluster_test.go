@@ -8,7 +8,6 @@ package main
 import (
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,19 +46,24 @@ func seedRelay(t *testing.T, name string, cfg cluster.Config) string {
 	return "nats://" + cl.ClusterAddr().String()
 }
 
-// secretFile writes s to a file and returns its path.
-func secretFile(t *testing.T, s string) string {
-	p := filepath.Join(t.TempDir(), "cluster.secret")
-	if err := os.WriteFile(p, []byte(s+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // clusterOf is the run's view of its cluster; nil without one.
 func clusterOf(t *testing.T, r *vwRun) *crossbar.ClusterStatus {
 	t.Helper()
 	return relayStats(t, r.proc).Cluster
+}
+
+// unclustered checks that r runs and, if v (the value of setting) is "",
+// that /stats shows no cluster; it reports whether v was "".
+func unclustered(t *testing.T, r *vwRun, setting, v string) bool {
+	t.Helper()
+	running(t, r)
+	if v != "" {
+		return false
+	}
+	if cs := clusterOf(t, r); cs != nil {
+		t.Fatalf("no %s, but /stats shows a cluster: %+v", setting, cs)
+	}
+	return true
 }
 
 // joins checks that r sees the relay named peer up, and no other.
@@ -106,11 +110,7 @@ func nodeNamed(t *testing.T, r *vwRun, v string) {
 // cluster at all) for "", else at v, as the log says.
 func clusterListens(t *testing.T, r *vwRun, v string) {
 	t.Helper()
-	running(t, r)
-	if v == "" {
-		if cs := clusterOf(t, r); cs != nil {
-			t.Fatalf("no VW_RELAY_CLUSTER_LISTEN, but /stats shows a cluster: %+v", cs)
-		}
+	if unclustered(t, r, "VW_RELAY_CLUSTER_LISTEN", v) {
 		return
 	}
 	if !strings.Contains(r.logText(), `msg="cluster listening" addr="`+v+`"`) {
@@ -161,16 +161,14 @@ func clusterSecretTrial(asFile bool) func(t *testing.T) trial {
 // clusterTLS is what the TLS rows share: a seed whose routes need a
 // certificate from ca, and two peer certificates from it.
 type clusterTLS struct {
-	ca, other                *testutil.CA
-	certA, keyA, certB, keyB string
-	seed                     string
+	*certPairs
+	other *testutil.CA
+	seed  string
 }
 
 func newClusterTLS(t *testing.T) *clusterTLS {
 	dir := t.TempDir()
-	p := &clusterTLS{ca: testutil.NewCA(t, dir, "cluster-ca"), other: testutil.NewCA(t, dir, "other-ca")}
-	p.certA, p.keyA = p.ca.Peer(t, dir)
-	p.certB, p.keyB = p.ca.Peer(t, dir)
+	p := &clusterTLS{certPairs: newCertPairs(t, "cluster-ca", true), other: testutil.NewCA(t, dir, "other-ca")}
 	cert, key := p.ca.Peer(t, dir)
 	p.seed = seedRelay(t, "tls-seed", cluster.Config{Secret: []byte(clusterSecretA), TLSCert: cert, TLSKey: key, TLSCA: p.ca.PEMFile})
 	return p
@@ -195,19 +193,13 @@ func (p *clusterTLS) env(except string) []string {
 	return out
 }
 
-// joinsWithA checks a certificate or key setting: A's pair joins the TLS
-// seed, B's half with A's other half refuses to start, and half a pair
-// refuses too.
+// joinsWithA checks that the run given A's pair joins the TLS seed (see
+// checkPair).
 func (p *clusterTLS) joinsWithA(t *testing.T, r *vwRun, v string) {
 	t.Helper()
-	switch v {
-	case "":
-		refused(t, r, "cluster: TLS needs both a certificate and its key")
-	case p.certB, p.keyB:
-		refused(t, r, "cluster TLS: tls: private key does not match public key")
-	default:
+	p.checkPair(t, r, v, "cluster: TLS needs both a certificate and its key", "cluster TLS: tls: private key does not match public key", func() {
 		joins(t, r, "tls-seed")
-	}
+	})
 }
 
 // trustsCA checks the CA setting: with the seed's CA the run joins it;
@@ -251,11 +243,7 @@ func natsServers(t *testing.T) (a, b string, clients func(url string) int) {
 func usesNATS(clients func(string) int) func(t *testing.T, r *vwRun, v string) {
 	return func(t *testing.T, r *vwRun, v string) {
 		t.Helper()
-		running(t, r)
-		if v == "" {
-			if cs := clusterOf(t, r); cs != nil {
-				t.Fatalf("no VW_RELAY_NATS, but /stats shows a cluster: %+v", cs)
-			}
+		if unclustered(t, r, "VW_RELAY_NATS", v) {
 			return
 		}
 		testutil.Eventually(t, 10*time.Second, func() bool { return clients(v) == 1 }, "the relay is not connected to %s", v)

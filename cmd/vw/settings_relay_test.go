@@ -23,6 +23,21 @@ import (
 	"github.com/vwlab/vw/ts"
 )
 
+// mintWith mints an hour's token for path and scope with cfg's secret and
+// audience, as vw token does.
+func mintWith(t *testing.T, cfg auth.Config, path, scope string) string {
+	t.Helper()
+	a, err := auth.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.Mint(path, []string{scope}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // signedWith checks that /out/ needs a token signed with secret for
 // audience (or nothing, for a nil secret).
 func signedWith(t *testing.T, r *vwRun, secret []byte, audience string) {
@@ -47,14 +62,7 @@ func signedWith(t *testing.T, r *vwRun, secret []byte, audience string) {
 		{secret, audience + "-other", http.StatusUnauthorized},
 		{[]byte(string(secret) + "-other"), audience, http.StatusUnauthorized},
 	} {
-		a, err := auth.New(auth.Config{Secret: tc.secret, Audience: tc.audience}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := a.Mint("lab1/", []string{auth.ScopeRead}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tok := mintWith(t, auth.Config{Secret: tc.secret, Audience: tc.audience}, "lab1/", auth.ScopeRead)
 		if got := dialStatus(t, url, tok); got != tc.want {
 			t.Fatalf("a token for audience %q: %d, want %d", tc.audience, got, tc.want)
 		}
@@ -81,37 +89,58 @@ func publicPrefix(t *testing.T, r *vwRun, v string) {
 	}
 }
 
-// tlsPair is two server certificates with their keys, from one CA.
-type tlsPair struct {
+// certPairs are two certificates with their keys, A and B, from one CA:
+// the values of a row for a certificate or a key setting.
+type certPairs struct {
 	ca                       *testutil.CA
 	certA, keyA, certB, keyB string
 }
 
-func newTLSPair(t *testing.T) *tlsPair {
+// newCertPairs makes a CA named caName and has it issue both pairs, for
+// servers or, if peer, for cluster peers (servers and clients).
+func newCertPairs(t *testing.T, caName string, peer bool) *certPairs {
 	dir := t.TempDir()
-	p := &tlsPair{ca: testutil.NewCA(t, dir, "ca")}
-	p.certA, p.keyA = p.ca.Server(t, dir)
-	p.certB, p.keyB = p.ca.Server(t, dir)
+	p := &certPairs{ca: testutil.NewCA(t, dir, caName)}
+	issue := p.ca.Server
+	if peer {
+		issue = p.ca.Peer
+	}
+	p.certA, p.keyA = issue(t, dir)
+	p.certB, p.keyB = issue(t, dir)
 	return p
 }
 
-// servesA checks that a run given certificate A and key A (v is one of
-// them) serves HTTPS, that one given B's half refuses to start (a pair
-// that does not match), and one given nothing refuses too (half a pair).
-func (p *tlsPair) servesA(t *testing.T, r *vwRun, v string) {
+// checkPair checks a run given v, A's certificate or key, with A's other
+// half: nothing (half a pair) refuses to start saying half, B's half (a
+// pair that does not match) refuses saying mismatch, and A's own runs as
+// works checks.
+func (p *certPairs) checkPair(t *testing.T, r *vwRun, v, half, mismatch string, works func()) {
 	t.Helper()
 	switch v {
 	case "":
-		refused(t, r, "TLS needs both VW_RELAY_TLS_CERT and VW_RELAY_TLS_KEY")
+		refused(t, r, half)
 	case p.certB, p.keyB:
-		refused(t, r, "TLS: tls: private key does not match public key")
+		refused(t, r, mismatch)
 	default:
+		works()
+	}
+}
+
+// newTLSPair is two server certificates for the relay's TLS rows.
+func newTLSPair(t *testing.T) *certPairs {
+	return newCertPairs(t, "ca", false)
+}
+
+// servesA checks that the run given A's pair serves HTTPS (see checkPair).
+func (p *certPairs) servesA(t *testing.T, r *vwRun, v string) {
+	t.Helper()
+	p.checkPair(t, r, v, "TLS needs both VW_RELAY_TLS_CERT and VW_RELAY_TLS_KEY", "TLS: tls: private key does not match public key", func() {
 		running(t, r)
 		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.ca.Pool()}}}
 		if got := testutil.Do(t, testutil.Req{URL: "https://" + r.addr + "/healthcheck", Client: c}); got.Status != 200 {
 			t.Fatalf("https healthcheck: %d", got.Status)
 		}
-	}
+	})
 }
 
 // dropsStalledViewer returns a check that a viewer that never reads is
@@ -123,8 +152,8 @@ func dropsStalledViewer(limit int, unit string) func(t *testing.T, r *vwRun, v s
 		t.Helper()
 		running(t, r)
 		n, _ := strconv.Atoi(v)
-		pub := dialRaw(t, "ws://"+r.addr+"/in/q")
-		stalled := dialRaw(t, "ws://"+r.addr+"/out/q")
+		pub := testutil.Dial(t, "ws://"+r.addr+"/in/q", nil)
+		stalled := testutil.Dial(t, "ws://"+r.addr+"/out/q", nil)
 		testutil.Eventually(t, 10*time.Second, func() bool {
 			ts, ok := topicStats(t, r.proc, "out/q")
 			return ok && ts.Publishers == 1 && ts.Viewers == 1
@@ -168,25 +197,13 @@ func dropsStalledViewer(limit int, unit string) func(t *testing.T, r *vwRun, v s
 	}
 }
 
-// dialRaw opens a websocket that nobody reads, closed when the test ends.
-func dialRaw(t *testing.T, url string) *websocket.Conn {
-	t.Helper()
-	c, resp, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v", url, err)
-	}
-	_ = resp.Body.Close()
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // maxMessage checks that a message of v bytes is relayed and one of v+1
 // closes the publisher with 1009.
 func maxMessage(t *testing.T, r *vwRun, v string) {
 	t.Helper()
 	running(t, r)
 	n, _ := strconv.Atoi(v)
-	pub := dialRaw(t, "ws://"+r.addr+"/in/m")
+	pub := testutil.Dial(t, "ws://"+r.addr+"/in/m", nil)
 	view := dialWS(t, "ws://"+r.addr+"/out/m", nil)
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		ts, ok := topicStats(t, r.proc, "out/m")
@@ -208,21 +225,9 @@ func maxMessage(t *testing.T, r *vwRun, v string) {
 	}
 }
 
-func maxViewers(t *testing.T, r *vwRun, v string) {
-	t.Helper()
-	running(t, r)
-	n, _ := strconv.Atoi(v)
-	for range n {
-		dialWS(t, "ws://"+r.addr+"/out/v", nil)
-	}
-	if got := dialStatus(t, "ws://"+r.addr+"/out/v", ""); got != http.StatusServiceUnavailable {
-		t.Fatalf("viewer %d of a topic with at most %d: %d, want 503", n+1, n, got)
-	}
-}
-
 // capped returns a check that v websocket connections to prefix+i
-// (distinct topics if distinct) are taken and the next is refused with
-// status.
+// (distinct topics if distinct, else prefix alone) from this address are
+// taken and the next is refused with status.
 func capped(prefix string, distinct bool, status int) func(t *testing.T, r *vwRun, v string) {
 	return func(t *testing.T, r *vwRun, v string) {
 		t.Helper()
@@ -238,7 +243,7 @@ func capped(prefix string, distinct bool, status int) func(t *testing.T, r *vwRu
 			dialWS(t, "ws://"+r.addr+path(i), nil)
 		}
 		if got := dialStatus(t, "ws://"+r.addr+path(n), ""); got != status {
-			t.Fatalf("connection %d with at most %d: %d, want %d", n+1, n, got, status)
+			t.Fatalf("connection %d to %s with at most %d: %d, want %d", n+1, path(n), n, got, status)
 		}
 	}
 }
@@ -247,14 +252,7 @@ func maxConnsPerToken(t *testing.T, r *vwRun, v string) {
 	t.Helper()
 	running(t, r)
 	n, _ := strconv.Atoi(v)
-	a, err := auth.New(auth.Config{Secret: []byte(secretA)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := a.Mint("lab1/", []string{auth.ScopeRead}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := mintWith(t, auth.Config{Secret: []byte(secretA)}, "lab1/", auth.ScopeRead)
 	for i := range n {
 		dialWS(t, "ws://"+r.addr+"/out/lab1/c"+strconv.Itoa(i), http.Header{"Authorization": {"Bearer " + tok}})
 	}
@@ -286,7 +284,7 @@ func metricsTopics(t *testing.T, r *vwRun, v string) {
 	running(t, r)
 	n, _ := strconv.Atoi(v)
 	for i := range n + 1 {
-		dialRaw(t, "ws://"+r.addr+"/in/m"+strconv.Itoa(i))
+		testutil.Dial(t, "ws://"+r.addr+"/in/m"+strconv.Itoa(i), nil)
 	}
 	label := regexp.MustCompile(`topic="([^"]+)"`)
 	var named map[string]bool
@@ -303,32 +301,13 @@ func metricsTopics(t *testing.T, r *vwRun, v string) {
 func deniesInto(t *testing.T, r *vwRun, v string) {
 	t.Helper()
 	running(t, r)
-	a, err := auth.New(auth.Config{Secret: []byte(secretA)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := a.Mint("/", []string{auth.ScopeAdmin}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := mintWith(t, auth.Config{Secret: []byte(secretA)}, "/", auth.ScopeAdmin)
 	resp := testutil.Do(t, testutil.Req{Method: http.MethodPost, URL: r.baseURL + auth.DenyPath, Body: `{"jti":"tok-1234"}`, Token: admin})
 	if resp.Status != http.StatusOK {
 		t.Fatalf("deny: %d %s", resp.Status, resp.Body)
 	}
 	if b, err := os.ReadFile(v); err != nil || !strings.Contains(string(b), "tok-1234") {
 		t.Fatalf("the deny list in %s: %v %q", v, err, b)
-	}
-}
-
-func maxConnsPerAddr(t *testing.T, r *vwRun, v string) {
-	t.Helper()
-	running(t, r)
-	n, _ := strconv.Atoi(v)
-	for i := range n {
-		dialWS(t, "ws://"+r.addr+"/out/c"+strconv.Itoa(i), nil)
-	}
-	if got := dialStatus(t, "ws://"+r.addr+"/out/c", ""); got != http.StatusTooManyRequests {
-		t.Fatalf("connection %d from one address with at most %d: %d, want 429", n+1, n, got)
 	}
 }
 
@@ -339,7 +318,7 @@ func cachesGOP(t *testing.T, r *vwRun, v string) {
 	t.Helper()
 	running(t, r)
 	n, _ := strconv.Atoi(v)
-	pub := dialRaw(t, "ws://"+r.addr+"/in/k")
+	pub := testutil.Dial(t, "ws://"+r.addr+"/in/k", nil)
 	s := tscheck.NewSynth(true, 90000)
 	gop := s.Append(nil, 9)
 	for i := 0; i < len(gop); i += 7 * ts.PacketSize {

@@ -153,13 +153,13 @@ var settings = []setting{
 	{"relay", "VW_RELAY_QUEUE_BYTES", "--queue-bytes", fixed(trial{env: []string{"VW_RELAY_QUEUE=100000"},
 		def: "8388608", envVal: "1048576", flagVal: "1073741824", check: dropsStalledViewer(20<<20, "bytes")})},
 	{"relay", "VW_RELAY_MAX_MESSAGE", "--max-message", fixed(trial{def: "1048576", envVal: "1000", flagVal: "2000", check: maxMessage})},
-	{"relay", "VW_RELAY_MAX_VIEWERS", "--max-viewers", fixed(trial{def: "1000", envVal: "2", flagVal: "3", check: maxViewers,
+	{"relay", "VW_RELAY_MAX_VIEWERS", "--max-viewers", fixed(trial{def: "1000", envVal: "2", flagVal: "3", check: capped("/out/v", false, http.StatusServiceUnavailable),
 		noDefault: "1000 viewers from one address pass the 100 connections per address"})},
 	// A GOP of about 24 KB is cached under 64 KiB or the default, not
 	// under 16 KiB.
 	{"relay", "VW_RELAY_CACHE_BYTES", "--cache-bytes", fixed(trial{def: "4194304", envVal: "16384", flagVal: "65536", check: cachesGOP})},
 	{"relay", "VW_RELAY_MAX_DELAY", "--max-delay", fixed(trial{def: "1s", envVal: "500ms", flagVal: "2s", check: relayMaxDelayIs})},
-	{"relay", "VW_RELAY_MAX_CONNS_PER_ADDR", "--max-conns-per-addr", fixed(trial{def: "100", envVal: "2", flagVal: "3", check: maxConnsPerAddr})},
+	{"relay", "VW_RELAY_MAX_CONNS_PER_ADDR", "--max-conns-per-addr", fixed(trial{def: "100", envVal: "2", flagVal: "3", check: capped("/out/c", true, http.StatusTooManyRequests)})},
 	{"relay", "VW_RELAY_MAX_CONNS", "--max-conns", fixed(trial{def: "20000", envVal: "2", flagVal: "3", noDefault: "20,000 connections are too many for a test",
 		check: capped("/out/c", true, http.StatusServiceUnavailable)})},
 	{"relay", "VW_RELAY_MAX_TOPICS", "--max-topics", fixed(trial{def: "10000", envVal: "2", flagVal: "3", noDefault: "10,000 topics are too many for a test",
