@@ -55,21 +55,13 @@ func TestStreamMetrics(t *testing.T) {
 	}, "the destination and the viewer at the relay")
 
 	m := scrape.Get(t, metrics, nil)
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"vw_stream_feed_up", []string{"feed", "video0"}, 0},
-		{"vw_stream_stream_feeds", []string{"stream", "front"}, 1},
-		{"vw_stream_destination_up", []string{"id", "0", "stream", "front"}, 1},
-		{"vw_stream_destinations", []string{"state", "connected"}, 1},
-		{"vw_stream_destination_connects_total", []string{"id", "0"}, 1},
-	} {
-		if got := m.Value(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t,
+		scrape.Want{Name: "vw_stream_feed_up", Labels: []string{"feed", "video0"}, Value: 0},
+		scrape.Want{Name: "vw_stream_stream_feeds", Labels: []string{"stream", "front"}, Value: 1},
+		scrape.Want{Name: "vw_stream_destination_up", Labels: []string{"id", "0", "stream", "front"}, Value: 1},
+		scrape.Want{Name: "vw_stream_destinations", Labels: []string{"state", "connected"}, Value: 1},
+		scrape.Want{Name: "vw_stream_destination_connects_total", Labels: []string{"id", "0"}, Value: 1},
+	)
 
 	// The feed: the recording, POSTed as ffmpeg would (one request, the
 	// whole of it).
