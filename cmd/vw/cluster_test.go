@@ -224,7 +224,8 @@ func publishAnd(t *testing.T, pub *websocket.Conn, n, size int, pace time.Durati
 // message in order; a viewer on B that stops reading is dropped by B while
 // C's viewers get everything; a bidirectional route is N:N across the
 // three; the control API reached through B drives a vw stream connected to
-// A; and a relay without the cluster secret is kept out.
+// A; and a relay without the cluster secret is kept out. The subtests share
+// one cluster because starting three relays is the expensive part.
 func TestCluster(t *testing.T) {
 	a, b, cc := newTestCluster(t).chain()
 

@@ -91,6 +91,17 @@ var (
 // structure), the three alerts the README promises exist, and every metric
 // and label that an alert or a dashboard panel queries is in the scrapes.
 func TestMonitoringExamples(t *testing.T) {
+	checkScrapeConfig(t)
+	queries := append(alertQueries(t), dashboardQueries(t)...)
+	fams := liveScrapes(t)
+	for _, q := range queries {
+		checkQuery(t, q, fams)
+	}
+}
+
+// checkScrapeConfig checks prometheus.yml: its intervals parse, its rule
+// files exist, and it scrapes both commands (the relay with a token).
+func checkScrapeConfig(t *testing.T) {
 	var cfg promConfig
 	decodeYAML(t, "prometheus.yml", &cfg)
 	for _, d := range []string{cfg.Global.ScrapeInterval, cfg.Global.EvaluationInterval} {
@@ -116,7 +127,12 @@ func TestMonitoringExamples(t *testing.T) {
 	if !jobs["vw-stream"] || !jobs["vw-relay"] {
 		t.Errorf("prometheus.yml: jobs %v, want vw-stream and vw-relay with targets", jobs)
 	}
+}
 
+// alertQueries checks alerts.yml (unique VW names, durations, severity,
+// summary, the three alerts the README promises) and returns what each
+// alert queries.
+func alertQueries(t *testing.T) []query {
 	var queries []query
 	var rules ruleFile
 	decodeYAML(t, "alerts.yml", &rules)
@@ -153,36 +169,37 @@ func TestMonitoringExamples(t *testing.T) {
 			t.Errorf("alert %s: %+v, want one on %s for %s", name, r, want.metric, want.for_)
 		}
 	}
-	queries = append(queries, dashboardQueries(t)...)
+	return queries
+}
 
-	fams := liveScrapes(t)
-	for _, q := range queries {
-		if !balanced(q.expr) {
-			t.Errorf("%s: unbalanced brackets in %q", q.from, q.expr)
+// checkQuery checks that every metric and label q uses is in the scrapes.
+func checkQuery(t *testing.T, q query, fams scrape.Families) {
+	t.Helper()
+	if !balanced(q.expr) {
+		t.Errorf("%s: unbalanced brackets in %q", q.from, q.expr)
+	}
+	names := metricName.FindAllString(q.expr, -1)
+	if len(names) == 0 && !strings.Contains(q.expr, "up{") {
+		t.Errorf("%s queries no vw metric: %q", q.from, q.expr)
+	}
+	have := map[string]bool{"instance": true, "job": true, "lab": true}
+	for _, n := range names {
+		series := fams.Series(n)
+		if len(series) == 0 {
+			t.Errorf("%s queries %s, which no scrape has", q.from, n)
 		}
-		names := metricName.FindAllString(q.expr, -1)
-		if len(names) == 0 && !strings.Contains(q.expr, "up{") {
-			t.Errorf("%s queries no vw metric: %q", q.from, q.expr)
-		}
-		have := map[string]bool{"instance": true, "job": true, "lab": true}
-		for _, n := range names {
-			series := fams.Series(n)
-			if len(series) == 0 {
-				t.Errorf("%s queries %s, which no scrape has", q.from, n)
+		for _, m := range series {
+			for l := range scrape.Labels(m) {
+				have[l] = true
 			}
-			for _, m := range series {
-				for l := range scrape.Labels(m) {
-					have[l] = true
-				}
-			}
 		}
-		for _, g := range grouping.FindAllStringSubmatch(q.expr, -1) {
-			q.labels = append(q.labels, strings.Split(g[1], ",")...)
-		}
-		for _, l := range q.labels {
-			if l = strings.TrimSpace(l); l != "" && l != "value" && !have[l] && len(names) > 0 {
-				t.Errorf("%s uses label %q, which %v do not have", q.from, l, names)
-			}
+	}
+	for _, g := range grouping.FindAllStringSubmatch(q.expr, -1) {
+		q.labels = append(q.labels, strings.Split(g[1], ",")...)
+	}
+	for _, l := range q.labels {
+		if l = strings.TrimSpace(l); l != "" && l != "value" && !have[l] && len(names) > 0 {
+			t.Errorf("%s uses label %q, which %v do not have", q.from, l, names)
 		}
 	}
 }
