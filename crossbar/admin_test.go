@@ -4,53 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/vwlab/vw/auth"
 )
-
-// getStats fetches /stats with tok in the format asked for and returns the
-// status and body.
-func (r *relay) getStats(t testing.TB, tok, format string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, r.http.URL+"/stats?format="+format, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
-}
-
-// denyBody posts body to /api/deny with tok and returns the status.
-func (r *relay) denyBody(t testing.TB, tok, body string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.http.URL+auth.DenyPath, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode
-}
 
 // TestLabAdmin: an admin token for lab1/ sees only lab1's topics in
 // /stats (JSON and page); a deny of its own closes only the connections

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -135,61 +134,6 @@ func (r *relay) handshakeWith(t testing.TB, pathQuery string, hdr http.Header) r
 		t.Fatalf("handshake %s: refusal body is not {\"error\":\"…\"}: %v", pathQuery, err)
 	}
 	return refusal{resp.StatusCode, e.Error, resp.Header}
-}
-
-// access asks the access point for a websocket URI for route.
-func (r *relay) access(t testing.TB, route, tok string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.http.URL+auth.AccessPrefix+route, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range bearer(tok) {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct{ URI, Error string }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("access %s: %v", route, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, body.Error
-	}
-	return resp.StatusCode, body.URI
-}
-
-// code gets a one-time code for route and returns the path and query to
-// dial with it.
-func (r *relay) code(t testing.TB, route, tok string) string {
-	t.Helper()
-	st, uri := r.access(t, route, tok)
-	u, err := url.Parse(uri)
-	if st != http.StatusOK || err != nil || u.Query().Get("code") == "" {
-		t.Fatalf("access %s: %d %q %v, want a URI with a code", route, st, uri, err)
-	}
-	return u.RequestURI()
-}
-
-// deny revokes a token id with an admin token and returns the status.
-func (r *relay) deny(t testing.TB, adminTok, id string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.http.URL+auth.DenyPath, strings.NewReader(`{"jti":"`+id+`"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if adminTok != "" {
-		req.Header.Set("Authorization", "Bearer "+adminTok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode
 }
 
 // TestAuthRefusals checks the relay's side of a refusal: auth's (each one
@@ -460,27 +404,19 @@ func TestStatsAndIndexWithAuth(t *testing.T) {
 		{"admin", r.mint(t, "/", "admin"), http.StatusOK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, r.http.URL+"/stats", nil)
-			for k, v := range bearer(tc.tok) {
-				req.Header[k] = v
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("GET /stats: %d, want %d", resp.StatusCode, tc.status)
+			resp := testutil.Do(t, testutil.Req{URL: r.http.URL + "/stats", Token: tc.tok})
+			if resp.Status != tc.status {
+				t.Fatalf("GET /stats: %d, want %d", resp.Status, tc.status)
 			}
 			if tc.status != http.StatusOK {
 				var e struct{ Error string }
-				if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error == "" {
+				if err := json.Unmarshal([]byte(resp.Body), &e); err != nil || e.Error == "" {
 					t.Fatalf("refusal body: %v", err)
 				}
 				return
 			}
 			var st Stats
-			if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || len(st.Topics) != 2 {
+			if err := json.Unmarshal([]byte(resp.Body), &st); err != nil || len(st.Topics) != 2 {
 				t.Fatalf("stats %+v %v, want both streams", st, err)
 			}
 		})

@@ -2,12 +2,9 @@ package crossbar
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"testing"
 
 	"github.com/vwlab/vw/auth"
@@ -24,38 +21,6 @@ func clientFrom(t testing.TB, ip string) *http.Client {
 	}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
-}
-
-// askCode posts to the access point for route with tok and returns the
-// status and the code (empty unless 200).
-func (r *relay) askCode(t testing.TB, c *http.Client, route, tok string) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, r.http.URL+auth.AccessPrefix+route, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct{ URI, Error string }
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("access %s: %d: %v", route, resp.StatusCode, err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body) // so the connection is reused
-	if resp.StatusCode != http.StatusOK {
-		if body.Error == "" {
-			t.Fatalf("access %s: %d without a reason", route, resp.StatusCode)
-		}
-		return resp.StatusCode, ""
-	}
-	u, err := url.Parse(body.URI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, u.Query().Get("code")
 }
 
 // TestAccessCodesPerClient: one token asking for 10,000 codes, from fifty
