@@ -2,8 +2,6 @@ package crossbar
 
 import (
 	"bytes"
-	"context"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
@@ -16,14 +14,8 @@ import (
 // ffmpegTS returns a second of real MPEG-TS (video and audio) from ffmpeg.
 func ffmpegTS(t *testing.T) []byte {
 	t.Helper()
-	ff := testutil.NeedTool(t, "ffmpeg")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, ff, "-v", "error", "-nostdin",
-		"-f", "lavfi", "-i", "testsrc=size=64x64:rate=25",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-		"-t", "1", "-c:v", "mpeg1video", "-bf", "0", "-c:a", "mp2", "-ar", "44100",
-		"-f", "mpegts", "-muxdelay", "0.001", "pipe:1").Output()
+	ctx := testutil.Context(t, 20*time.Second)
+	out, err := encodeClip(t, ctx, "testsrc=size=64x64:rate=25", 1, "-c:v", "mpeg1video", "-bf", "0", "-c:a", "mp2")
 	if err != nil {
 		t.Fatalf("ffmpeg: %v", err)
 	}

@@ -1,11 +1,6 @@
 package crossbar
 
 import (
-	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,8 +17,8 @@ import (
 // stretch of pictures after a gap starts with a keyframe, and there are
 // fewer pictures than were sent.
 func TestSkipperFFmpeg(t *testing.T) {
-	ff := testutil.NeedTool(t, "ffmpeg")
-	ffprobe := testutil.NeedTool(t, "ffprobe")
+	testutil.NeedTool(t, "ffmpeg")
+	testutil.NeedTool(t, "ffprobe")
 	for _, tc := range []struct {
 		name  string
 		codec []string
@@ -32,15 +27,8 @@ func TestSkipperFFmpeg(t *testing.T) {
 		{"h264", []string{"-c:v", "libx264", "-preset", "veryfast", "-bf", "0", "-c:a", "aac"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			args := []string{"-v", "error", "-nostdin",
-				"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
-				"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-				"-t", "8", "-g", "25"}
-			args = append(args, tc.codec...)
-			args = append(args, "-ar", "44100", "-f", "mpegts", "-muxdelay", "0.001", "pipe:1")
-			sent, err := exec.CommandContext(ctx, ff, args...).Output()
+			ctx := testutil.Context(t, 60*time.Second)
+			sent, err := encodeClip(t, ctx, "testsrc2=size=320x240:rate=25", 8, append([]string{"-g", "25"}, tc.codec...)...)
 			if err != nil {
 				t.Skipf("ffmpeg cannot write %s here: %v", tc.name, err)
 			}
@@ -57,19 +45,14 @@ func TestSkipperFFmpeg(t *testing.T) {
 				}
 				return 0
 			})
-			file := filepath.Join(t.TempDir(), "viewer.ts")
-			if err := os.WriteFile(file, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if msg, err := tscheck.Decode(file); err != nil || msg != "" {
-				t.Fatalf("ffmpeg decoding what the viewer got: %v %s", err, msg)
-			}
+			file := writeTemp(t, "viewer.ts", got)
+			wantDecodes(t, file, "the viewer")
 			r := tscheck.Walk(got)
 			if len(r.CCErrors) > 0 {
 				t.Errorf("%d continuity errors, first: %s", len(r.CCErrors), r.CCErrors[0])
 			}
-			frames := probeFrames(t, ctx, ffprobe, file)
-			sentFrames := probeFrames(t, ctx, ffprobe, writeTemp(t, sent))
+			frames := timed(probeFrames(t, ctx, file))
+			sentFrames := timed(probeFrames(t, ctx, writeTemp(t, "sent.ts", sent)))
 			if len(frames) == 0 || len(frames) >= len(sentFrames) {
 				t.Fatalf("%d pictures decoded of %d sent, want fewer", len(frames), len(sentFrames))
 			}
@@ -89,48 +72,4 @@ func TestSkipperFFmpeg(t *testing.T) {
 			t.Logf("%d of %d pictures decoded, %d resumptions after a gap", len(frames), len(sentFrames), resumed)
 		})
 	}
-}
-
-type probedFrame struct {
-	pts  time.Duration
-	key  bool
-	kind string
-}
-
-// probeFrames lists the video frames ffmpeg decodes from a file.
-func probeFrames(t *testing.T, ctx context.Context, ffprobe, file string) []probedFrame {
-	t.Helper()
-	out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-select_streams", "v",
-		"-show_entries", "frame=pts_time,pict_type,key_frame", "-of", "json", file).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var probe struct {
-		Frames []struct {
-			PTS      string `json:"pts_time"`
-			PictType string `json:"pict_type"`
-			KeyFrame int    `json:"key_frame"`
-		} `json:"frames"`
-	}
-	if err := json.Unmarshal(out, &probe); err != nil {
-		t.Fatal(err)
-	}
-	var fs []probedFrame
-	for _, f := range probe.Frames {
-		d, err := time.ParseDuration(f.PTS + "s")
-		if err != nil {
-			continue
-		}
-		fs = append(fs, probedFrame{pts: d, key: f.KeyFrame == 1, kind: f.PictType})
-	}
-	return fs
-}
-
-func writeTemp(t *testing.T, b []byte) string {
-	t.Helper()
-	file := filepath.Join(t.TempDir(), "sent.ts")
-	if err := os.WriteFile(file, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return file
 }
