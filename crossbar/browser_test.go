@@ -127,6 +127,38 @@ func (s *swappable) set(h http.Handler) {
 	s.h.Store(&h)
 }
 
+// restartable is a relay at a fixed address that a test takes down and
+// brings back, as a viewer's page meets a relay that restarts.
+type restartable struct {
+	front swappable
+	http  *httptest.Server
+	ws    string  // ws://127.0.0.1:port
+	cur   *Server // the relay up now, or the last one
+}
+
+func startRestartable(t *testing.T) *restartable {
+	t.Helper()
+	r := &restartable{}
+	r.http = httptest.NewServer(&r.front)
+	t.Cleanup(r.http.Close)
+	r.ws = "ws" + strings.TrimPrefix(r.http.URL, "http")
+	r.up(t)
+	return r
+}
+
+// up puts a new relay behind the address.
+func (r *restartable) up(t *testing.T) {
+	r.cur = New(Config{}, hub.New(), testutil.Log(t))
+	t.Cleanup(r.cur.Close)
+	r.front.set(r.cur.Handler())
+}
+
+// down closes the relay; the address answers 503 until up.
+func (r *restartable) down() {
+	r.front.set(nil)
+	r.cur.Close()
+}
+
 // TestPlayerInChromium plays a real ffmpeg stream through the relay in
 // headless Chromium and checks what a viewer sees: video and audio decode,
 // the page notices when the stream stops and recovers when it returns, and
@@ -136,20 +168,10 @@ func TestPlayerInChromium(t *testing.T) {
 	testutil.NeedTool(t, "ffmpeg")
 	b := browser.Start(t)
 
-	var front swappable
-	srv := httptest.NewServer(&front)
-	defer srv.Close()
-	newRelay := func() *Server {
-		s := New(Config{}, hub.New(), testutil.Log(t))
-		t.Cleanup(s.Close)
-		front.set(s.Handler())
-		return s
-	}
-	relay := newRelay()
-	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http")
+	relay := startRestartable(t)
 
-	pub := startPublisher(t, wsURL+"/in/lab1/cam")
-	page := b.Open(srv.URL + "/play/lab1/cam")
+	pub := startPublisher(t, relay.ws+"/in/lab1/cam")
+	page := b.Open(relay.http.URL + "/play/lab1/cam")
 	v := page.WaitPlayer(20*time.Second, "played 50 video frames with audio", func(v browser.Player) bool {
 		return v.State == "playing" && v.Frames > 50 && v.AudioFrames > 0
 	})
@@ -163,7 +185,7 @@ func TestPlayerInChromium(t *testing.T) {
 
 	// The index links to the live stream, and the stats page shows it with
 	// its viewer.
-	index := b.Open(srv.URL + "/")
+	index := b.Open(relay.http.URL + "/")
 	text, err := browser.Eval[string](index, `document.body.innerText`)
 	if err != nil || !strings.Contains(text, "lab1/cam") {
 		t.Errorf("the index page reads %q (%v), want the live stream lab1/cam", text, err)
@@ -172,7 +194,7 @@ func TestPlayerInChromium(t *testing.T) {
 		t.Errorf("the index has no link to the player: %q %v", href, err)
 	}
 	index.Screenshot("index")
-	stats := b.Open(srv.URL + "/stats")
+	stats := b.Open(relay.http.URL + "/stats")
 	text, err = browser.Eval[string](stats, `document.body.innerText`)
 	if err != nil || !strings.Contains(text, "/out/lab1/cam") || !strings.Contains(text, "viewer") {
 		t.Errorf("the stats page reads %q (%v), want /out/lab1/cam and its viewer", text, err)
@@ -188,7 +210,7 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	v = page.WaitPlayer(10*time.Second, "noticed that the stream stopped", func(v browser.Player) bool { return v.State == "stalled" })
 	frames, connects := v.Frames, v.Connects
-	pub = startPublisher(t, wsURL+"/in/lab1/cam")
+	pub = startPublisher(t, relay.ws+"/in/lab1/cam")
 	v = page.WaitPlayer(20*time.Second, "recovered when the stream returned", func(v browser.Player) bool {
 		return v.State == "playing" && v.Frames > frames+50
 	})
@@ -201,12 +223,11 @@ func TestPlayerInChromium(t *testing.T) {
 	if err := pub.stop(); err != nil {
 		t.Fatalf("publisher: %v", err)
 	}
-	front.set(nil)
-	relay.Close()
+	relay.down()
 	v = page.WaitPlayer(10*time.Second, "shown that it is reconnecting", func(v browser.Player) bool { return v.State == "reconnecting" })
 	frames = v.Frames
-	newRelay()
-	startPublisher(t, wsURL+"/in/lab1/cam")
+	relay.up(t)
+	startPublisher(t, relay.ws+"/in/lab1/cam")
 	v = page.WaitPlayer(30*time.Second, "played again after the relay came back", func(v browser.Player) bool {
 		return v.State == "playing" && v.Connects > connects && v.Frames > frames+50
 	})

@@ -1,12 +1,10 @@
 package crossbar
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/browser"
 	"github.com/vwlab/vw/internal/testutil"
 )
@@ -29,21 +27,11 @@ func TestH264PlayerInChromium(t *testing.T) {
 	testutil.NeedTool(t, "ffmpeg")
 	b := browser.Start(t)
 
-	var front swappable
-	srv := httptest.NewServer(&front)
-	defer srv.Close()
-	newRelay := func() *Server {
-		s := New(Config{}, hub.New(), testutil.Log(t))
-		t.Cleanup(s.Close)
-		front.set(s.Handler())
-		return s
-	}
-	relay := newRelay()
-	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http")
+	relay := startRestartable(t)
 
-	pub := startPublisherCodec(t, wsURL+"/in/lab1/cam", nil, h264Codecs)
-	testutil.Eventually(t, 10*time.Second, func() bool { return relay.codecOf("lab1/cam") == "h264" }, "the relay has not seen the H.264 PMT")
-	page := b.Open(srv.URL + "/play/lab1/cam")
+	pub := startPublisherCodec(t, relay.ws+"/in/lab1/cam", nil, h264Codecs)
+	testutil.Eventually(t, 10*time.Second, func() bool { return relay.cur.codecOf("lab1/cam") == "h264" }, "the relay has not seen the H.264 PMT")
+	page := b.Open(relay.http.URL + "/play/lab1/cam")
 	v := page.WaitPlayer(30*time.Second, "played 50 H.264 frames with sound", func(v browser.Player) bool {
 		return v.State == "playing" && v.Frames > 50 && v.AudioFrames > 20
 	})
@@ -56,7 +44,7 @@ func TestH264PlayerInChromium(t *testing.T) {
 		return q.Frames > v.Frames+50 && q.AudioFrames > v.AudioFrames+50 && q.BehindMs < 1000
 	})
 
-	index := b.Open(srv.URL + "/")
+	index := b.Open(relay.http.URL + "/")
 	if text, err := browser.Eval[string](index, `document.body.innerText`); err != nil || !strings.Contains(text, "H.264/AAC") {
 		t.Errorf("the index reads %q (%v), want the stream's codec H.264/AAC", text, err)
 	}
@@ -65,11 +53,10 @@ func TestH264PlayerInChromium(t *testing.T) {
 	if err := pub.stop(); err != nil {
 		t.Fatalf("publisher: %v", err)
 	}
-	front.set(nil)
-	relay.Close()
+	relay.down()
 	page.WaitPlayer(10*time.Second, "shown that it is reconnecting", func(q browser.Player) bool { return q.State == "reconnecting" })
-	newRelay()
-	startPublisherCodec(t, wsURL+"/in/lab1/cam", nil, h264Codecs)
+	relay.up(t)
+	startPublisherCodec(t, relay.ws+"/in/lab1/cam", nil, h264Codecs)
 	v = page.WaitPlayer(30*time.Second, "played again after the relay came back", func(q browser.Player) bool {
 		return q.State == "playing" && q.Connects > v.Connects && q.Frames > v.Frames+50 && q.AudioFrames > v.AudioFrames+20
 	})
