@@ -33,6 +33,37 @@ func encodeClip(t *testing.T, ctx context.Context, src string, seconds int, opts
 	return exec.CommandContext(ctx, testutil.NeedTool(t, "ffmpeg"), args...).Output()
 }
 
+// clipCodecs are the two families a clip is encoded in: MPEG-1 + MP2 as
+// jsmpeg plays them (which has no B pictures), H.264 + AAC as the MSE
+// player does.
+var clipCodecs = []struct {
+	name string
+	opts []string
+}{
+	{"mpeg1", []string{"-c:v", "mpeg1video", "-bf", "0", "-c:a", "mp2"}},
+	{"h264", []string{"-c:v", "libx264", "-preset", "veryfast", "-c:a", "aac"}},
+}
+
+// eachClip runs f in a subtest per family on a clip of seconds of src with
+// a GOP a second and the options extra; a family this ffmpeg cannot write
+// is skipped. It needs ffmpeg and ffprobe.
+func eachClip(t *testing.T, src string, seconds int, extra []string, f func(t *testing.T, ctx context.Context, clip []byte)) {
+	t.Helper()
+	testutil.NeedTool(t, "ffmpeg")
+	testutil.NeedTool(t, "ffprobe")
+	for _, c := range clipCodecs {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := testutil.Context(t, 60*time.Second)
+			opts := append(append([]string{"-g", "25"}, c.opts...), extra...)
+			clip, err := encodeClip(t, ctx, src, seconds, opts...)
+			if err != nil {
+				t.Skipf("ffmpeg cannot write %s here: %v", c.name, err)
+			}
+			f(t, ctx, clip)
+		})
+	}
+}
+
 // writeTemp writes b to a file named name in the test's temporary folder
 // and returns its path.
 func writeTemp(t *testing.T, name string, b []byte) string {

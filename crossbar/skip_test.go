@@ -96,6 +96,26 @@ func pesList(b []byte) []pes {
 	return out
 }
 
+// stage holds a skip level (see runSkipper) up to message n*num/den of a
+// stream of n messages.
+type stage struct {
+	num, den int
+	level    int32
+}
+
+// schedule returns runSkipper's level for n messages: each stage's level
+// until its end, 0 after the last.
+func schedule(n int, stages ...stage) func(i int) int32 {
+	return func(i int) int32 {
+		for _, s := range stages {
+			if i < n*s.num/s.den {
+				return s.level
+			}
+		}
+		return 0
+	}
+}
+
 // runSkipper plays a viewer's pump over msgs: healthy (every message as it
 // is) while level(i) < 0, held from the first message at level 1 or up
 // until its skipper is done at level 0. At level 1 a PES starting now
@@ -217,15 +237,7 @@ func TestSkipperKeepsStreamWhole(t *testing.T) {
 			sent := f.frames(100)
 			msgs := cut(sent, tc.chunk)
 			n := len(msgs)
-			got, out, k := runSkipper(msgs, func(i int) int32 {
-				switch {
-				case i < n/5:
-					return -1
-				case i < n/2:
-					return 1
-				}
-				return 0
-			})
+			got, out, k := runSkipper(msgs, schedule(n, stage{1, 5, -1}, stage{1, 2, 1}))
 			if dropped := checkSkipped(t, sent, got, true); dropped == 0 || dropped > 40 {
 				t.Errorf("%d video PES dropped over 30%% of a 10-frame-GOP stream, want some, and no more than a GOP past it", dropped)
 			}
@@ -247,17 +259,7 @@ func TestSkipperDropsAudioWhole(t *testing.T) {
 	sent := f.frames(100)
 	msgs := cut(sent, 5*ts.PacketSize)
 	n := len(msgs)
-	got, _, _ := runSkipper(msgs, func(i int) int32 {
-		switch {
-		case i < n/5:
-			return -1
-		case i < n/3:
-			return 1
-		case i < n/2:
-			return 2
-		}
-		return 0
-	})
+	got, _, _ := runSkipper(msgs, schedule(n, stage{1, 5, -1}, stage{1, 3, 1}, stage{1, 2, 2}))
 	checkSkipped(t, sent, got, false)
 	in, out := pesList(sent), pesList(got)
 	if a, b := pesCount(out, 0x101), pesCount(in, 0x101); a >= b || a < b/2 {
@@ -272,15 +274,7 @@ func TestSkipperResumesAtNewestKeyframe(t *testing.T) {
 	sent := f.frames(60)
 	msgs := cut(sent, 3*ts.PacketSize)
 	n := len(msgs)
-	got, _, _ := runSkipper(msgs, func(i int) int32 {
-		switch {
-		case i < n/6:
-			return -1
-		case i < n/2:
-			return 1
-		}
-		return 0
-	})
+	got, _, _ := runSkipper(msgs, schedule(n, stage{1, 6, -1}, stage{1, 2, 1}))
 	dropped := checkSkipped(t, sent, got, true)
 	// Held for a third of 12 GOPs: at least 3 GOPs' pictures went.
 	if dropped < 15 {
