@@ -248,17 +248,26 @@ func TestUnmuteHintInChromium(t *testing.T) {
 	page.WaitPlayer(20*time.Second, "decoded audio with the sound blocked", func(v browser.Player) bool {
 		return v.AudioFrames > 0 && v.Audio == "suspended"
 	})
-	visible := func() bool {
-		hidden, err := browser.Eval[bool](page, `document.getElementById("unmute").hidden`)
-		return err == nil && !hidden
-	}
-	testutil.Eventually(t, 5*time.Second, visible, "the unmute hint is not shown while the sound is blocked")
+	clickUnmute(t, page)
+	page.WaitPlayer(5*time.Second, "turned the sound on after a click", func(v browser.Player) bool { return v.Audio == "running" })
+	testutil.Eventually(t, 5*time.Second, func() bool { return !unmuteShown(page) }, "the unmute hint stays after the sound is on")
+}
+
+// unmuteShown reports whether the page shows its unmute hint.
+func unmuteShown(page *browser.Page) bool {
+	hidden, err := browser.Eval[bool](page, `document.getElementById("unmute").hidden`)
+	return err == nil && !hidden
+}
+
+// clickUnmute waits for the unmute hint of a page whose sound the browser
+// blocks, and clicks it.
+func clickUnmute(t *testing.T, page *browser.Page) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, func() bool { return unmuteShown(page) }, "the unmute hint is not shown while the sound is blocked")
 	page.Screenshot("muted")
 	if err := page.Click("#unmute"); err != nil {
 		t.Fatal(err)
 	}
-	page.WaitPlayer(5*time.Second, "turned the sound on after a click", func(v browser.Player) bool { return v.Audio == "running" })
-	testutil.Eventually(t, 5*time.Second, func() bool { return !visible() }, "the unmute hint stays after the sound is on")
 }
 
 // requestLog wraps a handler and records every request line it sees, and

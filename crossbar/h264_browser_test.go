@@ -81,19 +81,11 @@ func TestH264UnmuteHintInChromium(t *testing.T) {
 	if v.AudioFrames != 0 {
 		t.Errorf("sound counted as heard while blocked: %v", v)
 	}
-	visible := func() bool {
-		hidden, err := browser.Eval[bool](page, `document.getElementById("unmute").hidden`)
-		return err == nil && !hidden
-	}
-	testutil.Eventually(t, 5*time.Second, visible, "the unmute hint is not shown while the sound is blocked")
-	page.Screenshot("muted")
-	if err := page.Click("#unmute"); err != nil {
-		t.Fatal(err)
-	}
+	clickUnmute(t, page)
 	page.WaitPlayer(10*time.Second, "played sound after a click", func(v browser.Player) bool {
 		return v.Audio == "running" && v.AudioFrames > 20 && v.AudioLevel > 0.05
 	})
-	testutil.Eventually(t, 5*time.Second, func() bool { return !visible() }, "the unmute hint stays after the sound is on")
+	testutil.Eventually(t, 5*time.Second, func() bool { return !unmuteShown(page) }, "the unmute hint stays after the sound is on")
 }
 
 // TestPlayerSwitchesCodecInChromium opens each stream on the other
