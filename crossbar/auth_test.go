@@ -102,6 +102,23 @@ func (r *relay) dialWith(t testing.TB, pathOrURL string, hdr http.Header) *webso
 	return c
 }
 
+// publish connects a publisher to /in/{stream} with a write token for the
+// stream's lab (lab1/ for lab1/cam).
+func (r *authRelay) publish(t testing.TB, stream string) *websocket.Conn {
+	t.Helper()
+	lab, _, _ := strings.Cut(stream, "/")
+	return r.dialWith(t, "/in/"+stream, bearer(r.mint(t, lab+"/", "write")))
+}
+
+// publishing publishes each stream and waits until the relay has it.
+func (r *authRelay) publishing(t testing.TB, streams ...string) {
+	t.Helper()
+	for _, s := range streams {
+		r.publish(t, s)
+		r.waitClients(t, "/out/"+s, 1, 0, 0)
+	}
+}
+
 // refusal is what the relay answered a handshake it refused.
 type refusal struct {
 	status int
@@ -230,7 +247,7 @@ func TestAuthGoodTokens(t *testing.T) {
 
 	// A public prefix: watched with no token at all, directly or through
 	// the access point (which answers a URI without a code).
-	demoPub := r.dialWith(t, "/in/demo/cam", bearer(r.mint(t, "demo/", "write")))
+	demoPub := r.publish(t, "demo/cam")
 	st, uri := r.access(t, "/out/demo/cam", "")
 	if st != http.StatusOK || strings.Contains(uri, "code=") || !strings.HasSuffix(uri, "/out/demo/cam") {
 		t.Fatalf("access to a public stream: %d %q, want a URI without a code", st, uri)
@@ -318,7 +335,7 @@ func TestDenyClosesLiveConnections(t *testing.T) {
 		t.Fatalf("the denied token asked for a code: %d %q, want 401", st, reason)
 	}
 	// The other token's viewer carries on, and a new publisher reaches it.
-	pub2 := r.dialWith(t, "/in/lab1/cam", bearer(r.mint(t, "lab1/", "write")))
+	pub2 := r.publish(t, "lab1/cam")
 	r.waitClients(t, "/out/lab1/cam", 1, 1, 0)
 	send(t, pub2, bin, []byte("after"))
 	if _, b := read(t, other); string(b) != "after" {
@@ -389,10 +406,7 @@ func TestExpiredTokenClosesConnection(t *testing.T) {
 // streams anyone may watch; /healthcheck answers everyone.
 func TestStatsAndIndexWithAuth(t *testing.T) {
 	r := startAuthRelay(t, Config{})
-	r.dialWith(t, "/in/lab1/cam", bearer(r.mint(t, "lab1/", "write")))
-	r.dialWith(t, "/in/demo/cam", bearer(r.mint(t, "demo/", "write")))
-	r.waitClients(t, "/out/lab1/cam", 1, 0, 0)
-	r.waitClients(t, "/out/demo/cam", 1, 0, 0)
+	r.publishing(t, "lab1/cam", "demo/cam")
 
 	for _, tc := range []struct {
 		name, tok string

@@ -136,10 +136,7 @@ func TestMetricsDroppedViewers(t *testing.T) {
 // topics under its path.
 func TestMetricsNeedAdmin(t *testing.T) {
 	r := startAuthRelay(t, Config{})
-	r.dialWith(t, "/in/lab1/cam", bearer(r.mint(t, "lab1/", "write")))
-	r.dialWith(t, "/in/lab2/cam", bearer(r.mint(t, "lab2/", "write")))
-	r.waitClients(t, "/out/lab1/cam", 1, 0, 0)
-	r.waitClients(t, "/out/lab2/cam", 1, 0, 0)
+	r.publishing(t, "lab1/cam", "lab2/cam")
 	for _, tc := range []struct {
 		name, tok string
 		status    int
