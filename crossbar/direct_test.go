@@ -48,11 +48,7 @@ func directHandoff(t *testing.T, size int, asText bool) bool {
 	r := startRelay(t, Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 30 * time.Second})
 	pub := r.dial(t, "/in/s")
 	healthy := r.dial(t, "/out/s")
-	stalled, err := r.dialErr("/out/s", smallReceiveBuffer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.Close()
+	stalled := r.dialVia(t, "/out/s", smallReceiveBuffer)
 	r.waitClients(t, "/out/s", 1, 2, 0)
 	sc := r.clientAt(t, "/out/s", stalled.LocalAddr().String())
 

@@ -108,11 +108,7 @@ func TestMetricsMatchStats(t *testing.T) {
 func TestMetricsDroppedViewers(t *testing.T) {
 	r := startRelay(t, Config{Queue: 8, WriteTimeout: 20 * time.Second})
 	pub := r.dial(t, "/in/s")
-	stalled, err := r.dialErr("/out/s", tinyReceiveBuffer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.Close()
+	r.dialVia(t, "/out/s", tinyReceiveBuffer)
 	r.waitClients(t, "/out/s", 1, 1, 0)
 	b := make([]byte, 64<<10)
 	for i := 0; i < 200 && r.topic("/out/s").DroppedViewers == 0; i++ {

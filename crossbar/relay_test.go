@@ -217,11 +217,7 @@ func TestSlowViewers(t *testing.T) {
 			r := startRelay(t, tc.cfg)
 			pub := r.dial(t, "/in/s")
 			healthy := r.dial(t, "/out/s")
-			stalled, err := r.dialErr("/out/s", tc.dial)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer stalled.Close()
+			stalled := r.dialVia(t, "/out/s", tc.dial)
 			r.waitClients(t, "/out/s", 1, 2, 0)
 
 			// The publisher keeps within a few messages of the healthy
@@ -269,6 +265,7 @@ func TestSlowViewers(t *testing.T) {
 				// Reading again, the viewer drains what was sent before the
 				// drop and then learns why it was dropped.
 				var ce *websocket.CloseError
+				var err error
 				for {
 					_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
 					if _, _, err = stalled.ReadMessage(); err != nil {
@@ -295,6 +292,18 @@ func TestSlowViewers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialVia opens a websocket to path through netDial (a small receive
+// buffer), closed when the test ends.
+func (r *relay) dialVia(t testing.TB, path string, netDial func(network, addr string) (net.Conn, error)) *websocket.Conn {
+	t.Helper()
+	c, err := r.dialErr(path, netDial)
+	if err != nil {
+		t.Fatalf("dial %s: %v", path, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // tinyReceiveBuffer dials with a small socket receive buffer, so that a
