@@ -19,20 +19,30 @@ func relayBytes(r *testrelay.Relay) int64 {
 	return n
 }
 
-// Through a link capped below what the client sends, the backlog accounts
-// for everything the relay has not received, but for the little a short
-// bottleneck queue holds; once the link is uncapped it drains to nothing
-// and every byte was written once.
-func TestBacklogIsWhatThePeerLacks(t *testing.T) {
+// cappedLink starts a relay, a link to it capped at 64 KiB/s towards the
+// relay, and a client with cfg sending through the link, connected. The
+// link closes first when the test ends, before the client stops.
+func cappedLink(t *testing.T, cfg Config) (*testrelay.Relay, *netcap.Proxy, *Client) {
+	t.Helper()
 	r := testrelay.New(t, testrelay.Options{})
 	link, err := netcap.Listen(r.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer link.Close()
 	link.SetRate(64<<10, 0)
-	c := start(t, Config{URL: "ws://" + link.Addr() + "/in/test", Queue: 1024})
+	cfg.URL = "ws://" + link.Addr() + "/in/test"
+	c := start(t, cfg)
+	t.Cleanup(link.Close)
 	waitReady(t, c)
+	return r, link, c
+}
+
+// Through a link capped below what the client sends, the backlog accounts
+// for everything the relay has not received, but for the little a short
+// bottleneck queue holds; once the link is uncapped it drains to nothing
+// and every byte was written once.
+func TestBacklogIsWhatThePeerLacks(t *testing.T) {
+	r, link, c := cappedLink(t, Config{Queue: 1024})
 	var total int64
 	msg := make([]byte, 4000)
 	for range 100 {
@@ -70,16 +80,7 @@ func TestBacklogIsWhatThePeerLacks(t *testing.T) {
 // through, the client keeps its connection, however late the peer's pongs
 // come back behind the data queued before the ping.
 func TestSlowLinkKeepsConnection(t *testing.T) {
-	r := testrelay.New(t, testrelay.Options{})
-	link, err := netcap.Listen(r.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-	link.SetRate(64<<10, 0)
-	c := start(t, Config{URL: "ws://" + link.Addr() + "/in/test", Queue: 1024,
-		PingInterval: 100 * time.Millisecond, PongWait: 500 * time.Millisecond})
-	waitReady(t, c)
+	r, link, c := cappedLink(t, Config{Queue: 1024, PingInterval: 100 * time.Millisecond, PongWait: 500 * time.Millisecond})
 	msg := make([]byte, 2000)
 	for range 150 { // 300 KB: over 4 s on this link, 8 pong waits
 		if !c.Send(msg, false) {

@@ -107,6 +107,19 @@ func redialUntil(t *testing.T, c *Client, clk *fakeClock, from, out time.Duratio
 	return from, failures
 }
 
+// relayGone connects a client on a fake clock to a relay and stops the
+// relay: an outage begins. It returns the relay's address, for a relay to
+// come back at.
+func relayGone(t *testing.T) (addr string, c *Client, clk *fakeClock) {
+	t.Helper()
+	r := testrelay.New(t, testrelay.Options{})
+	clk = newFakeClock()
+	c = start(t, Config{URL: r.URL(), clock: clk})
+	waitReady(t, c)
+	r.Stop()
+	return r.Addr(), c, clk
+}
+
 // A destination whose relay is down redials every 250 ms (jittered) for
 // the first 5 s of the outage, then backs off, doubling to 10 s and staying
 // there: every wait asked of the client's clock, and every dial counted.
@@ -141,13 +154,9 @@ func TestRelayBackWithinOneFastStep(t *testing.T) {
 		{20 * time.Second, 10 * time.Second},
 	} {
 		t.Run(tc.outage.String(), func(t *testing.T) {
-			r := testrelay.New(t, testrelay.Options{})
-			clk := newFakeClock()
-			c := start(t, Config{URL: r.URL(), clock: clk})
-			waitReady(t, c)
-			r.Stop()
+			addr, c, clk := relayGone(t)
 			out, failures := redialUntil(t, c, clk, 0, tc.outage, 0)
-			r2 := testrelay.New(t, testrelay.Options{Addr: r.Addr()})
+			r2 := testrelay.New(t, testrelay.Options{Addr: addr})
 			d := clk.next(t)
 			if d > tc.most {
 				t.Errorf("relay back after %v of outage: next dial %v later, want at most %v", out, d, tc.most)
@@ -179,14 +188,10 @@ func TestFastAgainAfterLivedConnection(t *testing.T) {
 		{5*time.Second - time.Millisecond, false},
 	} {
 		t.Run(tc.lived.String(), func(t *testing.T) {
-			r := testrelay.New(t, testrelay.Options{})
-			clk := newFakeClock()
-			c := start(t, Config{URL: r.URL(), clock: clk})
-			waitReady(t, c)
-			r.Stop()
+			addr, c, clk := relayGone(t)
 			// Well into backoff: the steps are 2 s and more.
 			out, _ := redialUntil(t, c, clk, 0, 10*time.Second, 0)
-			r2 := testrelay.New(t, testrelay.Options{Addr: r.Addr()})
+			r2 := testrelay.New(t, testrelay.Options{Addr: addr})
 			clk.next(t)
 			clk.fire()
 			testutil.Eventually(t, wait5, func() bool { return c.Stats().Connects == 2 }, "no reconnect after %v: %+v", out, c.Stats())
