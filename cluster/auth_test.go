@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -24,11 +23,33 @@ var relaySecret = []byte("relay-token-secret-for-cluster-tests-7f3a9c")
 // state file of its own, joined to seeds.
 func authNode(t *testing.T, name string, seeds ...*node) (*node, *auth.Auth) {
 	t.Helper()
+	a := newAuth(t)
+	return startNode(t, name, crossbar.Config{Auth: a}, seeds...), a
+}
+
+// authMesh is mesh of relays with auth on, as authNode starts them; it
+// returns the first relay's Auth, to mint tokens with.
+func authMesh(t *testing.T, names ...string) ([]*node, *auth.Auth) {
+	t.Helper()
+	var first *auth.Auth
+	nodes := meshWith(t, func() crossbar.Config {
+		a := newAuth(t)
+		if first == nil {
+			first = a
+		}
+		return crossbar.Config{Auth: a}
+	}, names...)
+	return nodes, first
+}
+
+// newAuth is a relay's Auth: the cluster's secret, a state file of its own.
+func newAuth(t *testing.T) *auth.Auth {
+	t.Helper()
 	a, err := auth.New(auth.Config{Secret: relaySecret, StatePath: filepath.Join(t.TempDir(), "relay.json")}, testutil.Log(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startNode(t, name, crossbar.Config{Auth: a}, seeds...), a
+	return a
 }
 
 func mint(t *testing.T, a *auth.Auth, path, scopes string) (tok, jti string) {
@@ -68,29 +89,20 @@ func dialAuth(t *testing.T, u, token string) (*websocket.Conn, int) {
 
 func post(t *testing.T, u, token string, body any) (int, []byte) {
 	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	b, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out bytes.Buffer
-	_, _ = out.ReadFrom(resp.Body)
-	return resp.StatusCode, out.Bytes()
+	resp := testutil.Do(t, testutil.Req{Method: http.MethodPost, URL: u, Body: string(b), Token: token,
+		Header: []string{"Content-Type", "application/json"}})
+	return resp.Status, []byte(resp.Body)
 }
 
 // A deny on C closes the token's connection on A within a second; a relay
 // that joins after the deny refuses the token from its first moment.
 func TestDenyIsClusterWide(t *testing.T) {
-	a, authA := authNode(t, "a")
-	b, _ := authNode(t, "b", a)
-	c, _ := authNode(t, "c", a)
-	for _, n := range []*node{a, b, c} {
-		testutil.Eventually(t, 10*time.Second, func() bool { return upPeers(n) == 2 }, "%s joins", n.name)
-	}
+	nodes, authA := authMesh(t, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
 	viewer, jti := mint(t, authA, "lab1/", "read")
 	admin, _ := mint(t, authA, "/", "admin")
 	conn, st := dialAuth(t, a.ws+"/out/lab1/cam", viewer)
@@ -134,12 +146,8 @@ func TestDenyIsClusterWide(t *testing.T) {
 // A one-time code from A's access point opens the stream on B, once, and
 // never again on any relay.
 func TestCodeFromOneRelayWorksOnceOnAnother(t *testing.T) {
-	a, authA := authNode(t, "a")
-	b, _ := authNode(t, "b", a)
-	c, _ := authNode(t, "c", a)
-	for _, n := range []*node{a, b, c} {
-		testutil.Eventually(t, 10*time.Second, func() bool { return upPeers(n) == 2 }, "%s joins", n.name)
-	}
+	nodes, authA := authMesh(t, "a", "b", "c")
+	a, b, c := nodes[0], nodes[1], nodes[2]
 	viewer, _ := mint(t, authA, "lab1/", "read")
 	st, body := post(t, a.http()+auth.AccessPrefix+"/out/lab1/cam", viewer, nil)
 	if st != http.StatusOK {

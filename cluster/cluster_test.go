@@ -79,13 +79,19 @@ func startNodeCfg(t *testing.T, cfg Config, rcfg crossbar.Config) *node {
 // one sees every other.
 func mesh(t *testing.T, rcfg crossbar.Config, names ...string) []*node {
 	t.Helper()
+	return meshWith(t, func() crossbar.Config { return rcfg }, names...)
+}
+
+// meshWith is mesh with each relay's config from rcfg.
+func meshWith(t *testing.T, rcfg func() crossbar.Config, names ...string) []*node {
+	t.Helper()
 	var nodes []*node
 	for i, name := range names {
 		if i == 0 {
-			nodes = append(nodes, startNode(t, name, rcfg))
+			nodes = append(nodes, startNode(t, name, rcfg()))
 			continue
 		}
-		nodes = append(nodes, startNode(t, name, rcfg, nodes[0]))
+		nodes = append(nodes, startNode(t, name, rcfg(), nodes[0]))
 	}
 	for _, n := range nodes {
 		testutil.Eventually(t, 10*time.Second, func() bool { return upPeers(n) == len(nodes)-1 }, "%s sees %d peers up, want %d", n.name, upPeers(n), len(nodes)-1)
