@@ -18,17 +18,8 @@ import (
 // (vw-page.js): a token the access point refuses is "forbidden" with its
 // reason, and no token at all is "needs-token".
 func TestAccessPointInChromium(t *testing.T) {
-	for _, lib := range []struct {
-		name      string
-		available bool
-	}{{"jsmpeg", LibraryAvailable()}, {"mpegts.js", LibraryAvailableMSE()}} {
-		if !lib.available {
-			if testutil.InCI() {
-				t.Fatalf("the %s library is not embedded: run make", lib.name)
-			}
-			t.Skipf("the %s library is not embedded: run make", lib.name)
-		}
-	}
+	testutil.NeedJSMpeg(t)
+	testutil.NeedMSE(t)
 	b := browser.Start(t)
 	p := New(Config{AccessPath: "/access"})
 	var (
