@@ -67,26 +67,6 @@ func mint(t *testing.T, a *auth.Auth, path, scopes string) (tok, jti string) {
 
 func (n *node) http() string { return "http" + strings.TrimPrefix(n.ws, "ws") }
 
-// dialAuth opens a websocket with a bearer token (if any) and returns it or
-// the refusal's status.
-func dialAuth(t *testing.T, u, token string) (*websocket.Conn, int) {
-	t.Helper()
-	h := http.Header{}
-	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
-	}
-	c, resp, err := websocket.DefaultDialer.Dial(u, h)
-	if err == nil {
-		t.Cleanup(func() { c.Close() })
-		return c, http.StatusSwitchingProtocols
-	}
-	if resp == nil {
-		t.Fatalf("dial %s: %v", u, err)
-	}
-	resp.Body.Close()
-	return nil, resp.StatusCode
-}
-
 func post(t *testing.T, u, token string, body any) (int, []byte) {
 	t.Helper()
 	b, err := json.Marshal(body)
@@ -105,7 +85,7 @@ func TestDenyIsClusterWide(t *testing.T) {
 	a, b, c := nodes[0], nodes[1], nodes[2]
 	viewer, jti := mint(t, authA, "lab1/", "read")
 	admin, _ := mint(t, authA, "/", "admin")
-	conn, st := dialAuth(t, a.ws+"/out/lab1/cam", viewer)
+	conn, st := testutil.Handshake(t, a.ws+"/out/lab1/cam", viewer)
 	if conn == nil {
 		t.Fatalf("the token is refused on A before any deny: %d", st)
 	}
@@ -131,14 +111,14 @@ func TestDenyIsClusterWide(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("A kept the denied token's connection open")
 	}
-	if _, st := dialAuth(t, b.ws+"/out/lab1/cam", viewer); st != http.StatusUnauthorized {
+	if _, st := testutil.Handshake(t, b.ws+"/out/lab1/cam", viewer); st != http.StatusUnauthorized {
 		t.Errorf("B answers the denied token with %d, want 401", st)
 	}
 	d, authD := authNode(t, "d", b)
 	if !authD.Denied(jti, "lab1/") {
 		t.Error("a relay that joined after the deny did not learn it before serving")
 	}
-	if _, st := dialAuth(t, d.ws+"/out/lab1/cam", viewer); st != http.StatusUnauthorized {
+	if _, st := testutil.Handshake(t, d.ws+"/out/lab1/cam", viewer); st != http.StatusUnauthorized {
 		t.Errorf("a relay that joined after the deny answers the token with %d, want 401", st)
 	}
 }
@@ -163,16 +143,16 @@ func TestCodeFromOneRelayWorksOnceOnAnother(t *testing.T) {
 	}
 	code := u.Query().Get("code")
 	withCode := func(n *node) string { return n.ws + "/out/lab1/cam?code=" + url.QueryEscape(code) }
-	if conn, st := dialAuth(t, withCode(b), ""); conn == nil {
+	if conn, st := testutil.Handshake(t, withCode(b), ""); conn == nil {
 		t.Fatalf("A's code on B: %d, want the stream", st)
 	}
 	for _, n := range []*node{b, a, c} {
-		if _, st := dialAuth(t, withCode(n), ""); st != http.StatusUnauthorized {
+		if _, st := testutil.Handshake(t, withCode(n), ""); st != http.StatusUnauthorized {
 			t.Errorf("A's code used again on %s: %d, want 401", n.name, st)
 		}
 	}
 	// A code for another route, or made up, opens nothing.
-	if _, st := dialAuth(t, b.ws+"/out/lab1/cam?code="+url.QueryEscape(code[:11]+strings.Repeat("A", 32)), ""); st != http.StatusUnauthorized {
+	if _, st := testutil.Handshake(t, b.ws+"/out/lab1/cam?code="+url.QueryEscape(code[:11]+strings.Repeat("A", 32)), ""); st != http.StatusUnauthorized {
 		t.Errorf("a made-up code with A's tag: %d, want 401", st)
 	}
 }
