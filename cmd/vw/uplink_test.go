@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -64,11 +65,7 @@ func TestUplinkCappedStaysLive(t *testing.T) {
 
 	hold(4 * time.Second)
 	rate := meter.Rate(3 * time.Second)
-	link.Up.SetRate(rate / 2)
-	capped := time.Now()
-	hold(15 * time.Second)
-	link.Up.SetRate(0)
-	lifted := time.Now()
+	capped, lifted := link.Up.CapFor(context.Background(), rate/2, 15*time.Second, nil)
 	testutil.Eventually(t, 10*time.Second, func() bool { return strings.Contains(stream.logText(), "stopped shedding") },
 		"vw stream never said it stopped shedding:\n%s", stream.logText())
 	hold(max(0, 4*time.Second-time.Since(lifted)))

@@ -136,13 +136,7 @@ func cappedOnce(ctx context.Context, b cappedBench, cfg cappedConfig, share floa
 		return err
 	}
 	rate := measured.Rate(3 * time.Second)
-	capped.SetRate(rate * share)
-	from := time.Now()
-	if err := sleep(ctx, cfg.cap); err != nil {
-		return err
-	}
-	capped.SetRate(0)
-	lifted := time.Now()
+	from, lifted := capped.CapFor(ctx, rate*share, cfg.cap, nil)
 	if err := sleep(ctx, 5*time.Second); err != nil {
 		return err
 	}

@@ -179,6 +179,26 @@ func (l *Link) SetRate(rate float64) {
 	l.mu.Unlock()
 }
 
+// CapFor caps the link at rate for d, calls last (if not nil) just before
+// lifting the cap, lifts it, and returns when the cap began and ended. The
+// wait is real time on purpose: how long a link stays slow is the
+// scenario. It lifts the cap early if ctx ends.
+func (l *Link) CapFor(ctx context.Context, rate float64, d time.Duration, last func()) (capped, lifted time.Time) {
+	l.SetRate(rate)
+	capped = time.Now()
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	if last != nil {
+		last()
+	}
+	l.SetRate(0)
+	return capped, time.Now()
+}
+
 // Rate is the link's cap in bytes per second, 0 for none.
 func (l *Link) Rate() float64 {
 	l.mu.Lock()

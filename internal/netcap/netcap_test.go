@@ -2,6 +2,7 @@ package netcap
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"sync"
@@ -174,5 +175,24 @@ func TestClose(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", p.Addr()); err == nil {
 		t.Fatal("still accepting after Close")
+	}
+}
+
+// TestCapFor: the cap is in force until last runs, lifted after, and lasts
+// at least d; a cancelled context lifts it at once.
+func TestCapFor(t *testing.T) {
+	var l Link
+	var during float64
+	capped, lifted := l.CapFor(context.Background(), 1000, 50*time.Millisecond, func() { during = l.Rate() })
+	if during != 1000 || l.Rate() != 0 {
+		t.Errorf("rate %v while capped and %v after, want 1000 and 0", during, l.Rate())
+	}
+	if lifted.Sub(capped) < 50*time.Millisecond {
+		t.Errorf("capped for %v, want at least 50ms", lifted.Sub(capped))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if capped, lifted := l.CapFor(ctx, 1000, time.Hour, nil); lifted.Sub(capped) > time.Minute || l.Rate() != 0 {
+		t.Errorf("a cancelled cap lasted %v and left rate %v", lifted.Sub(capped), l.Rate())
 	}
 }
