@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/internal/sockq"
 )
 
 // Live means live for a viewer on a thin link too. A viewer whose link is
@@ -222,11 +224,11 @@ func (c *client) measureLag(now time.Time, w watched) (backlog int64, ok bool) {
 		return 0, false // still writing what it joined with
 	}
 	if !ws.sockDone {
-		ws.sock, ws.sockDone = socketOf(c.nc.Conn), true
+		ws.sock, ws.sockDone = sockq.Of(c.nc.Conn), true
 	}
 	unacked := int64(0)
 	if ws.sock != nil {
-		unacked = outq(ws.sock)
+		unacked = sockq.Unacked(ws.sock)
 	}
 	out := c.bytesOut.Load()
 	done := int64(out) + sh.settled.Load()

@@ -1,13 +1,11 @@
 package crossbar
 
 // What the watcher measures to tell how far behind a viewer is: how fast
-// its link drains its backlog, how fast its stream flows, and (outq_*.go)
-// what its socket holds unacknowledged.
+// its link drains its backlog, how fast its stream flows, and (through
+// internal/sockq) what its socket holds unacknowledged.
 
 import (
 	"math"
-	"net"
-	"syscall"
 	"time"
 )
 
@@ -118,25 +116,4 @@ func seconds(s float64) time.Duration {
 		return time.Hour
 	}
 	return time.Duration(s * float64(time.Second))
-}
-
-// socketOf finds the socket under a connection, through TLS, for asking
-// the kernel about it; nil if there is none.
-func socketOf(c net.Conn) syscall.RawConn {
-	for {
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = u.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
 }

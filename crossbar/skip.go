@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/sockq"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -395,7 +396,7 @@ func (c *client) writeSkipping(m *hub.Message) error {
 		sh.skipper = newSkipper()
 	}
 	if !sh.sockDone {
-		sh.sock, sh.sockDone = socketOf(c.nc.Conn), true
+		sh.sock, sh.sockDone = sockq.Of(c.nc.Conn), true
 	}
 	k := sh.skipper
 	k.bound, k.sent, k.now = c.s.cfg.MaxDelay, 0, c.s.clock()
@@ -405,7 +406,7 @@ func (c *client) writeSkipping(m *hub.Message) error {
 	}
 	k.ahead = 0
 	if sh.sock != nil {
-		k.ahead = float64(outq(sh.sock))
+		k.ahead = float64(sockq.Unacked(sh.sock))
 	}
 	k.take(m, c.newestKey())
 	n, size := 1, len(m.Data)

@@ -1,11 +1,11 @@
 package reconws
 
 import (
-	"net"
 	"syscall"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/vwlab/vw/internal/sockq"
 	"github.com/vwlab/vw/internal/wsframe"
 )
 
@@ -31,7 +31,7 @@ func (b Backlog) Bytes() int64 { return b.Queued + b.Unacked }
 func (c *Client) Backlog() Backlog {
 	b := Backlog{Queued: max(0, c.queued.Load()), Written: c.written.Load()}
 	if r := c.raw.Load(); r != nil {
-		b.Unacked = unacked(r.rc)
+		b.Unacked = sockq.Unacked(r.rc)
 	}
 	return b
 }
@@ -51,20 +51,8 @@ type rawConn struct{ rc syscall.RawConn }
 
 // rawOf finds the TCP socket under a websocket connection, through TLS.
 func rawOf(conn *websocket.Conn) *rawConn {
-	nc := conn.NetConn()
-	for {
-		u, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = u.NetConn()
-	}
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := sockq.Of(conn.NetConn())
+	if rc == nil {
 		return nil
 	}
 	return &rawConn{rc}

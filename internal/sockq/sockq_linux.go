@@ -1,13 +1,14 @@
-package reconws
+package sockq
 
 import (
 	"syscall"
 	"unsafe"
 )
 
-// unacked asks the kernel how many bytes of the socket's send queue the
-// peer has not acknowledged (SIOCOUTQ, which is TIOCOUTQ on Linux).
-func unacked(rc syscall.RawConn) int64 {
+// Unacked is how many bytes of the socket's send queue the peer has not
+// acknowledged (SIOCOUTQ, TIOCOUTQ on Linux): bytes written that are still
+// in the send buffer or on the wire, on a slow link most of a backlog.
+func Unacked(rc syscall.RawConn) int64 {
 	var n int32
 	var errno syscall.Errno
 	err := rc.Control(func(fd uintptr) {
