@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -25,6 +28,22 @@ func bindConfig(fs *pflag.FlagSet, envPrefix string, cfg any) error {
 		return fmt.Errorf("environment: %w", err)
 	}
 	return nil
+}
+
+// newServeCmd is a command that serves until it is stopped (vw stream, vw
+// relay): it takes no arguments, its settings C come from VW_ variables and
+// flags (bindConfig), and run gets them with the command's context.
+func newServeCmd[C any](use, short string, run func(context.Context, C, io.Writer) error, stderr io.Writer) *cobra.Command {
+	var cfg C
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs}
+	envErr := bindConfig(cmd.Flags(), "VW", &cfg)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if envErr != nil {
+			return envErr
+		}
+		return run(cmd.Context(), cfg, stderr)
+	}
+	return cmd
 }
 
 // bindFlags registers the flags of v's fields, and of the fields of the

@@ -64,20 +64,7 @@ type ClusterSettings struct {
 }
 
 func newRelayCmd(stderr io.Writer) *cobra.Command {
-	var cfg relayConfig
-	cmd := &cobra.Command{
-		Use:   "relay",
-		Short: "Run in the cloud: relay streams from /in/{x} to viewers of /out/{x}, and bidirectional routes",
-		Args:  cobra.NoArgs,
-	}
-	envErr := bindConfig(cmd.Flags(), "VW", &cfg)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if envErr != nil {
-			return envErr
-		}
-		return runRelay(cmd.Context(), cfg, stderr)
-	}
-	return cmd
+	return newServeCmd("relay", "Run in the cloud: relay streams from /in/{x} to viewers of /out/{x}, and bidirectional routes", runRelay, stderr)
 }
 
 // runRelay builds the relay from its settings and serves until ctx ends. It

@@ -47,20 +47,7 @@ type streamConfig struct {
 const shutdownGrace = 3 * time.Second
 
 func newStreamCmd(stderr io.Writer) *cobra.Command {
-	var cfg streamConfig
-	cmd := &cobra.Command{
-		Use:   "stream",
-		Short: "Run on the lab host: take ffmpeg feeds on /ts/{feed} and push streams to relays",
-		Args:  cobra.NoArgs,
-	}
-	envErr := bindConfig(cmd.Flags(), "VW", &cfg)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		if envErr != nil {
-			return envErr
-		}
-		return runStream(cmd.Context(), cfg, stderr)
-	}
-	return cmd
+	return newServeCmd("stream", "Run on the lab host: take ffmpeg feeds on /ts/{feed} and push streams to relays", runStream, stderr)
 }
 
 // runStream builds vw stream from its settings and serves until ctx ends.
