@@ -9,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/vwlab/vw/internal/linkrate"
 	"github.com/vwlab/vw/internal/sockq"
 )
 
@@ -51,13 +52,9 @@ const (
 
 // Shedding's timing.
 const (
-	// linkDecay is how fast, in seconds of a busy link, old measurements
-	// of a link's rate fade: a path's rate changes at once when it gets
-	// congested.
-	linkDecay = 0.5
 	// linkGap is how long a link may go without a backlog before its rate
 	// is measured afresh.
-	linkGap = time.Second
+	linkGap = linkrate.Gap
 	// linkMin is how much busy time a link's rate needs before it counts.
 	linkMin = 150 * time.Millisecond
 	// joinGrace is how long after its replay (the cached GOP) a viewer's

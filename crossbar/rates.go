@@ -5,8 +5,9 @@ package crossbar
 // internal/sockq) what its socket holds unacknowledged.
 
 import (
-	"math"
 	"time"
+
+	"github.com/vwlab/vw/internal/linkrate"
 )
 
 // linkRate measures how fast a viewer's link drains its backlog: bytes
@@ -17,56 +18,42 @@ import (
 // linkKeep): a viewer that skipped until its backlog drained is on the
 // same link when the next keyframe fills it again.
 type linkRate struct {
-	at       time.Time
-	acked    uint64
-	backlog  int64
-	ok       bool
-	bytes    float64
-	secs     float64
-	lastBusy time.Time
-	prev     float64 // the last stretch's rate
-	prevAt   time.Time
+	at      time.Time
+	acked   uint64
+	backlog int64
+	ok      bool
+	drain   linkrate.Drain
+	prev    float64 // the last stretch's rate
+	prevAt  time.Time
 }
 
 // linkKeep is how long a link's last measured rate stands in.
 const linkKeep = 30 * time.Second
 
+// sample notes the bytes acknowledged and the backlog at now; an interval
+// counts when the backlog was above busy at both its ends.
 func (l *linkRate) sample(now time.Time, acked uint64, backlog, busy int64) {
 	if l.ok && l.backlog > busy && backlog > busy && acked >= l.acked {
-		if now.Sub(l.lastBusy) > linkGap {
-			if r, ok := l.current(); ok {
-				l.prev, l.prevAt = r, l.lastBusy
+		if last, fresh := l.drain.Add(l.at, now, acked-l.acked); fresh {
+			if r, ok := last.Rate(linkMin); ok {
+				l.prev, l.prevAt = r, last.LastBusy()
 			}
-			l.bytes, l.secs = 0, 0
 		}
-		dt := now.Sub(l.at).Seconds()
-		keep := math.Exp(-dt / linkDecay)
-		l.bytes = l.bytes*keep + float64(acked-l.acked)
-		l.secs = l.secs*keep + dt
-		l.lastBusy = now
 	}
 	l.at, l.acked, l.backlog, l.ok = now, acked, backlog, true
-}
-
-// current is the rate of the latest busy stretch, if it has been measured
-// long enough.
-func (l *linkRate) current() (float64, bool) {
-	if l.secs < linkMin.Seconds() {
-		return 0, false
-	}
-	return l.bytes / l.secs, true
 }
 
 // busyLately reports whether the link has been the bottleneck within
 // linkGap.
 func (l *linkRate) busyLately(now time.Time) bool {
-	return !l.lastBusy.IsZero() && now.Sub(l.lastBusy) <= linkGap
+	last := l.drain.LastBusy()
+	return !last.IsZero() && now.Sub(last) <= linkGap
 }
 
 // rate is the link's rate in bytes per second, if measured lately.
 func (l *linkRate) rate(now time.Time) (float64, bool) {
-	if r, ok := l.current(); ok {
-		if now.Sub(l.lastBusy) <= linkKeep {
+	if r, ok := l.drain.Rate(linkMin); ok {
+		if now.Sub(l.drain.LastBusy()) <= linkKeep {
 			return r, true
 		}
 		return 0, false

@@ -1,9 +1,9 @@
 package rwc
 
 import (
-	"math"
 	"time"
 
+	"github.com/vwlab/vw/internal/linkrate"
 	"github.com/vwlab/vw/reconws"
 )
 
@@ -60,33 +60,15 @@ type linkMeter struct {
 	acked   uint64
 	backlog int64
 	ok      bool
-
-	bytes, secs float64   // over busy intervals, older ones decayed
-	lastBusy    time.Time // end of the latest busy interval
+	drain   linkrate.Drain
 }
-
-// linkDecay is the time constant, in busy seconds, over which older
-// intervals fade from the estimate: short, because a link's rate changes
-// at once when a path gets congested. A busy stretch that starts a second
-// or more after the last one starts the estimate afresh.
-const (
-	linkDecay = 0.5
-	linkGap   = time.Second
-)
 
 // sample notes the backlog at now; busy is the backlog above which the
 // link counts as the bottleneck.
 func (l *linkMeter) sample(now time.Time, b reconws.Backlog, busy int64) {
 	acked := b.Written - uint64(b.Unacked)
 	if l.ok && acked >= l.acked && l.backlog > busy {
-		if now.Sub(l.lastBusy) > linkGap {
-			l.bytes, l.secs = 0, 0
-		}
-		dt := now.Sub(l.at).Seconds()
-		keep := math.Exp(-dt / linkDecay)
-		l.bytes = l.bytes*keep + float64(acked-l.acked)
-		l.secs = l.secs*keep + dt
-		l.lastBusy = now
+		l.drain.Add(l.at, now, acked-l.acked)
 	}
 	l.at, l.acked, l.backlog, l.ok = now, acked, b.Bytes(), true
 }
@@ -99,8 +81,9 @@ func (l *linkMeter) reset() { l.ok = false }
 // for 50 ms or more in the last three seconds: soon, because a link that
 // just became slow makes the stream's rate a wrong guess by as much.
 func (l *linkMeter) rate(now time.Time) (float64, bool) {
-	if l.secs < 0.05 || now.Sub(l.lastBusy) > 3*time.Second {
+	r, ok := l.drain.Rate(50 * time.Millisecond)
+	if !ok || now.Sub(l.drain.LastBusy()) > 3*time.Second {
 		return 0, false
 	}
-	return l.bytes / l.secs, true
+	return r, true
 }
