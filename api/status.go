@@ -12,6 +12,7 @@ import (
 
 	"github.com/vwlab/vw/agg"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/pagestyle"
 	"github.com/vwlab/vw/rwc"
 )
 
@@ -280,7 +281,7 @@ var statusFiles embed.FS
 // up to date. The template is compiled in: a parse error is a build defect
 // every test catches.
 func (s *Server) handleStatusPage() http.Handler {
-	page := template.Must(template.ParseFS(statusFiles, "templates/status.html"))
+	page := pagestyle.Tables(template.Must(template.ParseFS(statusFiles, "templates/status.html")))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")

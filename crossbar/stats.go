@@ -14,6 +14,7 @@ import (
 
 	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/internal/jsonhttp"
+	"github.com/vwlab/vw/internal/pagestyle"
 )
 
 // Stats is what /stats answers.
@@ -222,7 +223,7 @@ var templates embed.FS
 // newStatsPage parses the stats page; the template is compiled in, so a
 // parse error is a build defect that every test catches.
 func newStatsPage() *template.Template {
-	return template.Must(template.New("stats.html").Funcs(template.FuncMap{
+	return pagestyle.Tables(template.Must(template.New("stats.html").Funcs(template.FuncMap{
 		"bytes": humanBytes,
 		"rate": func(bps float64) string {
 			return strconv.FormatFloat(bps/1e3, 'f', 0, 64) + " kbit/s"
@@ -231,7 +232,7 @@ func newStatsPage() *template.Template {
 		"ms": func(ms int64) string {
 			return (time.Duration(ms) * time.Millisecond).Round(100 * time.Millisecond).String()
 		},
-	}).ParseFS(templates, "templates/stats.html"))
+	}).ParseFS(templates, "templates/stats.html")))
 }
 
 // handleStats answers the topics g sees, as JSON, or HTML when asked for
