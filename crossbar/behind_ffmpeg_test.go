@@ -132,75 +132,111 @@ func (l *logLines) has(s string) bool {
 // relay says when the viewer starts and stops.
 func TestSlowViewerStaysLive(t *testing.T) {
 	testutil.NeedTool(t, "ffprobe")
-	logs := &logLines{}
-	log := logrus.New()
-	log.SetLevel(logrus.DebugLevel)
-	log.SetOutput(io.Discard)
-	log.AddHook(logs)
-	s := New(Config{}, hub.New(), logrus.NewEntry(log))
-	hs := httptest.NewServer(s.Handler())
-	defer hs.Close()
-	defer s.Close()
-	r := &relay{Server: s, http: hs, ws: "ws" + strings.TrimPrefix(hs.URL, "http")}
-	link, err := netcap.Listen(strings.TrimPrefix(hs.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
-
-	healthy := r.dial(t, "/out/lab")
-	slow, _, err := websocket.DefaultDialer.Dial("ws://"+link.Addr()+"/out/lab", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	pub := r.dial(t, "/in/lab")
-	r.waitClients(t, "/out/lab", 1, 2, 0)
-
-	var mu sync.Mutex
-	var healthyGot [][]byte
-	healthyMeter, slowMeter := tslive.New(false), tslive.New(true)
-	healthyEnd := viewer(healthy, true, func(b []byte, at time.Time) {
-		mu.Lock()
-		healthyGot = append(healthyGot, b)
-		mu.Unlock()
-		healthyMeter.Add(b, at)
-	})
-	slowEnd := viewer(slow, false, slowMeter.Add)
-
+	sc := newSlowScene(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	sent := labCamera(t, ctx, pub)
-	testutil.Eventually(t, 15*time.Second, func() bool { return len(slowMeter.Video()) > 50 && len(slowMeter.Audio()) > 50 },
-		"no stream through the link: %d video and %d audio frames", len(slowMeter.Video()), len(slowMeter.Audio()))
+	sent := labCamera(t, ctx, sc.pub)
+	testutil.Eventually(t, 15*time.Second, func() bool { return len(sc.slowMeter.Video()) > 50 && len(sc.slowMeter.Audio()) > 50 },
+		"no stream through the link: %d video and %d audio frames", len(sc.slowMeter.Video()), len(sc.slowMeter.Audio()))
 
 	hold(3 * time.Second)
-	rate := healthyMeter.Rate(3 * time.Second)
-	link.Down.SetRate(rate / 2)
+	rate := sc.healthyMeter.Rate(3 * time.Second)
+	sc.link.Down.SetRate(rate / 2)
 	capped := time.Now()
 	hold(20 * time.Second)
-	st := r.topic("/out/lab")
-	link.Down.SetRate(0)
+	st := sc.r.topic("/out/lab")
+	sc.link.Down.SetRate(0)
 	lifted := time.Now()
-	if !testutil.WaitFor(15*time.Second, func() bool { return logs.has("viewer back to full rate") }) {
+	if !testutil.WaitFor(15*time.Second, func() bool { return sc.logs.has("viewer back to full rate") }) {
 		t.Error("the relay never said the viewer was back to full rate")
 	}
 	hold(max(0, 4*time.Second-time.Since(lifted)))
 
 	stop()
 	sentMsgs := sent()
-	send(t, pub, websocket.TextMessage, []byte("end"))
+	send(t, sc.pub, websocket.TextMessage, []byte("end"))
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(healthyGot) > 0 && string(healthyGot[len(healthyGot)-1]) == "end"
+		got := sc.healthyGot()
+		return len(got) > 0 && string(got[len(got)-1]) == "end"
 	}, "the healthy viewer never got the end")
 
+	sc.checkSlow(t, st, rate, capped, lifted)
+	sc.checkHealthy(t, sentMsgs)
+	sc.checkCounted(t, st)
+}
+
+// slowScene is TestSlowViewerStaysLive's relay, the link that caps the slow
+// viewer, and both viewers' meters.
+type slowScene struct {
+	r                       *relay
+	link                    *netcap.Proxy
+	logs                    *logLines
+	pub, healthy            *websocket.Conn
+	healthyMeter, slowMeter *tslive.Meter
+	healthyEnd, slowEnd     <-chan error
+
+	mu  sync.Mutex
+	got [][]byte // what the healthy viewer read, text too
+}
+
+// newSlowScene starts a relay that keeps its log lines, a healthy viewer,
+// a viewer through a netcap link (not capped yet) and a publisher, all
+// closed when the test ends.
+func newSlowScene(t *testing.T) *slowScene {
+	sc := &slowScene{logs: &logLines{}}
+	log := logrus.New()
+	log.SetLevel(logrus.DebugLevel)
+	log.SetOutput(io.Discard)
+	log.AddHook(sc.logs)
+	s := New(Config{}, hub.New(), logrus.NewEntry(log))
+	hs := httptest.NewServer(s.Handler())
+	t.Cleanup(hs.Close)
+	t.Cleanup(s.Close)
+	sc.r = &relay{Server: s, http: hs, ws: "ws" + strings.TrimPrefix(hs.URL, "http")}
+	link, err := netcap.Listen(strings.TrimPrefix(hs.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { link.Close() })
+	sc.link = link
+
+	sc.healthy = sc.r.dial(t, "/out/lab")
+	slow, _, err := websocket.DefaultDialer.Dial("ws://"+link.Addr()+"/out/lab", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slow.Close() })
+	sc.pub = sc.r.dial(t, "/in/lab")
+	sc.r.waitClients(t, "/out/lab", 1, 2, 0)
+
+	sc.healthyMeter, sc.slowMeter = tslive.New(false), tslive.New(true)
+	sc.healthyEnd = viewer(sc.healthy, true, func(b []byte, at time.Time) {
+		sc.mu.Lock()
+		sc.got = append(sc.got, b)
+		sc.mu.Unlock()
+		sc.healthyMeter.Add(b, at)
+	})
+	sc.slowEnd = viewer(slow, false, sc.slowMeter.Add)
+	return sc
+}
+
+func (sc *slowScene) healthyGot() [][]byte {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.got
+}
+
+// checkSlow holds the slow viewer to the bounds: during the cap, pictures
+// at most 1 s after the healthy viewer's, no 3 s without one, 95% of the
+// audio frames; back live after it; never disconnected, connected once,
+// valid TS.
+func (sc *slowScene) checkSlow(t *testing.T, st TopicReport, rate float64, capped, lifted time.Time) {
+	t.Helper()
 	// Live is when the healthy viewer got a picture: a loaded machine
 	// delays what every viewer gets (ffmpeg, the publisher, the relay's
 	// reading), and that is not the slow link's doing. The figures
 	// against the pictures' PTS are logged too.
-	video, audio, hv := slowMeter.Video(), slowMeter.Audio(), healthyMeter.Video()
+	video, audio, hv := sc.slowMeter.Video(), sc.slowMeter.Audio(), sc.healthyMeter.Video()
 	lead, aLead := tslive.Lead(video), tslive.Lead(audio)
 	during := tslive.Arrived(video, capped, lifted)
 	share := tslive.Share(audio, aLead, tslive.Step(audio), capped, lifted)
@@ -223,35 +259,43 @@ func TestSlowViewerStaysLive(t *testing.T) {
 	}
 	checkBackLive(t, video, hv, lifted)
 	select {
-	case err := <-slowEnd:
+	case err := <-sc.slowEnd:
 		t.Errorf("the slow viewer was disconnected: %v", err)
 	default:
 	}
-	if a := link.Accepted(); a != 1 {
+	if a := sc.link.Accepted(); a != 1 {
 		t.Errorf("the slow viewer connected %d times, want once", a)
 	}
-	tscheck.CheckStream(t, slowMeter.Bytes(), tscheck.Want{Video: 1, Audio: 1})
+	tscheck.CheckStream(t, sc.slowMeter.Bytes(), tscheck.Want{Video: 1, Audio: 1})
+}
 
-	// The healthy viewer: every message, in order, as sent.
-	mu.Lock()
-	got := healthyGot[:len(healthyGot)-1]
-	mu.Unlock()
-	if len(got) != len(sentMsgs) {
-		t.Errorf("the healthy viewer got %d messages, %d were sent", len(got), len(sentMsgs))
+// checkHealthy: the healthy viewer got every message, in order, as sent,
+// and was never disconnected.
+func (sc *slowScene) checkHealthy(t *testing.T, sent [][]byte) {
+	t.Helper()
+	all := sc.healthyGot()
+	got := all[:len(all)-1]
+	if len(got) != len(sent) {
+		t.Errorf("the healthy viewer got %d messages, %d were sent", len(got), len(sent))
 	}
-	for i := range min(len(got), len(sentMsgs)) {
-		if !bytes.Equal(got[i], sentMsgs[i]) {
+	for i := range min(len(got), len(sent)) {
+		if !bytes.Equal(got[i], sent[i]) {
 			t.Errorf("the healthy viewer's message %d is not the one sent", i)
 			break
 		}
 	}
 	select {
-	case err := <-healthyEnd:
+	case err := <-sc.healthyEnd:
 		t.Errorf("the healthy viewer was disconnected: %v", err)
 	default:
 	}
+}
 
-	// Counted: per stream, per viewer.
+// checkCounted: the skipping is counted per stream and per viewer (the
+// slow one only) in /stats (st, taken at the end of the cap) and /metrics,
+// and logged.
+func (sc *slowScene) checkCounted(t *testing.T, st TopicReport) {
+	t.Helper()
 	if st.SkippedGops == 0 || st.SkippedBytes == 0 {
 		t.Errorf("/stats counts %d GOPs and %d bytes skipped for the stream", st.SkippedGops, st.SkippedBytes)
 	}
@@ -260,11 +304,11 @@ func TestSlowViewerStaysLive(t *testing.T) {
 			continue
 		}
 		isSlow := c.SkippedBytes > 0
-		if isSlow == (c.Remote == healthy.LocalAddr().String()) {
+		if isSlow == (c.Remote == sc.healthy.LocalAddr().String()) {
 			t.Errorf("viewer %s skipped %d bytes", c.Remote, c.SkippedBytes)
 		}
 	}
-	m := scrape.Get(t, r.http.URL+"/metrics", nil)
+	m := scrape.Get(t, sc.r.http.URL+"/metrics", nil)
 	for _, c := range []struct {
 		name string
 		at   uint64 // /stats at the end of the cap: /metrics, later, has at least as much
@@ -276,7 +320,7 @@ func TestSlowViewerStaysLive(t *testing.T) {
 	if got, topic := m.Value(t, "vw_relay_skipped_bytes_total"), m.Value(t, "vw_relay_topic_skipped_bytes_total", "topic", "/out/lab"); got != topic {
 		t.Errorf("/metrics vw_relay_skipped_bytes_total = %.0f, its one stream's %.0f", got, topic)
 	}
-	if !logs.has("viewer behind: skipping what would arrive late") {
+	if !sc.logs.has("viewer behind: skipping what would arrive late") {
 		t.Error("the relay never said the viewer was skipping")
 	}
 }
