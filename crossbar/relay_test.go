@@ -29,23 +29,18 @@ const (
 // waits until the relay has taken the message in (so a message that goes
 // nowhere is known to have gone nowhere), then reads it from every client
 // that must get it; a client that got something it should not have would
-// read the wrong message at its next expected one.
+// read the wrong message at its next expected one. It is long because it
+// is one table of scripts.
 func TestRelaySemantics(t *testing.T) {
-	type step struct {
-		from int
-		mt   int
-		data string
-		to   []int // clients that must receive it
-	}
 	for _, tc := range []struct {
 		name  string
 		paths []string
-		steps []step
+		steps []scriptStep
 	}{
 		{
 			name:  "in to out is one way",
 			paths: []string{"/in/cam", "/out/cam", "/out/cam"},
-			steps: []step{
+			steps: []scriptStep{
 				{0, bin, "ts 1", []int{1, 2}},
 				{1, text, "a viewer talks", nil},
 				{2, bin, "a viewer sends binary", nil},
@@ -56,7 +51,7 @@ func TestRelaySemantics(t *testing.T) {
 		{
 			name:  "publishers do not hear each other",
 			paths: []string{"/in/cam", "/in/cam", "/out/cam"},
-			steps: []step{
+			steps: []scriptStep{
 				{0, bin, "from 0", []int{2}},
 				{1, bin, "from 1", []int{2}},
 				{0, text, "again from 0", []int{2}},
@@ -65,7 +60,7 @@ func TestRelaySemantics(t *testing.T) {
 		{
 			name:  "streams are separate",
 			paths: []string{"/in/a", "/out/a", "/in/b", "/out/b", "/out/a/b"},
-			steps: []step{
+			steps: []scriptStep{
 				{0, bin, "to a", []int{1}},
 				{2, bin, "to b", []int{3}},
 				{0, text, "to a again", []int{1}},
@@ -74,7 +69,7 @@ func TestRelaySemantics(t *testing.T) {
 		{
 			name:  "bidirectional is N to N without echo",
 			paths: []string{"/bi/lab1/api", "/bi/lab1/api", "/bi/lab1/api"},
-			steps: []step{
+			steps: []scriptStep{
 				{0, text, `{"verb":"healthcheck"}`, []int{1, 2}},
 				{1, text, `{"healthcheck":"ok"}`, []int{0, 2}},
 				{2, bin, "binary", []int{0, 1}},
@@ -84,61 +79,77 @@ func TestRelaySemantics(t *testing.T) {
 		{
 			name:  "any other path is bidirectional",
 			paths: []string{"/lab1", "/lab1", "/lab2"},
-			steps: []step{
+			steps: []scriptStep{
 				{0, text, "hi", []int{1}},
 				{1, text, "hi back", []int{0}},
 				{2, text, "alone", nil},
 			},
 		},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := startRelay(t, Config{})
-			conns := make([]*websocket.Conn, len(tc.paths))
-			for i, p := range tc.paths {
-				conns[i] = r.dial(t, p)
+		t.Run(tc.name, func(t *testing.T) { runScript(t, tc.paths, tc.steps) })
+	}
+}
+
+// scriptStep is one send of a TestRelaySemantics script.
+type scriptStep struct {
+	from int
+	mt   int
+	data string
+	to   []int // clients that must receive it
+}
+
+// runScript connects a client to each of paths, runs steps, and checks
+// that no publisher was ever queued a message.
+func runScript(t *testing.T, paths []string, steps []scriptStep) {
+	r := startRelay(t, Config{})
+	conns := make([]*websocket.Conn, len(paths))
+	for i, p := range paths {
+		conns[i] = r.dial(t, p)
+	}
+	waitRegistered(t, r, paths)
+	for i, st := range steps {
+		sender := conns[st.from]
+		before := r.taken(t, sender)
+		send(t, sender, st.mt, []byte(st.data))
+		testutil.Eventually(t, 5*time.Second, func() bool { return r.taken(t, sender) == before+1 },
+			"step %d: the relay did not take in %q", i, st.data)
+		for _, to := range st.to {
+			mt, b := read(t, conns[to])
+			if mt != st.mt || string(b) != st.data {
+				t.Fatalf("step %d: client %d (%s) got type %d %q, want type %d %q",
+					i, to, paths[to], mt, b, st.mt, st.data)
 			}
-			// Wait until every client is registered: a message sent earlier
-			// would rightly miss a viewer not yet subscribed.
-			want := map[string][3]int{}
-			for _, p := range tc.paths {
-				// The contract: /in/{x} publishes to /out/{x}, /out/{x}
-				// watches it, any other path is bidirectional.
-				topic, role := p, 2
-				if x, ok := strings.CutPrefix(p, "/in/"); ok {
-					topic, role = "/out/"+x, 0
-				} else if strings.HasPrefix(p, "/out/") {
-					role = 1
-				}
-				n := want[topic]
-				n[role]++
-				want[topic] = n
+		}
+	}
+	// A publisher has no queue: nothing was ever written to one.
+	for i, p := range paths {
+		if strings.HasPrefix(p, "/in/") {
+			if cs := r.clientOf(t, conns[i]); cs.MsgsOut != 0 {
+				t.Errorf("publisher %d got %d messages, want none", i, cs.MsgsOut)
 			}
-			for topic, n := range want {
-				r.waitClients(t, topic, n[0], n[1], n[2])
-			}
-			for i, st := range tc.steps {
-				sender := conns[st.from]
-				before := r.taken(t, sender)
-				send(t, sender, st.mt, []byte(st.data))
-				testutil.Eventually(t, 5*time.Second, func() bool { return r.taken(t, sender) == before+1 },
-					"step %d: the relay did not take in %q", i, st.data)
-				for _, to := range st.to {
-					mt, b := read(t, conns[to])
-					if mt != st.mt || string(b) != st.data {
-						t.Fatalf("step %d: client %d (%s) got type %d %q, want type %d %q",
-							i, to, tc.paths[to], mt, b, st.mt, st.data)
-					}
-				}
-			}
-			// A publisher has no queue: nothing was ever written to one.
-			for i, p := range tc.paths {
-				if strings.HasPrefix(p, "/in/") {
-					if cs := r.clientOf(t, conns[i]); cs.MsgsOut != 0 {
-						t.Errorf("publisher %d got %d messages, want none", i, cs.MsgsOut)
-					}
-				}
-			}
-		})
+		}
+	}
+}
+
+// waitRegistered waits until the client of every path is registered: a
+// message sent earlier would rightly miss a viewer not yet subscribed.
+func waitRegistered(t *testing.T, r *relay, paths []string) {
+	want := map[string][3]int{}
+	for _, p := range paths {
+		// The contract: /in/{x} publishes to /out/{x}, /out/{x}
+		// watches it, any other path is bidirectional.
+		topic, role := p, 2
+		if x, ok := strings.CutPrefix(p, "/in/"); ok {
+			topic, role = "/out/"+x, 0
+		} else if strings.HasPrefix(p, "/out/") {
+			role = 1
+		}
+		n := want[topic]
+		n[role]++
+		want[topic] = n
+	}
+	for topic, n := range want {
+		r.waitClients(t, topic, n[0], n[1], n[2])
 	}
 }
 
@@ -198,7 +209,6 @@ func TestSubprotocols(t *testing.T) {
 // closed: by a full queue (with a close reason, for a viewer that reads
 // again in time) or by a passed write deadline.
 func TestSlowViewers(t *testing.T) {
-	const n, size = 200, 64 << 10 // 12.8 MB: more than the socket buffers hold
 	for _, tc := range []struct {
 		name         string
 		cfg          Config
@@ -220,61 +230,11 @@ func TestSlowViewers(t *testing.T) {
 			stalled := r.dialVia(t, "/out/s", tc.dial)
 			r.waitClients(t, "/out/s", 1, 2, 0)
 
-			// The publisher keeps within a few messages of the healthy
-			// viewer, as a real stream's rate would, so that only the
-			// stalled one falls a queue behind.
-			got := make(chan error, 1)
-			progress := make(chan int, n)
-			go func() {
-				got <- func() error {
-					for i := range n {
-						if i > 0 {
-							progress <- i
-						}
-						_ = healthy.SetReadDeadline(time.Now().Add(10 * time.Second))
-						_, b, err := healthy.ReadMessage()
-						if err != nil {
-							return fmt.Errorf("message %d: %w", i, err)
-						}
-						if len(b) != size || int(b[0])|int(b[1])<<8 != i {
-							return fmt.Errorf("message %d: got %d bytes numbered %d", i, len(b), int(b[0])|int(b[1])<<8)
-						}
-					}
-					return nil
-				}()
-			}()
-			msg := make([]byte, size)
-			received := 0
-			for i := range n {
-				for received < i-4 {
-					select {
-					case received = <-progress:
-					case err := <-got:
-						t.Fatalf("the healthy viewer: %v", err)
-					}
-				}
-				msg[0], msg[1] = byte(i), byte(i>>8)
-				send(t, pub, bin, msg)
-			}
-			if err := <-got; err != nil {
-				t.Fatalf("the healthy viewer: %v", err)
-			}
+			publishPaced(t, pub, healthy)
 			testutil.Eventually(t, 10*time.Second, func() bool { return r.topic("/out/s").DroppedViewers == 1 },
 				"the stalled viewer was not counted as dropped: %+v", r.topic("/out/s"))
 			if tc.resume {
-				// Reading again, the viewer drains what was sent before the
-				// drop and then learns why it was dropped.
-				var ce *websocket.CloseError
-				var err error
-				for {
-					_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
-					if _, _, err = stalled.ReadMessage(); err != nil {
-						break
-					}
-				}
-				if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, tc.wantCloseMsg) {
-					t.Fatalf("the dropped viewer read %v, want a close frame %d %q", err, websocket.ClosePolicyViolation, tc.wantCloseMsg)
-				}
+				readToClose(t, stalled, tc.wantCloseMsg)
 			}
 			r.waitClients(t, "/out/s", 1, 1, 0)
 			// The healthy viewer still gets new messages.
@@ -291,6 +251,72 @@ func TestSlowViewers(t *testing.T) {
 				t.Fatalf("/stats: drops %v, want one for %s", d, tc.reason)
 			}
 		})
+	}
+}
+
+// slowN messages of slowSize bytes make 12.8 MB: more than the socket
+// buffers hold.
+const slowN, slowSize = 200, 64 << 10
+
+// publishPaced sends slowN numbered messages on pub and checks that the
+// healthy viewer reads every one, in order. The publisher keeps within a
+// few messages of the healthy viewer, as a real stream's rate would, so
+// that only a stalled viewer falls a queue behind.
+func publishPaced(t *testing.T, pub, healthy *websocket.Conn) {
+	got := make(chan error, 1)
+	progress := make(chan int, slowN)
+	go func() { got <- readNumbered(healthy, progress) }()
+	msg := make([]byte, slowSize)
+	received := 0
+	for i := range slowN {
+		for received < i-4 {
+			select {
+			case received = <-progress:
+			case err := <-got:
+				t.Fatalf("the healthy viewer: %v", err)
+			}
+		}
+		msg[0], msg[1] = byte(i), byte(i>>8)
+		send(t, pub, bin, msg)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the healthy viewer: %v", err)
+	}
+}
+
+// readNumbered reads publishPaced's messages from c, telling progress the
+// number of each but the first before reading it.
+func readNumbered(c *websocket.Conn, progress chan<- int) error {
+	for i := range slowN {
+		if i > 0 {
+			progress <- i
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		if len(b) != slowSize || int(b[0])|int(b[1])<<8 != i {
+			return fmt.Errorf("message %d: got %d bytes numbered %d", i, len(b), int(b[0])|int(b[1])<<8)
+		}
+	}
+	return nil
+}
+
+// readToClose: reading again, a dropped viewer drains what was sent before
+// the drop and then learns why it was dropped, in a policy-violation close
+// whose text holds want.
+func readToClose(t *testing.T, c *websocket.Conn, want string) {
+	var ce *websocket.CloseError
+	var err error
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, _, err = c.ReadMessage(); err != nil {
+			break
+		}
+	}
+	if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || !strings.Contains(ce.Text, want) {
+		t.Fatalf("the dropped viewer read %v, want a close frame %d %q", err, websocket.ClosePolicyViolation, want)
 	}
 }
 
@@ -620,22 +646,7 @@ func TestOverTLS(t *testing.T) {
 // never finish a request, or sit idle, or send huge headers, and that a
 // websocket it upgrades is not bound by those request timeouts.
 func TestHTTPServerLimits(t *testing.T) {
-	const timeout = 200 * time.Millisecond
-	s := New(Config{HandshakeTimeout: timeout}, hub.New(), testutil.Log(t))
-	hs := s.NewHTTPServer("127.0.0.1:0")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	t.Cleanup(func() {
-		s.Close()
-		_ = hs.Close()
-		<-served
-	})
-	addr := ln.Addr().String()
-
+	s, addr := serveLimited(t, 200*time.Millisecond)
 	for _, tc := range []struct {
 		name   string
 		send   string
@@ -668,38 +679,60 @@ func TestHTTPServerLimits(t *testing.T) {
 			}
 		})
 	}
+	t.Run("websocket outlives the request timeouts", func(t *testing.T) { websocketOutlivesTimeouts(t, s, addr) })
+}
 
-	t.Run("websocket outlives the request timeouts", func(t *testing.T) {
-		ws := "ws://" + addr
-		pub, _, err := websocket.DefaultDialer.Dial(ws+"/in/s", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pub.Close()
-		v, _, err := websocket.DefaultDialer.Dial(ws+"/out/s", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer v.Close()
-		// A connection that sends nothing, opened now, is closed once the
-		// request timeouts have passed: wait for that, not for a time.
-		idle, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer idle.Close()
-		r := &relay{Server: s}
-		r.waitClients(t, "/out/s", 1, 1, 0)
-		_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.ReadAll(idle); err != nil && !errors.Is(err, syscall.ECONNRESET) {
-			t.Fatalf("the idle connection was not closed: %v", err)
-		}
-		// The websockets, idle as long, still carry the stream.
-		send(t, pub, bin, []byte("still here"))
-		if _, b := read(t, v); string(b) != "still here" {
-			t.Fatalf("got %q", b)
-		}
+// serveLimited serves a relay with handshake timeout timeout through
+// NewHTTPServer on a loopback port until the test ends.
+func serveLimited(t *testing.T, timeout time.Duration) (*Server, string) {
+	s := New(Config{HandshakeTimeout: timeout}, hub.New(), testutil.Log(t))
+	hs := s.NewHTTPServer("127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		_ = hs.Close()
+		<-served
 	})
+	return s, ln.Addr().String()
+}
+
+// websocketOutlivesTimeouts: a stream's websockets, idle longer than the
+// request timeouts of the server at addr, still carry the stream.
+func websocketOutlivesTimeouts(t *testing.T, s *Server, addr string) {
+	ws := "ws://" + addr
+	pub, _, err := websocket.DefaultDialer.Dial(ws+"/in/s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	v, _, err := websocket.DefaultDialer.Dial(ws+"/out/s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	// A connection that sends nothing, opened now, is closed once the
+	// request timeouts have passed: wait for that, not for a time.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	r := &relay{Server: s}
+	r.waitClients(t, "/out/s", 1, 1, 0)
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(idle); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("the idle connection was not closed: %v", err)
+	}
+	// The websockets, idle as long, still carry the stream.
+	send(t, pub, bin, []byte("still here"))
+	if _, b := read(t, v); string(b) != "still here" {
+		t.Fatalf("got %q", b)
+	}
 }
 
 func firstLine(b []byte) string {
