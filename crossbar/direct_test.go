@@ -41,65 +41,17 @@ func TestDirectWriteHandoff(t *testing.T) {
 // directHandoff runs TestDirectWriteHandoff's scenario once; it reports
 // false, having checked nothing, when no direct write was cut short.
 func directHandoff(t *testing.T, size int, asText bool) bool {
-	tc := struct {
-		size int
-		text bool
-	}{size, asText}
 	r := startRelay(t, Config{Queue: 100000, QueueBytes: 1 << 40, WriteTimeout: 30 * time.Second})
 	pub := r.dial(t, "/in/s")
 	healthy := r.dial(t, "/out/s")
 	stalled := r.dialVia(t, "/out/s", smallReceiveBuffer)
 	r.waitClients(t, "/out/s", 1, 2, 0)
 	sc := r.clientAt(t, "/out/s", stalled.LocalAddr().String())
-
-	mt := bin
-	if tc.text {
-		mt = text
+	m := handoffMsgs{size: size, mt: bin}
+	if asText {
+		m.mt = text
 	}
-	// Every byte of message i is 'a'+i%26 but the first two, its
-	// number: a frame cut and resumed anywhere but where it was cut
-	// shows.
-	msg := func(i int) []byte {
-		b := make([]byte, tc.size)
-		for k := range b {
-			b[k] = 'a' + byte(i%26)
-		}
-		b[0], b[1] = 'a'+byte(i%26), 'a'+byte(i/26%26)
-		return b
-	}
-	check := func(who string, i int, gotType int, b []byte, err error) error {
-		if err != nil {
-			return fmt.Errorf("%s, message %d: %w", who, i, err)
-		}
-		want := msg(i)
-		if gotType != mt || len(b) != len(want) {
-			return fmt.Errorf("%s, message %d: got type %d, %d bytes; want type %d, %d bytes", who, i, gotType, len(b), mt, len(want))
-		}
-		for k := range b {
-			if b[k] != want[k] {
-				return fmt.Errorf("%s, message %d: byte %d is %q, want %q", who, i, k, b[k], want[k])
-			}
-		}
-		return nil
-	}
-
-	// The healthy viewer reads until "end".
-	healthyRead := make(chan int, 1)
-	healthyErr := make(chan error, 1)
-	go func() {
-		for i := 0; ; i++ {
-			_ = healthy.SetReadDeadline(time.Now().Add(10 * time.Second))
-			gotType, b, err := healthy.ReadMessage()
-			if err == nil && string(b) == "end" {
-				healthyRead <- i
-				return
-			}
-			if err := check("the healthy viewer", i, gotType, b, err); err != nil {
-				healthyErr <- err
-				return
-			}
-		}
-	}()
+	healthyRead, healthyErr := m.readToEnd(healthy)
 
 	// Publish until a direct write to the stalled viewer was cut
 	// short, then as many again, queued behind the cut frame. A socket
@@ -107,16 +59,16 @@ func directHandoff(t *testing.T, size int, asText bool) bool {
 	// taken the viewer over and no direct write will come.
 	n := 0
 	for ; n < 400 && sc.nc.partials.Load() == 0; n++ {
-		send(t, pub, mt, msg(n))
+		send(t, pub, m.mt, m.msg(n))
 	}
 	if sc.nc.partials.Load() == 0 {
 		t.Logf("after %d messages no direct write to the stalled viewer was partial", n)
 		return false
 	}
 	for end := 2 * n; n < end; n++ {
-		send(t, pub, mt, msg(n))
+		send(t, pub, m.mt, m.msg(n))
 	}
-	send(t, pub, mt, []byte("end"))
+	send(t, pub, m.mt, []byte("end"))
 	select {
 	case got := <-healthyRead:
 		if got != n {
@@ -125,17 +77,7 @@ func directHandoff(t *testing.T, size int, asText bool) bool {
 	case err := <-healthyErr:
 		t.Fatal(err)
 	}
-	for i := range n {
-		_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
-		gotType, b, err := stalled.ReadMessage()
-		if err := check("the stalled viewer", i, gotType, b, err); err != nil {
-			t.Fatal(err)
-		}
-	}
-	_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, b, err := stalled.ReadMessage(); err != nil || string(b) != "end" {
-		t.Fatalf("the stalled viewer read %q, %v; want \"end\"", b, err)
-	}
+	m.readStalled(t, stalled, n)
 	if st := r.topic("/out/s"); st.DroppedViewers != 0 || st.Viewers != 2 {
 		t.Fatalf("stats %+v: want 2 viewers, none dropped", st)
 	}
@@ -147,6 +89,78 @@ func directHandoff(t *testing.T, size int, asText bool) bool {
 		}
 	}
 	return true
+}
+
+// handoffMsgs are directHandoff's messages: size bytes each, of type mt.
+type handoffMsgs struct {
+	size int // 64 KiB and up take a 10-byte header, less a 4-byte one
+	mt   int
+}
+
+// msg returns message i. Every byte of it is 'a'+i%26 but the first two,
+// its number: a frame cut and resumed anywhere but where it was cut shows.
+func (m handoffMsgs) msg(i int) []byte {
+	b := make([]byte, m.size)
+	for k := range b {
+		b[k] = 'a' + byte(i%26)
+	}
+	b[0], b[1] = 'a'+byte(i%26), 'a'+byte(i/26%26)
+	return b
+}
+
+// check says how what who read as message i differs from it, if it does.
+func (m handoffMsgs) check(who string, i int, gotType int, b []byte, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s, message %d: %w", who, i, err)
+	}
+	want := m.msg(i)
+	if gotType != m.mt || len(b) != len(want) {
+		return fmt.Errorf("%s, message %d: got type %d, %d bytes; want type %d, %d bytes", who, i, gotType, len(b), m.mt, len(want))
+	}
+	for k := range b {
+		if b[k] != want[k] {
+			return fmt.Errorf("%s, message %d: byte %d is %q, want %q", who, i, k, b[k], want[k])
+		}
+	}
+	return nil
+}
+
+// readToEnd reads c, the healthy viewer, until "end", checking each
+// message; it reports how many came before "end", or the first error.
+func (m handoffMsgs) readToEnd(c *websocket.Conn) (<-chan int, <-chan error) {
+	read := make(chan int, 1)
+	failed := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			gotType, b, err := c.ReadMessage()
+			if err == nil && string(b) == "end" {
+				read <- i
+				return
+			}
+			if err := m.check("the healthy viewer", i, gotType, b, err); err != nil {
+				failed <- err
+				return
+			}
+		}
+	}()
+	return read, failed
+}
+
+// readStalled: reading again, the stalled viewer gets all n messages whole
+// and in order, then "end".
+func (m handoffMsgs) readStalled(t *testing.T, stalled *websocket.Conn, n int) {
+	for i := range n {
+		_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+		gotType, b, err := stalled.ReadMessage()
+		if err := m.check("the stalled viewer", i, gotType, b, err); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = stalled.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, b, err := stalled.ReadMessage(); err != nil || string(b) != "end" {
+		t.Fatalf("the stalled viewer read %q, %v; want \"end\"", b, err)
+	}
 }
 
 // clientAt returns the client of a topic connected from addr.
