@@ -304,24 +304,8 @@ func (l *requestLog) all() []string {
 func TestPrivateStreamInChromium(t *testing.T) {
 	testutil.NeedJSMpeg(t)
 	testutil.NeedTool(t, "ffmpeg")
-	a, err := auth.New(auth.Config{Secret: secret}, testutil.Log(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(Config{Auth: a}, hub.New(), testutil.Log(t))
-	t.Cleanup(s.Close)
-	reqs := &requestLog{h: s.Handler()}
-	srv := httptest.NewServer(reqs)
-	t.Cleanup(srv.Close)
-	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http")
-	tokens := map[string]string{
-		"write": mintWith(t, a, "lab1/", "write", time.Hour),
-		"read":  mintWith(t, a, "lab1/cam", "read", time.Hour),
-		"lab2":  mintWith(t, a, "lab2/", "read", time.Hour),
-		"admin": mintWith(t, a, "/", "admin", time.Hour),
-	}
-
-	startPublisherWith(t, wsURL+"/in/lab1/cam", bearer(tokens["write"]))
+	srv, reqs, tokens := privateRelay(t)
+	startPublisherWith(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/in/lab1/cam", bearer(tokens["write"]))
 	b := browser.Start(t)
 	page := b.Open(srv.URL + "/play/lab1/cam#token=" + tokens["read"])
 	v := page.WaitPlayer(20*time.Second, "played the private stream", func(v browser.Player) bool {
@@ -339,25 +323,7 @@ func TestPrivateStreamInChromium(t *testing.T) {
 	page.WaitPlayer(20*time.Second, "played again after a reload", func(v browser.Player) bool {
 		return v.State == "playing" && v.Frames > 10
 	})
-
-	// Without a token the page says the stream needs one.
-	bare := b.Open(srv.URL + "/play/lab1/cam")
-	bare.WaitPlayer(10*time.Second, "said that the stream needs a token", func(v browser.Player) bool {
-		return v.State == "needs-token" && v.Status == http.StatusUnauthorized
-	})
-	if text, err := browser.Eval[string](bare, `document.body.innerText`); err != nil || !strings.Contains(text, "needs a token") ||
-		!strings.Contains(text, "#token=") {
-		t.Errorf("the page without a token reads %q (%v)", text, err)
-	}
-	bare.Screenshot("needs-token")
-	bare.Close()
-
-	// A token for another lab is refused, with the relay's reason.
-	other := b.Open(srv.URL + "/play/lab1/cam#token=" + tokens["lab2"])
-	other.WaitPlayer(10*time.Second, "said that the token does not cover the stream", func(v browser.Player) bool {
-		return v.State == "forbidden" && v.Status == http.StatusForbidden && strings.Contains(v.Detail, "does not cover")
-	})
-	other.Close()
+	checkPrivateRefusals(t, b, srv.URL, tokens)
 
 	// Revoked: the relay closes the playing page's connection, and the
 	// page's next code request is refused with the reason.
@@ -369,11 +335,58 @@ func TestPrivateStreamInChromium(t *testing.T) {
 		return v.State == "unauthorized" && v.Status == http.StatusUnauthorized && strings.Contains(v.Detail, "denied")
 	})
 	page.Screenshot("revoked")
+	checkNoTokenInURLs(t, reqs.all(), tokens)
+	t.Logf("look at %s: it should show ffmpeg's test pattern", shot)
+}
 
-	// What the server saw: no token anywhere in a URL; the player's
-	// websocket URLs carry a code and nothing else.
+// privateRelay serves a relay with a secret, logging the requests it sees,
+// until the test ends; it returns tokens to write lab1, read lab1/cam, read
+// lab2 and administer it.
+func privateRelay(t *testing.T) (*httptest.Server, *requestLog, map[string]string) {
+	a, err := auth.New(auth.Config{Secret: secret}, testutil.Log(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Auth: a}, hub.New(), testutil.Log(t))
+	t.Cleanup(s.Close)
+	reqs := &requestLog{h: s.Handler()}
+	srv := httptest.NewServer(reqs)
+	t.Cleanup(srv.Close)
+	return srv, reqs, map[string]string{
+		"write": mintWith(t, a, "lab1/", "write", time.Hour),
+		"read":  mintWith(t, a, "lab1/cam", "read", time.Hour),
+		"lab2":  mintWith(t, a, "lab2/", "read", time.Hour),
+		"admin": mintWith(t, a, "/", "admin", time.Hour),
+	}
+}
+
+// checkPrivateRefusals: without a token the page says the stream needs
+// one; with a token for another lab it is refused with the relay's reason.
+func checkPrivateRefusals(t *testing.T, b *browser.Browser, base string, tokens map[string]string) {
+	bare := b.Open(base + "/play/lab1/cam")
+	bare.WaitPlayer(10*time.Second, "said that the stream needs a token", func(v browser.Player) bool {
+		return v.State == "needs-token" && v.Status == http.StatusUnauthorized
+	})
+	if text, err := browser.Eval[string](bare, `document.body.innerText`); err != nil || !strings.Contains(text, "needs a token") ||
+		!strings.Contains(text, "#token=") {
+		t.Errorf("the page without a token reads %q (%v)", text, err)
+	}
+	bare.Screenshot("needs-token")
+	bare.Close()
+
+	other := b.Open(base + "/play/lab1/cam#token=" + tokens["lab2"])
+	other.WaitPlayer(10*time.Second, "said that the token does not cover the stream", func(v browser.Player) bool {
+		return v.State == "forbidden" && v.Status == http.StatusForbidden && strings.Contains(v.Detail, "does not cover")
+	})
+	other.Close()
+}
+
+// checkNoTokenInURLs: of the request lines (and Referers) the server saw,
+// none carries a token, and the player's websocket URLs carry a code and
+// nothing else.
+func checkNoTokenInURLs(t *testing.T, lines []string, tokens map[string]string) {
 	codes := 0
-	for _, line := range reqs.all() {
+	for _, line := range lines {
 		for name, tok := range tokens {
 			sig := tok[strings.LastIndex(tok, ".")+1:]
 			if strings.Contains(line, tok) || strings.Contains(line, sig) {
@@ -392,7 +405,6 @@ func TestPrivateStreamInChromium(t *testing.T) {
 		codes++
 	}
 	if codes == 0 {
-		t.Errorf("the player never connected with a code; the server saw %q", reqs.all())
+		t.Errorf("the player never connected with a code; the server saw %q", lines)
 	}
-	t.Logf("look at %s: it should show ffmpeg's test pattern", shot)
 }
