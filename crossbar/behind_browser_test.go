@@ -56,6 +56,8 @@ func TestSlowViewerInChromium(t *testing.T) {
 	}
 }
 
+// slowViewerInChromium runs TestSlowViewerInChromium for one player: it
+// samples the page 3 s before the cap, 15 s capped and 8 s after.
 func slowViewerInChromium(t *testing.T, b *browser.Browser, feeds testutil.Feed, jsmpeg bool) {
 	r := startRelay(t, Config{})
 	link, err := netcap.Listen(strings.TrimPrefix(r.http.URL, "http://"))
@@ -83,9 +85,20 @@ func slowViewerInChromium(t *testing.T, b *browser.Browser, feeds testutil.Feed,
 	after := samplePlayer(t, page, 8*time.Second)
 
 	full := perSecond(before)
-	first, last := during[0], during[len(during)-1]
-	secs := last.at.Sub(first.at).Seconds()
-	fps, aps := (last.frames-first.frames)/secs, (last.audio-first.audio)/secs
+	checkCapped(t, during, full, rate, capped, lifted, jsmpeg)
+	if last := during[len(during)-1]; last.connects != 1 || after[len(after)-1].connects != 1 {
+		t.Errorf("the page connected %.0f times, want once", after[len(after)-1].connects)
+	}
+	checkLifted(t, after, full, lifted)
+}
+
+// checkCapped holds the page to its bounds during the cap: a reduced
+// frame rate but never 3 s of the same picture, the notice; for jsmpeg the
+// sound whole and behindMs at most a second.
+func checkCapped(t *testing.T, during []slowSample, full frameRates, rate float64, capped, lifted time.Time, jsmpeg bool) {
+	t.Helper()
+	now := perSecond(during)
+	fps, aps := now.frames, now.audio
 	worst, reduced := 0.0, false
 	for _, s := range during {
 		worst = max(worst, s.behindMs)
@@ -117,11 +130,12 @@ func slowViewerInChromium(t *testing.T, b *browser.Browser, feeds testutil.Feed,
 	if !reduced {
 		t.Error(`the page never said "reduced frame rate: slow connection" during the cap`)
 	}
-	if last.connects != 1 || after[len(after)-1].connects != 1 {
-		t.Errorf("the page connected %.0f times, want once", after[len(after)-1].connects)
-	}
-	// Back: from 3 s after the lift, the full frame rate; the notice stays
-	// 3 s after the last gap, so it is gone from 5 s.
+}
+
+// checkLifted: from 3 s after the lift, the full frame rate; the notice
+// stays 3 s after the last gap, so it is gone from 5 s.
+func checkLifted(t *testing.T, after []slowSample, full frameRates, lifted time.Time) {
+	t.Helper()
 	var from slowSample
 	lastReduced := time.Duration(0)
 	for _, s := range after {
@@ -142,8 +156,11 @@ func slowViewerInChromium(t *testing.T, b *browser.Browser, feeds testutil.Feed,
 	}
 }
 
+// frameRates are pictures and sound frames a second.
+type frameRates struct{ frames, audio float64 }
+
 // perSecond is the pictures and sound frames a second over samples.
-func perSecond(ss []slowSample) (r struct{ frames, audio float64 }) {
+func perSecond(ss []slowSample) (r frameRates) {
 	first, last := ss[0], ss[len(ss)-1]
 	secs := last.at.Sub(first.at).Seconds()
 	r.frames, r.audio = (last.frames-first.frames)/secs, (last.audio-first.audio)/secs
