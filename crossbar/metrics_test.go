@@ -26,14 +26,29 @@ func TestMetricsMatchStats(t *testing.T) {
 	r.waitClients(t, "/out/lab1/cam", 1, 3, 0)
 	r.waitClients(t, "/bi/lab1/api", 0, 0, 2)
 
+	sent, received := carryTraffic(t, pub, viewers, peerA, peerB)
+	m := scrape.Get(t, r.http.URL+"/metrics", nil)
+	cam, api := r.topic("/out/lab1/cam"), r.topic("/bi/lab1/api")
+	checkMetricsAgainst(t, m, cam, api, sent, received)
+
+	// The stream closes: its series go, and the relay's totals keep it.
+	for _, c := range append(viewers, pub) {
+		_ = c.Close()
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return r.topic("/out/lab1/cam").Name == "" }, "the stream's topic to close")
+	checkTotalsKept(t, r, cam, api)
+}
+
+// carryTraffic sends 50 messages from pub, reads them from every viewer
+// and passes one from peerA to peerB; it returns the bytes pub sent and
+// the viewers received.
+func carryTraffic(t *testing.T, pub *websocket.Conn, viewers []*websocket.Conn, peerA, peerB *websocket.Conn) (sent, received int) {
 	const n = 50
-	sent := 0
 	for i := range n {
 		b := bytes.Repeat([]byte{'v'}, 1000+i*37) // not MPEG-TS: no PSI replayed
 		send(t, pub, websocket.BinaryMessage, b)
 		sent += len(b)
 	}
-	received := 0
 	for _, v := range viewers {
 		for range n {
 			_, b := read(t, v)
@@ -44,9 +59,13 @@ func TestMetricsMatchStats(t *testing.T) {
 	if _, b := read(t, peerB); string(b) != `{"verb":"healthcheck"}` {
 		t.Fatalf("peer got %q", b)
 	}
+	return sent, received
+}
 
-	m := scrape.Get(t, r.http.URL+"/metrics", nil)
-	cam, api := r.topic("/out/lab1/cam"), r.topic("/bi/lab1/api")
+// checkMetricsAgainst checks every figure of m against /stats (cam, api)
+// and the bytes sent and received, exactly, and that the Go and process
+// collectors are there. It is long because it is one table.
+func checkMetricsAgainst(t *testing.T, m scrape.Families, cam, api TopicReport, sent, received int) {
 	for _, c := range []struct {
 		name, topic string
 		got         float64
@@ -82,13 +101,12 @@ func TestMetricsMatchStats(t *testing.T) {
 			t.Errorf("no %s: the Go and process collectors are missing", name)
 		}
 	}
+}
 
-	// The stream closes: its series go, and the relay's totals keep it.
-	for _, c := range append(viewers, pub) {
-		_ = c.Close()
-	}
-	testutil.Eventually(t, 5*time.Second, func() bool { return r.topic("/out/lab1/cam").Name == "" }, "the stream's topic to close")
-	m = scrape.Get(t, r.http.URL+"/metrics", nil)
+// checkTotalsKept: after the stream closed its series are gone, and the
+// relay's totals still hold what it carried (cam and api, from /stats).
+func checkTotalsKept(t *testing.T, r *relay, cam, api TopicReport) {
+	m := scrape.Get(t, r.http.URL+"/metrics", nil)
 	if _, ok := m.Find("vw_relay_topic_received_bytes_total", "topic", "/out/lab1/cam"); ok {
 		t.Error("a closed topic still has series")
 	}
