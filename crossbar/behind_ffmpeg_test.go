@@ -141,12 +141,8 @@ func TestSlowViewerStaysLive(t *testing.T) {
 
 	hold(3 * time.Second)
 	rate := sc.healthyMeter.Rate(3 * time.Second)
-	sc.link.Down.SetRate(rate / 2)
-	capped := time.Now()
-	hold(20 * time.Second)
-	st := sc.r.topic("/out/lab")
-	sc.link.Down.SetRate(0)
-	lifted := time.Now()
+	var st TopicReport
+	capped, lifted := sc.link.Down.CapFor(ctx, rate/2, 20*time.Second, func() { st = sc.r.topic("/out/lab") })
 	if !testutil.WaitFor(15*time.Second, func() bool { return sc.logs.has("viewer back to full rate") }) {
 		t.Error("the relay never said the viewer was back to full rate")
 	}
