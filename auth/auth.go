@@ -27,6 +27,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/sirupsen/logrus"
+
+	"github.com/vwlab/vw/internal/defaults"
 )
 
 // Scopes a token can carry.
@@ -157,8 +159,25 @@ func (g *Grant) Expired(now time.Time) bool {
 	return !g.Expires.IsZero() && now.After(g.Expires.Add(Leeway))
 }
 
+func (c Config) withDefaults() (Config, error) {
+	err := errors.Join(
+		defaults.Positive("CodeTTL", &c.CodeTTL, DefaultCodeTTL),
+		defaults.Positive("MaxTTL", &c.MaxTTL, DefaultMaxTTL),
+		defaults.Positive("MaxCodesPerClient", &c.MaxCodesPerClient, DefaultMaxCodesPerClient),
+	)
+	defaults.Zero(&c.Audience, DefaultAudience)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, err
+}
+
 // New checks cfg and returns an Auth ready to use. log may be nil.
 func New(cfg Config, log *logrus.Entry) (*Auth, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
 	if log == nil {
 		l := logrus.New()
 		l.SetLevel(logrus.PanicLevel)
@@ -179,21 +198,6 @@ func New(cfg Config, log *logrus.Entry) (*Auth, error) {
 		statePath: cfg.StatePath,
 		denied:    make(map[string][]Denial),
 		onDeny:    make(map[int]func(Denial)),
-	}
-	if a.audience == "" {
-		a.audience = DefaultAudience
-	}
-	if a.codeTTL <= 0 {
-		a.codeTTL = DefaultCodeTTL
-	}
-	if a.maxTTL <= 0 {
-		a.maxTTL = DefaultMaxTTL
-	}
-	if a.now == nil {
-		a.now = time.Now
-	}
-	if cfg.MaxCodesPerClient <= 0 {
-		cfg.MaxCodesPerClient = DefaultMaxCodesPerClient
 	}
 	a.codes = newCodeTable(a.codeTTL, cfg.MaxCodesPerClient)
 	for _, p := range cfg.Public {

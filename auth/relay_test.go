@@ -62,7 +62,9 @@ func newRelay(t testing.TB, cfg auth.Config, useTLS bool) *relay {
 		default:
 		}
 	})
-	r.rl = crossbar.New(crossbar.Config{Auth: a, Now: r.clock.Now}, hub.New(), testutil.Log(t))
+	if r.rl, err = crossbar.New(crossbar.Config{Auth: a, Now: r.clock.Now}, hub.New(), testutil.Log(t)); err != nil {
+		t.Fatal(err)
+	}
 	if useTLS {
 		r.srv = httptest.NewTLSServer(r.rl.Handler())
 	} else {

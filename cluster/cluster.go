@@ -44,6 +44,7 @@ import (
 	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/crossbar"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/defaults"
 )
 
 // Config is a relay's place in a cluster.
@@ -186,11 +187,11 @@ func New(cfg Config, log *logrus.Entry) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	if cfg.Linger <= 0 {
-		cfg.Linger = DefaultLinger
-	}
-	if cfg.Report <= 0 {
-		cfg.Report = DefaultReport
+	if err := errors.Join(
+		defaults.Positive("Linger", &cfg.Linger, DefaultLinger),
+		defaults.Positive("Report", &cfg.Report, DefaultReport),
+	); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	var b [40]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -54,7 +54,10 @@ func startNodeCfg(t *testing.T, cfg Config, rcfg crossbar.Config) *node {
 	}
 	rcfg.Cluster = cl
 	h := hub.New()
-	relay := crossbar.New(rcfg, h, log)
+	relay, err := crossbar.New(rcfg, h, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cl.Start(relay, rcfg.Auth); err != nil {
 		relay.Close()
 		t.Fatal(err)

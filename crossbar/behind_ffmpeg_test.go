@@ -16,7 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/sirupsen/logrus"
 
-	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/netcap"
 	"github.com/vwlab/vw/internal/scrape"
 	"github.com/vwlab/vw/internal/testutil"
@@ -184,7 +183,7 @@ func newSlowScene(t *testing.T) *slowScene {
 	log.SetLevel(logrus.DebugLevel)
 	log.SetOutput(io.Discard)
 	log.AddHook(sc.logs)
-	s := New(Config{}, hub.New(), logrus.NewEntry(log))
+	s := newServer(t, Config{}, logrus.NewEntry(log))
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	t.Cleanup(s.Close)

@@ -16,7 +16,6 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/auth"
-	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/browser"
 	"github.com/vwlab/vw/internal/testutil"
 )
@@ -148,7 +147,7 @@ func startRestartable(t *testing.T) *restartable {
 
 // up puts a new relay behind the address.
 func (r *restartable) up(t *testing.T) {
-	r.cur = New(Config{}, hub.New(), testutil.Log(t))
+	r.cur = newServer(t, Config{}, testutil.Log(t))
 	t.Cleanup(r.cur.Close)
 	r.front.set(r.cur.Handler())
 }
@@ -347,7 +346,7 @@ func privateRelay(t *testing.T) (*httptest.Server, *requestLog, map[string]strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{Auth: a}, hub.New(), testutil.Log(t))
+	s := newServer(t, Config{Auth: a}, testutil.Log(t))
 	t.Cleanup(s.Close)
 	reqs := &requestLog{h: s.Handler()}
 	srv := httptest.NewServer(reqs)

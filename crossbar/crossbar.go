@@ -33,6 +33,8 @@ package crossbar
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/netip"
@@ -45,6 +47,7 @@ import (
 
 	"github.com/vwlab/vw/auth"
 	"github.com/vwlab/vw/hub"
+	"github.com/vwlab/vw/internal/defaults"
 	"github.com/vwlab/vw/jsmpeg"
 )
 
@@ -165,43 +168,29 @@ const (
 	DefaultMetricsTopics    = 200
 )
 
-func (c Config) withDefaults() Config {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defD := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.Queue, DefaultQueue)
-	def(&c.MaxViewers, DefaultMaxViewers)
-	def(&c.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
-	def(&c.MaxConnsPerToken, DefaultMaxConnsPerToken)
-	def(&c.MaxConns, DefaultMaxConns)
-	def(&c.MaxTopics, DefaultMaxTopics)
-	def(&c.MetricsTopics, DefaultMetricsTopics)
-	if c.MaxMessage <= 0 {
-		c.MaxMessage = DefaultMaxMessage
-	}
-	if c.QueueBytes <= 0 {
-		c.QueueBytes = DefaultQueueBytes
-	}
+func (c Config) withDefaults() (Config, error) {
+	err := errors.Join(
+		defaults.Positive("Queue", &c.Queue, DefaultQueue),
+		defaults.Positive("QueueBytes", &c.QueueBytes, DefaultQueueBytes),
+		defaults.Positive("MaxMessage", &c.MaxMessage, DefaultMaxMessage),
+		defaults.Positive("MaxViewers", &c.MaxViewers, DefaultMaxViewers),
+		defaults.Positive("MaxConnsPerAddr", &c.MaxConnsPerAddr, DefaultMaxConnsPerAddr),
+		defaults.Positive("MaxConnsPerToken", &c.MaxConnsPerToken, DefaultMaxConnsPerToken),
+		defaults.Positive("MaxConns", &c.MaxConns, DefaultMaxConns),
+		defaults.Positive("MaxTopics", &c.MaxTopics, DefaultMaxTopics),
+		defaults.Positive("MetricsTopics", &c.MetricsTopics, DefaultMetricsTopics),
+		defaults.Positive("WriteTimeout", &c.WriteTimeout, DefaultWriteTimeout),
+		defaults.Positive("PingInterval", &c.PingInterval, DefaultPingInterval),
+		defaults.Positive("HandshakeTimeout", &c.HandshakeTimeout, DefaultHandshakeTimeout),
+	)
+	// CacheBytes, CacheTotalBytes and MaxDelay give a negative value a
+	// meaning of its own (see their comments).
+	defaults.Zero(&c.MaxDelay, DefaultMaxDelay)
+	defaults.Zero(&c.Title, "vw relay")
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	defD(&c.WriteTimeout, DefaultWriteTimeout)
-	defD(&c.PingInterval, DefaultPingInterval)
-	defD(&c.HandshakeTimeout, DefaultHandshakeTimeout)
-	if c.MaxDelay == 0 {
-		c.MaxDelay = DefaultMaxDelay
-	}
-	if c.Title == "" {
-		c.Title = "vw relay"
-	}
-	return c
+	return c, err
 }
 
 // Server is the relay. It is ready to serve when New returns; Close ends it.
@@ -239,14 +228,15 @@ type Server struct {
 
 // New returns a relay using h for fan-out. h should be the relay's own hub:
 // topic names are websocket paths.
-func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
-	cfg = cfg.withDefaults()
+func New(cfg Config, h *hub.Hub, log *logrus.Entry) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("crossbar: %w", err)
+	}
 	a := cfg.Auth
 	if a == nil {
-		var err error
 		if a, err = auth.New(auth.Config{}, log); err != nil {
-			// An empty auth.Config has nothing to refuse.
-			panic("crossbar: an open auth.Auth: " + err.Error())
+			return nil, err
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -298,7 +288,7 @@ func New(cfg Config, h *hub.Hub, log *logrus.Entry) *Server {
 			s.watchBehind(ctx)
 		}()
 	}
-	return s
+	return s, nil
 }
 
 // NewHTTPServer returns an http.Server for the relay on addr with the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sirupsen/logrus"
 	"go.uber.org/goleak"
 
 	"github.com/vwlab/vw/hub"
@@ -27,9 +28,19 @@ type relay struct {
 	ws   string // ws://127.0.0.1:port
 }
 
+// newServer is New with its own hub, failing the test on an error.
+func newServer(t testing.TB, cfg Config, log *logrus.Entry) *Server {
+	t.Helper()
+	s, err := New(cfg, hub.New(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func startRelay(t testing.TB, cfg Config) *relay {
 	t.Helper()
-	s := New(cfg, hub.New(), testutil.Log(t))
+	s := newServer(t, cfg, testutil.Log(t))
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		s.Close()

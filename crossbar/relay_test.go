@@ -15,7 +15,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/vwlab/vw/hub"
 	"github.com/vwlab/vw/internal/testutil"
 )
 
@@ -613,7 +612,7 @@ func TestCloseClients(t *testing.T) {
 // TestOverTLS runs a stream over wss, where the relay cannot writev and
 // gathers each batch into one write instead.
 func TestOverTLS(t *testing.T) {
-	s := New(Config{}, hub.New(), testutil.Log(t))
+	s := newServer(t, Config{}, testutil.Log(t))
 	hs := httptest.NewTLSServer(s.Handler())
 	t.Cleanup(func() {
 		s.Close()
@@ -685,7 +684,7 @@ func TestHTTPServerLimits(t *testing.T) {
 // serveLimited serves a relay with handshake timeout timeout through
 // NewHTTPServer on a loopback port until the test ends.
 func serveLimited(t *testing.T, timeout time.Duration) (*Server, string) {
-	s := New(Config{HandshakeTimeout: timeout}, hub.New(), testutil.Log(t))
+	s := newServer(t, Config{HandshakeTimeout: timeout}, testutil.Log(t))
 	hs := s.NewHTTPServer("127.0.0.1:0")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

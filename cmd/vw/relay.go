@@ -104,7 +104,7 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 	if cl != nil {
 		member = cl
 	}
-	relay := crossbar.New(crossbar.Config{
+	relay, err := crossbar.New(crossbar.Config{
 		Cluster:          member,
 		Auth:             access,
 		Queue:            cfg.Queue,
@@ -120,6 +120,9 @@ func runRelay(ctx context.Context, cfg relayConfig, stderr io.Writer) error {
 		CacheBytes:       cacheBytes(cfg.CacheBytes),
 		MaxDelay:         maxDelay(cfg.MaxDelay),
 	}, hub.New(), log.WithField("component", "relay"))
+	if err != nil {
+		return err
+	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		relay.Close()
 		return errors.New("TLS needs both VW_RELAY_TLS_CERT and VW_RELAY_TLS_KEY")

@@ -35,7 +35,10 @@ func seedRelay(t *testing.T, name string, cfg cluster.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	relay := crossbar.New(crossbar.Config{Cluster: cl}, hub.New(), log)
+	relay, err := crossbar.New(crossbar.Config{Cluster: cl}, hub.New(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cl.Start(relay, nil); err != nil {
 		t.Fatal(err)
 	}

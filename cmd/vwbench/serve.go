@@ -80,7 +80,10 @@ func childServer(kind string, queue int, stderr io.Writer) (http.Handler, func()
 		log.SetOutput(stderr)
 		log.SetLevel(logrus.WarnLevel)
 		// Every viewer comes from 127.0.0.1: lift the per-address cap.
-		relay := crossbar.New(crossbar.Config{Queue: queue, MaxConnsPerAddr: 1 << 20, MaxViewers: 1 << 20}, hub.New(), logrus.NewEntry(log))
+		relay, err := crossbar.New(crossbar.Config{Queue: queue, MaxConnsPerAddr: 1 << 20, MaxViewers: 1 << 20}, hub.New(), logrus.NewEntry(log))
+		if err != nil {
+			return nil, nil, err
+		}
 		return relay.Handler(), relay.Close, nil
 	case "floor":
 		f := newFloor()
