@@ -13,7 +13,7 @@ JSMPEG := node_modules/@cycjimmy/jsmpeg-player/dist/jsmpeg-player.umd.min.js
 ASSET := jsmpeg/assets/jsmpeg-player.umd.min.js
 MPEGTS := node_modules/mpegts.js/dist/mpegts.js
 MSEASSET := jsmpeg/assets/mpegts.js
-FUZZTIME ?= 5s
+FUZZTIME ?= 10000x
 
 .PHONY: all build dist test demo bench lint deps tools js fuzz clean
 
@@ -50,7 +50,7 @@ lint:
 	  if ! diff -q go.mod /tmp/vw-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/vw-go.sum.bak >/dev/null; then \
 	    cp /tmp/vw-go.mod.bak go.mod; cp /tmp/vw-go.sum.bak go.sum; echo "go mod tidy would change go.mod/go.sum"; exit 1; fi
 
-## fuzz: run every fuzz target briefly (FUZZTIME, default 5s) on top of its committed corpus
+## fuzz: run every fuzz target briefly (FUZZTIME: 10000x inputs each by default, or a duration) on top of its committed corpus
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
