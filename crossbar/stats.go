@@ -88,6 +88,10 @@ type ClientStats struct {
 	BytesOut uint64    `json:"bytesOut"`
 	// Ignored counts messages a viewer sent, which a one-way route drops.
 	Ignored uint64 `json:"ignored,omitempty"`
+	// Receiving: a viewer or peer is subscribed and gets every message
+	// published from now on. It is counted from admission, a moment
+	// before (its handshake is still being answered).
+	Receiving bool `json:"receiving,omitempty"`
 	// Queued is how many messages wait in the client's queue now.
 	Queued int `json:"queued"`
 	// A stream viewer's backlog, as the time its link takes to drain it
@@ -209,6 +213,7 @@ func (c *client) stats() ClientStats {
 		Ignored:  c.ignored.Load(),
 	}
 	if c.sub != nil {
+		cs.Receiving = true
 		cs.Queued = len(c.sub.C())
 	}
 	if c.role == Viewer {

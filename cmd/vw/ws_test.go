@@ -109,11 +109,19 @@ func topicStats(t testing.TB, relay *proc, name string) (crossbar.TopicReport, b
 	return crossbar.TopicReport{}, false
 }
 
-// waitPeers waits until a bidirectional route of the relay has n clients.
+// waitPeers waits until a bidirectional route of the relay has n clients
+// that receive: a message sent before a peer is subscribed would rightly
+// miss it.
 func waitPeers(t testing.TB, relay *proc, route string, n int) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, func() bool {
-		ts, ok := topicStats(t, relay, route)
-		return ok && ts.Peers >= n
-	}, "route %s never had %d clients: %+v", route, n, relayStats(t, relay))
+		ts, _ := topicStats(t, relay, route)
+		receiving := 0
+		for _, c := range ts.Clients {
+			if c.Role == crossbar.Peer && c.Receiving {
+				receiving++
+			}
+		}
+		return receiving >= n
+	}, "route %s never had %d receiving clients: %+v", route, n, relayStats(t, relay))
 }
