@@ -39,7 +39,7 @@ demo: deps build
 
 ## bench: the figures docs/ARCHITECTURE.md#targets names, measured in one run
 bench: deps build
-	go test -run '^$$' -bench . -benchmem ./hub/ ./ts/ ./agg/ ./crossbar/
+	go test -run '^$$' -bench . -benchmem ./hub/ ./ts/ ./agg/ ./crossbar/ ./rwc/
 	go run ./cmd/vwbench all
 
 ## lint: gofmt, go vet, and a go.mod that go mod tidy would leave alone

@@ -56,6 +56,7 @@ type shedder struct {
 	pmts  map[uint16]*ts.SectionReader
 	pmt   ts.PMT
 	pids  map[uint16]*pidState // video PIDs, and any PID once rewritten
+	memo  pidMemo              // the last PID looked up in pmts and pids
 
 	episode         bool // shedding, until nothing was dropped for episodeQuiet
 	epGOPs, epBytes uint64
@@ -156,12 +157,14 @@ func (s *shedder) delay(extra float64) time.Duration {
 
 func (s *shedder) packet(p []byte, off int) {
 	pid := ts.PID(p)
+	s.lookup(pid)
 	if pid == ts.PIDPAT {
 		s.pat.Push(p, s.onPAT)
-	} else if r := s.pmts[pid]; r != nil {
+	} else if r := s.memo.pmt; r != nil {
 		r.Push(p, s.onPMT)
+		s.lookup(pid) // the PMT may have changed what a PID carries
 	}
-	v := s.pids[pid]
+	v := s.memo.v
 	if v == nil || v.carries == carriesOther {
 		s.emit(v, p, off)
 		return
@@ -193,6 +196,22 @@ func (s *shedder) packet(p []byte, off int) {
 	}
 	if key, sure := v.kind(); sure || len(v.pending) >= holdPackets {
 		s.decide(v, key)
+	}
+}
+
+// pidMemo is what pmts and pids hold for one PID. A message is mostly
+// packets of one PID in a row, so remembering the last answer saves two map
+// lookups a packet; onPAT and onPMT forget it when they add to the maps.
+type pidMemo struct {
+	ok  bool
+	pid uint16
+	pmt *ts.SectionReader
+	v   *pidState
+}
+
+func (s *shedder) lookup(pid uint16) {
+	if !s.memo.ok || s.memo.pid != pid {
+		s.memo = pidMemo{ok: true, pid: pid, pmt: s.pmts[pid], v: s.pids[pid]}
 	}
 }
 
@@ -412,6 +431,7 @@ func (s *shedder) onPAT(sec []byte) {
 	for _, pr := range s.progs {
 		if pr.Number != 0 && s.pmts[pr.PID] == nil {
 			s.pmts[pr.PID] = new(ts.SectionReader)
+			s.memo.ok = false
 		}
 	}
 }
@@ -441,6 +461,7 @@ func (s *shedder) onPMT(sec []byte) {
 		if v == nil {
 			v = &pidState{send: true}
 			s.pids[st.PID] = v
+			s.memo.ok = false
 		}
 		v.listed, v.codec = true, codec
 		if v.carries != carries {

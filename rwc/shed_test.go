@@ -156,7 +156,7 @@ func countPES(b []byte, f func(video bool)) {
 
 func streamRate(b []byte, seconds int) float64 { return float64(len(b)) / float64(seconds) }
 
-func newTestShedder(t *testing.T, maxDelay time.Duration) (*shedder, *logtest.Hook) {
+func newTestShedder(maxDelay time.Duration) (*shedder, *logtest.Hook) {
 	log, hook := logtest.NewNullLogger()
 	s := newShedder(&dest{})
 	s.log, s.maxDelay = logrus.NewEntry(log), maxDelay
@@ -177,7 +177,7 @@ func TestShedAtHalfRate(t *testing.T) {
 		}
 		return 0
 	}
-	s, hook := newTestShedder(t, time.Second)
+	s, hook := newTestShedder(time.Second)
 	run := simulate(t, s, in, capped)
 	t.Logf("stream %.0f kbit/s; worst delivery %v at %v; %d of %d pictures and %d of %d audio frames left; skipped %d GOPs, %d bytes",
 		rate*8/1000, run.worst, run.worstAt, len(run.videoAt), len(run.inVideoAt), run.audioPES, run.inAudio,
@@ -270,7 +270,7 @@ func TestShedAtRates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rate := streamRate(tc.in, 12)
-			s, _ := newTestShedder(t, time.Second)
+			s, _ := newTestShedder(time.Second)
 			run := simulate(t, s, tc.in, func(e time.Duration) float64 {
 				if e >= 3*time.Second {
 					return rate * tc.share
@@ -308,7 +308,7 @@ func TestShedPassesThrough(t *testing.T) {
 		{"off", 0, streamRate(in, 4) / 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, hook := newTestShedder(t, tc.maxDelay)
+			s, hook := newTestShedder(tc.maxDelay)
 			link := &simLink{rate: tc.rate}
 			const msg = 11 * ts.PacketSize
 			now := time.Now()
