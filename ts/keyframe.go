@@ -105,6 +105,9 @@ func (k *KeyframeProbe) Reset(f Family) {
 // (malformed, damaged or scrambled) ends the PES in progress with NotKey if
 // its verdict was still to come.
 func (k *KeyframeProbe) Packet(p []byte) Verdict {
+	if !k.open && !PayloadUnitStart(p) {
+		return Pending // the rest of a PES already judged: most packets
+	}
 	off, ok := PayloadOffset(p)
 	if !ok || TransportError(p) || Scrambled(p) {
 		return k.give(NotKey)
