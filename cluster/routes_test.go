@@ -56,7 +56,7 @@ func TestRoutesUnderTLS(t *testing.T) {
 		t.Fatalf("a relay with another CA's certificate joined: a sees %v", peerNames(a))
 	}
 	// And data flows over the TLS route.
-	v := dial(t, b, "/out/tls")
+	v := view(t, b, "/out/tls")
 	testutil.Eventually(t, 5*time.Second, func() bool { return remoteInterest(a, "/out/tls") == 1 }, "b's interest reaches a")
 	pub := dial(t, a, "/in/tls")
 	for i := range 20 {
