@@ -63,7 +63,9 @@ type SubConfig struct {
 	// ID identifies the subscriber; messages with From == ID are skipped.
 	// Zero asks the hub for a fresh one.
 	ID uint64
-	// Queue is the queue length in messages; zero means DefaultQueue.
+	// Queue is the queue length in messages; zero or less means
+	// DefaultQueue. (The configs users set reject a negative before it
+	// gets here.)
 	Queue int
 	// Policy applies when the queue is full.
 	Policy Policy
