@@ -147,8 +147,12 @@ func (c *client) subscribe() (*hub.Sub, []*hub.Message) {
 	for _, m := range replay {
 		pos -= uint64(len(m.Data))
 	}
+	// Counted only now, and the cluster told only now: a viewer that /stats
+	// or another relay counts is one a message published next reaches.
 	c.s.mu.Lock() // Stats and dropBehind read them
 	c.sub, c.subPos = sub, pos
+	c.topic.subs++
+	c.s.changed(c.topic)
 	c.s.mu.Unlock()
 	return sub, replay
 }

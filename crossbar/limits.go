@@ -36,9 +36,9 @@ func (s *Server) checkLimitsLocked(g *auth.Grant, ip string) (*topic, error) {
 		return nil, &admitError{http.StatusServiceUnavailable,
 			fmt.Sprintf("the relay is full: %d topics, the most it takes", len(s.topics))}
 	}
-	if t != nil && g.Role != Publisher && t.subs >= s.cfg.MaxViewers {
+	if t != nil && g.Role != Publisher && t.seats >= s.cfg.MaxViewers {
 		return nil, &admitError{http.StatusServiceUnavailable,
-			fmt.Sprintf("%s has %d viewers, the most allowed", g.Topic, t.subs)}
+			fmt.Sprintf("%s has %d viewers, the most allowed", g.Topic, t.seats)}
 	}
 	return t, nil
 }
@@ -54,7 +54,7 @@ func (s *Server) joinLocked(c *client) {
 		s.perAddr[c.remote]++
 	}
 	if c.role != Publisher {
-		t.subs++
+		t.seats++
 		return
 	}
 	if t.pubs++; t.pubs == 1 {
@@ -79,7 +79,10 @@ func (s *Server) partLocked(c *client) {
 		delete(s.perAddr, c.remote)
 	}
 	if c.role != Publisher {
-		t.subs--
+		t.seats--
+		if c.sub != nil {
+			t.subs--
+		}
 		return
 	}
 	if t.pubs--; t.pubs == 0 {

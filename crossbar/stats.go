@@ -32,8 +32,11 @@ type Stats struct {
 type TopicReport struct {
 	Name       string `json:"name"`
 	Publishers int    `json:"publishers"`
-	Viewers    int    `json:"viewers"`
-	Peers      int    `json:"peers"`
+	// Viewers and Peers count the clients receiving: one still in its
+	// handshake is not counted yet, so a message published once they
+	// count reaches them.
+	Viewers int `json:"viewers"`
+	Peers   int `json:"peers"`
 	// Counted by the hub: messages and bytes published, and delivered to
 	// viewers' queues.
 	MsgsIn   uint64 `json:"msgsIn"`
@@ -175,12 +178,13 @@ func (s *Server) StatsFor(sees func(topic string) bool) Stats {
 			}
 		}
 		for _, c := range t.clients {
-			switch c.role {
-			case Publisher:
+			switch {
+			case c.role == Publisher:
 				ts.Publishers++
-			case Viewer:
+			case c.sub == nil: // in its handshake: counted once receiving
+			case c.role == Viewer:
 				ts.Viewers++
-			case Peer:
+			case c.role == Peer:
 				ts.Peers++
 			}
 			cs := c.stats()

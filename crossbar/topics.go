@@ -32,7 +32,8 @@ type topic struct {
 	clients   map[uint64]*client
 	rate      rateSample
 	pubs      int       // publishers among clients
-	subs      int       // viewers and peers among clients
+	seats     int       // viewers and peers among clients: what MaxViewers caps
+	subs      int       // those of them the hub has subscribed: who is receiving
 	liveSince time.Time // when pubs last became 1
 	held      int       // Inlets holding the topic open for other relays' messages
 
