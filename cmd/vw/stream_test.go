@@ -31,9 +31,19 @@ type viewer struct {
 	done chan struct{}
 }
 
+// watch collects what a viewer of the relay's route gets, from the moment
+// the relay counts it: a viewer counts once it receives, so nothing
+// published after watch returns passes it by.
 func watch(t testing.TB, relay *proc, route string) *viewer {
 	t.Helper()
-	return watchURL(t, "ws://"+relay.addr+route, nil)
+	name := strings.Trim(route, "/")
+	before, _ := topicStats(t, relay, name)
+	v := watchURL(t, "ws://"+relay.addr+route, nil)
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		ts, _ := topicStats(t, relay, name)
+		return ts.Viewers > before.Viewers
+	}, "the relay never counted the viewer of %s: %+v", route, relayStats(t, relay))
+	return v
 }
 
 // watchURL collects what a websocket URL sends.

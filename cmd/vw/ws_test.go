@@ -109,19 +109,13 @@ func topicStats(t testing.TB, relay *proc, name string) (crossbar.TopicReport, b
 	return crossbar.TopicReport{}, false
 }
 
-// waitPeers waits until a bidirectional route of the relay has n clients
-// that receive: a message sent before a peer is subscribed would rightly
-// miss it.
+// waitPeers waits until a bidirectional route of the relay has n peers: a
+// peer counts once it receives, and a message sent before then would
+// rightly miss it.
 func waitPeers(t testing.TB, relay *proc, route string, n int) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, func() bool {
 		ts, _ := topicStats(t, relay, route)
-		receiving := 0
-		for _, c := range ts.Clients {
-			if c.Role == crossbar.Peer && c.Receiving {
-				receiving++
-			}
-		}
-		return receiving >= n
-	}, "route %s never had %d receiving clients: %+v", route, n, relayStats(t, relay))
+		return ts.Peers >= n
+	}, "route %s never had %d receiving peers: %+v", route, n, relayStats(t, relay))
 }

@@ -229,6 +229,12 @@ func measureFanout(ctx context.Context, kind string, cfg fanoutConfig, l load, v
 	go func() { pubDone <- publish(pubCtx, pub, l, &seq) }()
 	defer stopPub()
 
+	// A viewer's handshake answers before the server has subscribed it: the
+	// warm-up starts once each has a message, so none is charged as lost
+	// what was sent before it was there.
+	if !waitFor(ctx, 10*time.Second, func() bool { return vs.allSeen(1) }) {
+		return fanoutResult{}, fmt.Errorf("%s: not every viewer received a message within 10 s", kind)
+	}
 	if err := sleep(ctx, cfg.warmup); err != nil {
 		return fanoutResult{}, err
 	}
