@@ -175,13 +175,13 @@ func (r *recorder) stop() {
 // maxRealSkew bounds the A/V skew of real ffmpeg feeds on a loaded machine.
 const maxRealSkew = 500 * time.Millisecond
 
-// videoSpan returns how much video time the recording holds, from its
-// first video PTS to its last.
-func (r *recorder) videoSpan() time.Duration {
+// span returns how much video (or audio) time the recording holds, from
+// its first PTS to its last.
+func (r *recorder) span(video bool) time.Duration {
 	r.mu.Lock()
 	rep := tscheck.Walk(bytes.Join(r.msgs, nil))
 	r.mu.Unlock()
-	v := rep.Kind(true)
+	v := rep.Kind(video)
 	if len(v) == 0 || len(v[0].PTS) < 2 {
 		return 0
 	}
@@ -313,7 +313,7 @@ func TestFFmpegLateAudio(t *testing.T) {
 	v := startFeed(t, h, "video0", true, feedOpts{dur: 4500 * time.Millisecond})
 	// ffmpeg sends in real time (-re): once 2.5 s of video is out, the
 	// audio's ffmpeg starts its clock that much later.
-	testutil.Eventually(t, 15*time.Second, func() bool { return rec.videoSpan() >= 2500*time.Millisecond }, "2.5 s of video out")
+	testutil.Eventually(t, 15*time.Second, func() bool { return rec.span(true) >= 2500*time.Millisecond }, "2.5 s of video out")
 	au := startFeed(t, h, "audio0", false, feedOpts{dur: 1500 * time.Millisecond})
 	rep, path := rec.finished(t, a, au, v)
 	if err := rep.PCRMonotonic(); err != nil || len(rep.PCR) == 0 {
@@ -332,6 +332,36 @@ func TestFFmpegLateAudio(t *testing.T) {
 	t.Logf("audio started 2.5 s after video: first audio PTS %+v off the video's, worst of %d %+v; arrivals wandered %v", first, n, worst, jitter)
 	if bound := maxRealSkew + jitter; n == 0 || first.Abs() >= bound || worst.Abs() >= bound {
 		t.Fatalf("audio and video arriving together are %v apart (first audio), %v at worst; want under %v", first, worst, bound)
+	}
+}
+
+// TestFFmpegLateVideo starts the video feed after the audio: the PCR moves
+// from the audio's PID to the video's, whose encoder keeps its own distance
+// between PCR and PTS, so the program's clock jumps there, and the first
+// PCR on the new PID must say so (discontinuity_indicator), as a PCR that
+// goes back or leaps unannounced breaks a strict decoder's clock.
+func TestFFmpegLateVideo(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	h, a, rec := videoAudioStream(t)
+	au := startFeed(t, h, "audio0", false, feedOpts{dur: 4 * time.Second})
+	testutil.Eventually(t, 15*time.Second, func() bool { return rec.span(false) >= 1500*time.Millisecond }, "1.5 s of audio out")
+	v := startFeed(t, h, "video0", true, feedOpts{dur: 1500 * time.Millisecond})
+	rep, _ := rec.finished(t, a, au, v)
+	if len(rep.PCRPIDs) != 2 {
+		t.Fatalf("PCR PIDs %v: want the audio's, then the video's", rep.PCRPIDs)
+	}
+	if err := rep.PCRMonotonic(); err != nil {
+		t.Fatal(err)
+	}
+	switched := false
+	for i := 1; i < len(rep.PCR); i++ {
+		if rep.PCR[i].Disc {
+			switched = true
+		}
+	}
+	if !switched {
+		t.Error("no PCR says the clock changed where the PCR PID did")
 	}
 }
 

@@ -25,6 +25,11 @@ type outPSI struct {
 	repeat  time.Time // when they are next due by the clock alone
 	patCC   ts.Continuity
 	pmtCC   ts.Continuity
+	// pcrMoved is the PCR PID a changed PMT moved the PCR to, until its
+	// first PCR has gone out flagged (0: none). Each feed's encoder keeps
+	// its own distance between PCR and PTS, so the program's clock jumps
+	// where the PCR changes PID, and the standard wants that said.
+	pcrMoved uint16
 }
 
 // psiMoment is what the muxer is doing when it asks whether PAT and PMT
@@ -83,6 +88,7 @@ func (m *mux) buildPMT() {
 	p.rebuild = false
 	m.admit()
 	t := &p.tbl
+	was := t.PCRPID
 	m.listES(t)
 	t.Version = uint8(p.version)
 	p.next = ts.AppendPMT(p.next[:0], t)
@@ -94,6 +100,9 @@ func (m *mux) buildPMT() {
 	p.next = ts.AppendPMT(p.next[:0], t)
 	p.pmt, p.next = p.next, p.pmt
 	p.changed = true
+	if was != 0 && was != t.PCRPID {
+		p.pcrMoved = t.PCRPID
+	}
 	m.log.WithFields(logrus.Fields{"version": p.version, "streams": len(t.Streams)}).Debug("PMT changed")
 }
 

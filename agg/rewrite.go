@@ -160,8 +160,12 @@ func (m *mux) write(f *feed, e *es, k *pkt) {
 	}
 	if base, ext, ok := ts.PCR(q); ok {
 		ts.SetPCR(q, base+f.clk.offset, ext)
-		if k.rebased {
+		moved := e.outPID == m.psi.pcrMoved
+		if k.rebased || moved {
 			ts.SetDiscontinuity(q) // the PCR jumps: say so, as the standard asks
+		}
+		if moved {
+			m.psi.pcrMoved = 0
 		}
 	}
 }
