@@ -100,7 +100,9 @@ func (s *Server) admit(g *auth.Grant, r *http.Request) (*client, error) {
 		c.log = c.log.WithField("token", g.ID)
 	}
 	s.joinLocked(c)
-	s.changed(t)
+	if c.role == Publisher {
+		s.changed(t) // a viewer or peer counts once subscribed (client.subscribe)
+	}
 	s.wg.Add(1)
 	return c, nil
 }

@@ -64,8 +64,7 @@ type SubConfig struct {
 	// Zero asks the hub for a fresh one.
 	ID uint64
 	// Queue is the queue length in messages; zero or less means
-	// DefaultQueue. (The configs users set reject a negative before it
-	// gets here.)
+	// DefaultQueue (every config users set refuses a negative).
 	Queue int
 	// Policy applies when the queue is full.
 	Policy Policy
