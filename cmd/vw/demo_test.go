@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vwlab/vw/internal/browser"
+	"github.com/vwlab/vw/internal/freeport"
 	"github.com/vwlab/vw/internal/testutil"
 )
 
@@ -42,22 +42,11 @@ func TestDemoCluster(t *testing.T) {
 // listens on right now.
 func freePorts(t *testing.T, n int) int {
 	t.Helper()
-	for range 100 {
-		p := freePort(t)
-		ok := true
-		for i := 1; i < n && ok; i++ {
-			if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i)); err != nil {
-				ok = false
-			} else {
-				ln.Close()
-			}
-		}
-		if ok && p+n <= 65535 {
-			return p
-		}
+	p, err := freeport.Run(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no %d consecutive free ports", n)
-	return 0
+	return p
 }
 
 // playDemo runs scripts/demo.sh with env, plays the URL it prints in

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwlab/vw/internal/freeport"
 	"github.com/vwlab/vw/internal/testutil"
 )
 
@@ -41,15 +42,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port nobody listens on right now.
+// freePort returns a loopback port nobody listens on right now, for a vw
+// process to bind (see freeport for why not ":0").
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Pick()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // proc is a running vw process whose log is kept for assertions.

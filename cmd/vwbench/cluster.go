@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/vwlab/vw/crossbar"
+	"github.com/vwlab/vw/internal/freeport"
 	"github.com/vwlab/vw/ts"
 )
 
@@ -204,23 +204,14 @@ type clusterProc struct {
 	once  sync.Once
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 // startClusterRelay runs `vw relay` named name, joining seed; clustered
 // false runs it with no cluster at all.
 func startClusterRelay(ctx context.Context, vw, name, secret string, seed *clusterProc, clustered bool) (*clusterProc, error) {
-	addr, err := freeAddr()
+	addr, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}
-	route, err := freeAddr()
+	route, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}

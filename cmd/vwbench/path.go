@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/vwlab/vw/internal/freeport"
 	"github.com/vwlab/vw/internal/tscheck"
 	"github.com/vwlab/vw/ts"
 )
@@ -136,12 +137,10 @@ func startVW(ctx context.Context, exe, addr, kind string, env ...string) (*vwPro
 // launchVW starts `vw kind` on addr (a free port if empty) without waiting.
 func launchVW(exe, addr, kind string, env ...string) (*vwProc, error) {
 	if addr == "" {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+		var err error
+		if addr, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
-		addr = ln.Addr().String()
-		ln.Close()
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command(exe, kind)
