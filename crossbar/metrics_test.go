@@ -27,6 +27,12 @@ func TestMetricsMatchStats(t *testing.T) {
 	r.waitClients(t, "/bi/lab1/api", 0, 0, 2)
 
 	sent, received := carryTraffic(t, pub, viewers, peerA, peerB)
+	// The hub counts a message once it has handed it to every receiver, so
+	// a receiver can read it a moment before it is counted: wait for the
+	// count of all of them, so that /metrics and /stats agree.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return r.topic("/out/lab1/cam").MsgsOut == 3*trafficMsgs && r.topic("/bi/lab1/api").MsgsOut == 1
+	}, "the relay to count what its clients read")
 	m := scrape.Get(t, r.http.URL+"/metrics", nil)
 	cam, api := r.topic("/out/lab1/cam"), r.topic("/bi/lab1/api")
 	checkMetricsAgainst(t, m, cam, api, sent, received)
@@ -39,18 +45,20 @@ func TestMetricsMatchStats(t *testing.T) {
 	checkTotalsKept(t, r, cam, api)
 }
 
-// carryTraffic sends 50 messages from pub, reads them from every viewer
+// trafficMsgs is how many messages carryTraffic publishes.
+const trafficMsgs = 50
+
+// carryTraffic sends trafficMsgs messages from pub, reads them from every viewer
 // and passes one from peerA to peerB; it returns the bytes pub sent and
 // the viewers received.
 func carryTraffic(t *testing.T, pub *websocket.Conn, viewers []*websocket.Conn, peerA, peerB *websocket.Conn) (sent, received int) {
-	const n = 50
-	for i := range n {
+	for i := range trafficMsgs {
 		b := bytes.Repeat([]byte{'v'}, 1000+i*37) // not MPEG-TS: no PSI replayed
 		send(t, pub, websocket.BinaryMessage, b)
 		sent += len(b)
 	}
 	for _, v := range viewers {
-		for range n {
+		for range trafficMsgs {
 			_, b := read(t, v)
 			received += len(b)
 		}
