@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -494,6 +495,11 @@ func TestStatsFormats(t *testing.T) {
 	r.waitClients(t, "/out/cam", 1, 1, 0)
 	send(t, pub, bin, bytes.Repeat([]byte{1}, 1000))
 	read(t, v)
+	// Counted once handed over, which can be a moment after v read it.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		ts := r.topic("/out/cam")
+		return ts.MsgsOut == 1 && slices.ContainsFunc(ts.Clients, func(c ClientStats) bool { return c.Role == Viewer && c.MsgsOut == 1 })
+	}, "the relay to count the message")
 	for _, tc := range []struct {
 		name, query, accept, wantType string
 		status                        int
