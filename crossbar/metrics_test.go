@@ -48,9 +48,9 @@ func TestMetricsMatchStats(t *testing.T) {
 // trafficMsgs is how many messages carryTraffic publishes.
 const trafficMsgs = 50
 
-// carryTraffic sends trafficMsgs messages from pub, reads them from every viewer
-// and passes one from peerA to peerB; it returns the bytes pub sent and
-// the viewers received.
+// carryTraffic sends trafficMsgs messages from pub, reads them from every
+// viewer and passes one from peerA to peerB; it returns the bytes pub sent
+// and the viewers received.
 func carryTraffic(t *testing.T, pub *websocket.Conn, viewers []*websocket.Conn, peerA, peerB *websocket.Conn) (sent, received int) {
 	for i := range trafficMsgs {
 		b := bytes.Repeat([]byte{'v'}, 1000+i*37) // not MPEG-TS: no PSI replayed
